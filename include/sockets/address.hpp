@@ -1,0 +1,400 @@
+// Address: a value type for one socket endpoint (IPv4, IPv6 or Unix-domain), and resolve().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "detail/platform.hpp"
+#include "error.hpp"
+
+namespace sockets {
+
+enum class Family { unspecified, ipv4, ipv6, unix_domain };
+
+enum class Type { stream, datagram };
+
+namespace detail {
+
+inline int to_native(Family f) noexcept {
+    switch (f) {
+        case Family::ipv4: return AF_INET;
+        case Family::ipv6: return AF_INET6;
+#if SOCKETS_HAS_UNIX_DOMAIN
+        case Family::unix_domain: return AF_UNIX;
+#endif
+        default: return AF_UNSPEC;
+    }
+}
+
+inline int to_native(Type t) noexcept { return t == Type::stream ? SOCK_STREAM : SOCK_DGRAM; }
+
+// Ports arrive as int so that 65536 or -1 is an error the user sees, not a silent wrap.
+inline bool valid_port(int port) noexcept { return port >= 0 && port <= 65535; }
+
+inline bool parse_port(std::string_view text, int& port) noexcept {
+    if (text.empty() || text.size() > 5) return false;
+    int value = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return false;
+        value = value * 10 + (c - '0');
+    }
+    port = value;
+    return true;
+}
+
+}  // namespace detail
+
+class Address {
+public:
+    // An empty address: family() == Family::unspecified.
+    Address() noexcept { std::memset(&storage_, 0, sizeof storage_); }
+
+    // Copies a native sockaddr (e.g. from accept or getaddrinfo). Too long a length is clamped.
+    Address(const sockaddr* addr, detail::socklen length) noexcept : Address() {
+        if (!(length > 0)) length = 0;  // socklen is signed on Windows
+        if (static_cast<std::size_t>(length) > sizeof storage_) length = sizeof storage_;
+        std::memcpy(&storage_, addr, static_cast<std::size_t>(length));
+        length_ = length;
+    }
+
+    // "127.0.0.1:8080", "[::1]:8080", "[fe80::1%eth0]:80". Numeric only: names go to resolve().
+    static Address parse(std::string_view text, std::error_code& ec) {
+        ec.clear();
+        std::string_view host, port_text;
+        if (!text.empty() && text.front() == '[') {
+            auto close = text.find(']');
+            if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+                ec = errc::invalid_address;
+                return {};
+            }
+            host = text.substr(1, close - 1);
+            port_text = text.substr(close + 2);
+        } else {
+            auto colon = text.rfind(':');
+            if (colon == std::string_view::npos || text.find(':') != colon) {
+                ec = errc::invalid_address;  // bare IPv6 must be bracketed to carry a port
+                return {};
+            }
+            host = text.substr(0, colon);
+            port_text = text.substr(colon + 1);
+        }
+        int port = 0;
+        if (!detail::parse_port(port_text, port)) {
+            ec = port_text.size() > 5 && port_text.find_first_not_of("0123456789") == std::string_view::npos
+                     ? errc::port_out_of_range
+                     : errc::invalid_address;
+            return {};
+        }
+        return from_ip(host, port, ec);
+    }
+
+    static Address parse(std::string_view text) {
+        std::error_code ec;
+        Address a = parse(text, ec);
+        if (ec) detail::throw_error(ec, "parse address \"" + std::string(text) + "\"");
+        return a;
+    }
+
+    // A numeric IP ("10.0.0.1", "::1", "fe80::1%2") and a port.
+    static Address from_ip(std::string_view ip, int port, std::error_code& ec) {
+        ec.clear();
+        if (!detail::valid_port(port)) {
+            ec = errc::port_out_of_range;
+            return {};
+        }
+        // Longest IPv6 text plus a scope name; anything longer is not an address.
+        if (ip.empty() || ip.size() > 64 || ip.find('\0') != std::string_view::npos) {
+            ec = errc::invalid_address;
+            return {};
+        }
+        std::string host(ip);
+        Address a;
+        auto v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);
+        if (ip.find(':') == std::string_view::npos) {
+            if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) != 1) {
+                ec = errc::invalid_address;
+                return {};
+            }
+            v4->sin_family = AF_INET;
+            v4->sin_port = htons(static_cast<std::uint16_t>(port));
+            a.length_ = sizeof(sockaddr_in);
+            return a;
+        }
+        // IPv6, possibly with a scope ("%eth0" or "%2"): getaddrinfo with AI_NUMERICHOST parses
+        // both forms and never touches the network.
+        addrinfo hints{};
+        hints.ai_family = AF_INET6;
+        hints.ai_flags = AI_NUMERICHOST;
+        addrinfo* result = nullptr;
+        detail::ensure_network();
+        if (::getaddrinfo(host.c_str(), nullptr, &hints, &result) != 0 || !result) {
+            ec = errc::invalid_address;
+            return {};
+        }
+        a = Address(result->ai_addr, static_cast<detail::socklen>(result->ai_addrlen));
+        ::freeaddrinfo(result);
+        reinterpret_cast<sockaddr_in6*>(&a.storage_)->sin6_port = htons(static_cast<std::uint16_t>(port));
+        return a;
+    }
+
+    static Address from_ip(std::string_view ip, int port) {
+        std::error_code ec;
+        Address a = from_ip(ip, port, ec);
+        if (ec) detail::throw_error(ec, "address " + std::string(ip) + " port " + std::to_string(port));
+        return a;
+    }
+
+    // 127.0.0.1 or ::1.
+    static Address loopback(Family family, int port = 0) {
+        return from_ip(family == Family::ipv6 ? "::1" : "127.0.0.1", port);
+    }
+
+    // 0.0.0.0 or ::, for listening on every interface.
+    static Address any(Family family, int port = 0) {
+        return from_ip(family == Family::ipv6 ? "::" : "0.0.0.0", port);
+    }
+
+#if SOCKETS_HAS_UNIX_DOMAIN
+    // A filesystem path. A path that does not fit sun_path is an error, never truncated.
+    static Address unix_path(std::string_view path, std::error_code& ec) {
+        return make_unix(path, false, ec);
+    }
+    static Address unix_path(std::string_view path) {
+        std::error_code ec;
+        Address a = unix_path(path, ec);
+        if (ec) detail::throw_error(ec, "unix address " + std::string(path));
+        return a;
+    }
+#if defined(__linux__)
+    // Linux abstract namespace: no file is created; the name vanishes with the last socket.
+    static Address unix_abstract(std::string_view name, std::error_code& ec) {
+        return make_unix(name, true, ec);
+    }
+    static Address unix_abstract(std::string_view name) {
+        std::error_code ec;
+        Address a = unix_abstract(name, ec);
+        if (ec) detail::throw_error(ec, "unix abstract address " + std::string(name));
+        return a;
+    }
+#endif
+#endif
+
+    Family family() const noexcept {
+        if (length_ == 0) return Family::unspecified;
+        switch (storage_.ss_family) {
+            case AF_INET: return Family::ipv4;
+            case AF_INET6: return Family::ipv6;
+#if SOCKETS_HAS_UNIX_DOMAIN
+            case AF_UNIX: return Family::unix_domain;
+#endif
+            default: return Family::unspecified;
+        }
+    }
+
+    // 0 for Unix-domain and empty addresses.
+    std::uint16_t port() const noexcept {
+        switch (family()) {
+            case Family::ipv4: return ntohs(as<sockaddr_in>()->sin_port);
+            case Family::ipv6: return ntohs(as<sockaddr_in6>()->sin6_port);
+            default: return 0;
+        }
+    }
+
+    Address with_port(int port) const {
+        if (!detail::valid_port(port))
+            detail::throw_error(errc::port_out_of_range, "port " + std::to_string(port));
+        Address a = *this;
+        if (family() == Family::ipv4) a.as<sockaddr_in>()->sin_port = htons(static_cast<std::uint16_t>(port));
+        if (family() == Family::ipv6) a.as<sockaddr_in6>()->sin6_port = htons(static_cast<std::uint16_t>(port));
+        return a;
+    }
+
+    // An IPv6 address of the form ::ffff:a.b.c.d: what a dual-stack listener sees for IPv4 peers.
+    bool is_v4_mapped() const noexcept {
+        if (family() != Family::ipv6) return false;
+        const auto* b = reinterpret_cast<const unsigned char*>(&as<sockaddr_in6>()->sin6_addr);
+        for (int i = 0; i < 10; ++i)
+            if (b[i] != 0) return false;
+        return b[10] == 0xFF && b[11] == 0xFF;
+    }
+
+    // The IPv4 address inside a v4-mapped one; any other address is returned unchanged.
+    Address unmapped() const {
+        if (!is_v4_mapped()) return *this;
+        Address a;
+        auto* v4 = a.as<sockaddr_in>();
+        v4->sin_family = AF_INET;
+        v4->sin_port = as<sockaddr_in6>()->sin6_port;
+        std::memcpy(&v4->sin_addr, reinterpret_cast<const unsigned char*>(&as<sockaddr_in6>()->sin6_addr) + 12, 4);
+        a.length_ = sizeof(sockaddr_in);
+        return a;
+    }
+
+    bool is_loopback() const noexcept {
+        if (family() == Family::ipv4)
+            return (ntohl(as<sockaddr_in>()->sin_addr.s_addr) >> 24) == 127;
+        if (family() == Family::ipv6) {
+            if (is_v4_mapped()) return unmapped().is_loopback();
+            const auto* b = reinterpret_cast<const unsigned char*>(&as<sockaddr_in6>()->sin6_addr);
+            for (int i = 0; i < 15; ++i)
+                if (b[i] != 0) return false;
+            return b[15] == 1;
+        }
+        return false;
+    }
+
+    // The host part alone: "127.0.0.1", "::1", "fe80::1%2", or the Unix path ("@name" if abstract).
+    std::string ip() const {
+        char text[INET6_ADDRSTRLEN + 16] = {};
+        switch (family()) {
+            case Family::ipv4:
+                ::inet_ntop(AF_INET, const_cast<in_addr*>(&as<sockaddr_in>()->sin_addr), text, sizeof text);
+                return text;
+            case Family::ipv6: {
+                const auto* v6 = as<sockaddr_in6>();
+                ::inet_ntop(AF_INET6, const_cast<in6_addr*>(&v6->sin6_addr), text, sizeof text);
+                std::string out = text;
+                if (v6->sin6_scope_id != 0) out += "%" + std::to_string(v6->sin6_scope_id);
+                return out;
+            }
+#if SOCKETS_HAS_UNIX_DOMAIN
+            case Family::unix_domain: return unix_name();
+#endif
+            default: return {};
+        }
+    }
+
+    // "127.0.0.1:80", "[::1]:80", "/tmp/socket", "@abstract", or "(unspecified)".
+    std::string to_string() const {
+        switch (family()) {
+            case Family::ipv4: return ip() + ":" + std::to_string(port());
+            case Family::ipv6: return "[" + ip() + "]:" + std::to_string(port());
+            case Family::unix_domain: return ip();
+            default: return "(unspecified)";
+        }
+    }
+
+    // The native view, for calls this library does not wrap.
+    const sockaddr* data() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
+    sockaddr* data() noexcept { return reinterpret_cast<sockaddr*>(&storage_); }
+    detail::socklen size() const noexcept { return length_; }
+    static constexpr detail::socklen capacity() noexcept { return sizeof(sockaddr_storage); }
+    void resize(detail::socklen length) noexcept { length_ = length; }
+
+    friend bool operator==(const Address& a, const Address& b) noexcept {
+        if (a.family() != b.family()) return false;
+        switch (a.family()) {
+            case Family::ipv4:
+                return a.port() == b.port() &&
+                       a.as<sockaddr_in>()->sin_addr.s_addr == b.as<sockaddr_in>()->sin_addr.s_addr;
+            case Family::ipv6:
+                return a.port() == b.port() &&
+                       a.as<sockaddr_in6>()->sin6_scope_id == b.as<sockaddr_in6>()->sin6_scope_id &&
+                       std::memcmp(&a.as<sockaddr_in6>()->sin6_addr, &b.as<sockaddr_in6>()->sin6_addr,
+                                   sizeof(in6_addr)) == 0;
+            case Family::unix_domain: return a.ip() == b.ip();
+            default: return true;
+        }
+    }
+    friend bool operator!=(const Address& a, const Address& b) noexcept { return !(a == b); }
+
+private:
+    template <class T>
+    T* as() noexcept { return reinterpret_cast<T*>(&storage_); }
+    template <class T>
+    const T* as() const noexcept { return reinterpret_cast<const T*>(&storage_); }
+
+#if SOCKETS_HAS_UNIX_DOMAIN
+    static Address make_unix(std::string_view path, bool abstract, std::error_code& ec) {
+        ec.clear();
+        Address a;
+        auto* un = a.as<sockaddr_un>();
+        // A filesystem path needs room for its terminating NUL; an abstract name starts with one.
+        std::size_t room = sizeof(un->sun_path) - 1;
+        if (path.size() > room) {
+            ec = errc::address_too_long;
+            return {};
+        }
+        if (path.empty() && !abstract) {
+            ec = errc::invalid_address;
+            return {};
+        }
+        un->sun_family = AF_UNIX;
+        std::size_t offset = abstract ? 1 : 0;
+        std::memcpy(un->sun_path + offset, path.data(), path.size());
+        a.length_ = static_cast<detail::socklen>(offsetof(sockaddr_un, sun_path) + offset + path.size() +
+                                                 (abstract ? 0 : 1));
+        return a;
+    }
+
+    std::string unix_name() const {
+        const auto* un = as<sockaddr_un>();
+        std::size_t base = offsetof(sockaddr_un, sun_path);
+        std::size_t n = static_cast<std::size_t>(length_) > base ? static_cast<std::size_t>(length_) - base : 0;
+        if (n == 0) return "(unnamed)";
+        if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+        return std::string(un->sun_path, ::strnlen(un->sun_path, n));
+    }
+#endif
+
+    sockaddr_storage storage_;
+    detail::socklen length_ = 0;
+};
+
+// All addresses for host and port, in the resolver's order. No AI_ADDRCONFIG: with it,
+// "localhost" fails on a machine whose only interface is loopback.
+inline std::vector<Address> resolve(std::string_view host, int port, Family family, Type type,
+                                    std::error_code& ec) {
+    ec.clear();
+    std::vector<Address> out;
+    if (!detail::valid_port(port)) {
+        ec = errc::port_out_of_range;
+        return out;
+    }
+    if (host.empty() || host.size() > 253 || host.find('\0') != std::string_view::npos) {
+        ec = errc::invalid_address;
+        return out;
+    }
+    detail::ensure_network();
+    addrinfo hints{};
+    hints.ai_family = detail::to_native(family);
+    hints.ai_socktype = detail::to_native(type);
+    addrinfo* result = nullptr;
+    std::string host_text(host), port_text = std::to_string(port);
+    int rc = ::getaddrinfo(host_text.c_str(), port_text.c_str(), &hints, &result);
+    if (rc != 0) {
+#if defined(EAI_SYSTEM)
+        ec = rc == EAI_SYSTEM ? detail::last_error() : std::error_code(rc, resolve_category());
+#else
+        ec = std::error_code(rc, resolve_category());
+#endif
+        return out;
+    }
+    for (addrinfo* ai = result; ai; ai = ai->ai_next) {
+        Address a(ai->ai_addr, static_cast<detail::socklen>(ai->ai_addrlen));
+        bool seen = false;
+        for (const auto& b : out) seen = seen || a == b;
+        if (!seen) out.push_back(a);
+    }
+    ::freeaddrinfo(result);
+    return out;
+}
+
+inline std::vector<Address> resolve(std::string_view host, int port, std::error_code& ec) {
+    return resolve(host, port, Family::unspecified, Type::stream, ec);
+}
+
+inline std::vector<Address> resolve(std::string_view host, int port, Family family = Family::unspecified,
+                                    Type type = Type::stream) {
+    std::error_code ec;
+    auto out = resolve(host, port, family, type, ec);
+    if (ec) detail::throw_error(ec, "resolve " + std::string(host) + ":" + std::to_string(port));
+    return out;
+}
+
+}  // namespace sockets

@@ -1,0 +1,15 @@
+// The whole library: #include <sockets/sockets.hpp>
+//
+//   using namespace sockets;
+//   Socket listener = listen_on(Address::parse("127.0.0.1:0"));
+//   Socket client = connect_to(listener.local_address());
+//   Socket peer = listener.accept();
+//   client.send_all("hello");
+//
+// Header-only; link ws2_32 on Windows (the CMake target sockets::sockets does it for you).
+#pragma once
+
+#include "address.hpp"
+#include "byte_order.hpp"
+#include "error.hpp"
+#include "socket.hpp"

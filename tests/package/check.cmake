@@ -1,0 +1,20 @@
+# Run by CTest: installs sockets into a scratch prefix, then builds and runs a consumer both
+# through find_package and through add_subdirectory.
+set(work ${BINARY_DIR}/package-check)
+file(REMOVE_RECURSE ${work})
+function(run)
+  execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed: ${ARGV}\n${out}")
+  endif()
+endfunction()
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${work}/lib -DSOCKETS_BUILD_TESTS=OFF -DSOCKETS_BUILD_EXAMPLES=OFF
+    -DCMAKE_INSTALL_PREFIX=${work}/prefix)
+run(${CMAKE_COMMAND} --install ${work}/lib)
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/package -B ${work}/installed -DCMAKE_PREFIX_PATH=${work}/prefix)
+run(${CMAKE_COMMAND} --build ${work}/installed)
+run(${work}/installed/consumer)
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/package -B ${work}/subdir -DSOCKETS_SOURCE_DIR=${SOURCE_DIR})
+run(${CMAKE_COMMAND} --build ${work}/subdir)
+run(${work}/subdir/consumer)
+message(STATUS "find_package and add_subdirectory consumers built and ran")

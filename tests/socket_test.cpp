@@ -1,0 +1,310 @@
+#include <sockets/sockets.hpp>
+
+#include <array>
+#include <cstring>
+#include <future>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "catch.hpp"
+#include "support.hpp"
+
+using namespace sockets;
+
+static_assert(sizeof(Socket) == sizeof(native_handle_type), "a Socket is its handle, nothing more");
+static_assert(!std::is_copy_constructible_v<Socket> && std::is_nothrow_move_constructible_v<Socket>);
+
+// A port with nothing listening: bind port 0, learn the port, close.
+static Address unused_port(Family family = Family::ipv4) {
+    Socket s = Socket::tcp(family);
+    s.bind(Address::loopback(family, 0));
+    return s.local_address();
+}
+
+TEST_CASE("the README contract: listen, connect, accept, send_all, recv_exact, half-close", "[socket]") {
+    Socket listener = listen_on(Address::parse("127.0.0.1:0"));
+    Address where = listener.local_address();
+    CHECK(where.port() != 0);
+    CHECK(where.to_string() == "127.0.0.1:" + std::to_string(where.port()));
+    Socket client = connect_to(where);
+    Address remote;
+    Socket peer = listener.accept(remote);
+    CHECK(remote == client.local_address());
+    CHECK(peer.peer_address() == client.local_address());
+    CHECK(client.peer_address() == where);
+
+    const char data[] = "hello, socket";
+    CHECK(client.send_all(data, sizeof data) == sizeof data);
+    char buffer[sizeof data];
+    CHECK(peer.recv_exact(buffer, sizeof buffer) == sizeof data);
+    CHECK(std::memcmp(buffer, data, sizeof data) == 0);
+
+    client.shutdown(Shutdown::write);
+    CHECK(peer.recv(buffer, sizeof buffer) == 0);  // orderly close seen as 0
+    // Half-close: the other direction still works.
+    peer.send_all(std::string_view("still here"));
+    std::string reply(10, '\0');
+    client.recv_exact(reply);
+    CHECK(reply == "still here");
+    CHECK(listener.reuse_address());
+}
+
+TEST_CASE("IPv4 and IPv6 loopback connect and accept", "[socket]") {
+    for (Family family : {Family::ipv4, Family::ipv6}) {
+        auto p = test::tcp_pair(family);
+        CHECK(p.client.local_address().family() == family);
+        CHECK(p.server.peer_address() == p.client.local_address());
+        p.client.send_all(std::string("x"));
+        char c = 0;
+        p.server.recv_exact(&c, 1);
+        CHECK(c == 'x');
+    }
+}
+
+TEST_CASE("connect_to a host name tries each resolved address", "[socket][resolve]") {
+    Socket listener = listen_on(Address::parse("127.0.0.1:0"));
+    // localhost may resolve to ::1 first, where nobody listens: the next address must be tried.
+    Socket client = connect_to("localhost", listener.local_address().port());
+    Socket peer = listener.accept();
+    CHECK(client.peer_address() == listener.local_address());
+}
+
+TEST_CASE("64 MiB through send_all and recv_exact between threads, byte for byte", "[socket][bulk]") {
+    auto p = test::tcp_pair();
+    const std::size_t total = 64u << 20;
+    auto data = test::pattern(total, 7);
+    auto sender = std::async(std::launch::async, [&] { return p.client.send_all(data.data(), data.size()); });
+    std::vector<unsigned char> received(total);
+    CHECK(p.server.recv_exact(received.data(), received.size()) == total);
+    CHECK(sender.get() == total);
+    CHECK(received == data);
+}
+
+TEST_CASE("many small transfers arrive intact and in order", "[socket]") {
+    auto p = test::tcp_pair();
+    p.client.set_no_delay(true);
+    auto data = test::pattern(100000, 3);
+    auto sender = std::async(std::launch::async, [&] {
+        std::size_t offset = 0, size = 1;
+        while (offset < data.size()) {
+            std::size_t n = std::min(size, data.size() - offset);
+            p.client.send_all(data.data() + offset, n);
+            offset += n;
+            size = size % 97 + 1;
+        }
+        p.client.shutdown(Shutdown::write);
+    });
+    std::vector<unsigned char> received(data.size());
+    std::size_t offset = 0, size = 1;
+    while (offset < received.size()) {
+        std::size_t n = std::min(size, received.size() - offset);
+        p.server.recv_exact(received.data() + offset, n);
+        offset += n;
+        size = size % 89 + 1;
+    }
+    sender.get();
+    CHECK(received == data);
+    char extra;
+    CHECK(p.server.recv(&extra, 1) == 0);
+}
+
+TEST_CASE("send_all and recv_exact take byte containers and string views", "[socket]") {
+    auto p = test::tcp_pair();
+    std::string text = "abc";
+    std::vector<std::byte> bytes{std::byte{1}, std::byte{2}};
+    std::vector<unsigned char> uchars{3, 4};
+    std::array<char, 2> chars{'y', 'z'};
+    CHECK(p.client.send_all(text) == 3);
+    CHECK(p.client.send_all(std::string_view("de")) == 2);
+    CHECK(p.client.send_all("fg") == 2);  // a literal sends its characters, not its NUL
+    CHECK(p.client.send_all(bytes) == 2);
+    CHECK(p.client.send_all(uchars) == 2);
+    CHECK(p.client.send_all(chars) == 2);
+    std::string s(7, '\0');
+    p.server.recv_exact(s);
+    CHECK(s == "abcdefg");
+    std::vector<std::byte> b(2);
+    p.server.recv_exact(b);
+    CHECK(b == bytes);
+    std::array<unsigned char, 2> u{};
+    p.server.recv_exact(u);
+    CHECK(u[0] == 3);
+    CHECK(u[1] == 4);
+    std::vector<char> c(2);
+    p.server.recv_exact(c);
+    CHECK(c[1] == 'z');
+}
+
+TEST_CASE("peer closing mid-recv_exact reports end_of_stream and the bytes that arrived", "[socket]") {
+    SECTION("error_code form") {
+        auto p = test::tcp_pair();
+        p.client.send_all(std::string("12345"));
+        p.client.close();
+        char buffer[10] = {};
+        std::error_code ec;
+        CHECK(p.server.recv_exact(buffer, sizeof buffer, ec) == 5);
+        CHECK(ec == errc::end_of_stream);
+        CHECK(std::string(buffer, 5) == "12345");
+    }
+    SECTION("throwing form") {
+        auto p = test::tcp_pair();
+        p.client.send_all(std::string("123"));
+        p.client.shutdown(Shutdown::write);
+        char buffer[10] = {};
+        try {
+            p.server.recv_exact(buffer, sizeof buffer);
+            FAIL("no exception");
+        } catch (const TransferError& e) {
+            CHECK(e.code() == errc::end_of_stream);
+            CHECK(e.bytes_transferred() == 3);
+            CHECK(std::string(e.what()).find("recv_exact with 127.0.0.1:") == 0);
+            CHECK(std::string(buffer, 3) == "123");
+        }
+    }
+}
+
+TEST_CASE("connect refused is an error naming the address, in both forms", "[socket]") {
+    Address nobody = unused_port();
+    std::error_code ec;
+    Socket s = connect_to(nobody, ec);
+    CHECK(ec == std::errc::connection_refused);
+    CHECK_FALSE(s.is_open());
+    try {
+        connect_to(nobody);
+        FAIL("no exception");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == std::errc::connection_refused);
+        CHECK(std::string(e.what()).find("connect " + nobody.to_string()) == 0);
+    }
+    Socket step = Socket::tcp();
+    step.connect(nobody, ec);
+    CHECK(ec == std::errc::connection_refused);
+    CHECK_THROWS_AS(connect_to("localhost", nobody.port()), std::system_error);
+}
+
+TEST_CASE("bind to an address in use fails with the address in the message", "[socket]") {
+    Socket first = listen_on(Address::parse("127.0.0.1:0"));
+    Socket second = Socket::tcp();
+    std::error_code ec;
+    second.bind(first.local_address(), ec);
+    CHECK(ec == std::errc::address_in_use);
+    try {
+        second.bind(first.local_address());
+        FAIL("no exception");
+    } catch (const std::system_error& e) {
+        CHECK(std::string(e.what()).find("bind " + first.local_address().to_string()) == 0);
+    }
+}
+
+TEST_CASE("writing to a peer that has gone is an error, never SIGPIPE", "[socket]") {
+    auto p = test::tcp_pair();
+    p.server.close();
+    std::vector<unsigned char> data(1 << 20);
+    std::error_code ec;
+    // The first write may be accepted by the kernel; the reset makes a later one fail.
+    for (int i = 0; i < 100 && !ec; ++i) p.client.send_all(data.data(), data.size(), ec);
+    CHECK((ec == std::errc::broken_pipe || ec == std::errc::connection_reset));
+}
+
+TEST_CASE("operations on closed and moved-from sockets fail with not_open", "[socket]") {
+    Socket never;
+    CHECK_FALSE(never.is_open());
+    CHECK_FALSE(never);
+    std::error_code ec;
+    char c = 0;
+    never.send_all(&c, 1, ec);
+    CHECK(ec == errc::not_open);
+    never.recv_exact(&c, 1, ec);
+    CHECK(ec == errc::not_open);
+    never.send_all(&c, 0, ec);
+    CHECK(ec == errc::not_open);
+    never.connect(Address::parse("127.0.0.1:1"), ec);
+    CHECK(ec == errc::not_open);
+    never.accept(ec);
+    CHECK(ec == errc::not_open);
+    never.local_address(ec);
+    CHECK(ec == errc::not_open);
+    CHECK_THROWS_AS(never.recv(&c, 1), std::system_error);
+    CHECK_THROWS_AS(never.shutdown(Shutdown::both), std::system_error);
+
+    auto p = test::tcp_pair();
+    Socket moved = std::move(p.client);
+    CHECK_FALSE(p.client.is_open());
+    CHECK(moved.is_open());
+    p.client.send_all(&c, 1, ec);
+    CHECK(ec == errc::not_open);
+
+    moved.close();
+    CHECK_FALSE(moved.is_open());
+    moved.close();  // closing twice is harmless
+    moved.send_all(&c, 1, ec);
+    CHECK(ec == errc::not_open);
+}
+
+TEST_CASE("moves transfer ownership: no double close, no descriptor leak", "[socket][leak]") {
+    int before = test::open_descriptors();
+    {
+        auto p = test::tcp_pair();
+        Socket a = std::move(p.client);
+        Socket b;
+        b = std::move(a);
+        b = std::move(b);  // self-move keeps the socket
+        CHECK(b.is_open());
+        Socket c = std::move(p.server);
+        c = std::move(b);  // the old server socket is closed by the assignment
+        CHECK(c.is_open());
+        native_handle_type raw = c.release();
+        CHECK_FALSE(c.is_open());
+        Socket adopted(raw);
+        CHECK(adopted.native_handle() == raw);
+    }
+    for (int i = 0; i < 200; ++i) {
+        auto p = test::tcp_pair();
+        std::error_code ec;
+        connect_to(unused_port(), ec);
+        CHECK(ec);
+    }
+    CHECK(test::open_descriptors() == before);
+}
+
+TEST_CASE("typed options set and read back", "[socket][options]") {
+    auto p = test::tcp_pair();
+    p.client.set_no_delay(true);
+    CHECK(p.client.no_delay());
+    p.client.set_no_delay(false);
+    CHECK_FALSE(p.client.no_delay());
+    p.client.set_keep_alive(true);
+    CHECK(p.client.keep_alive());
+    p.client.set_keep_alive(false);
+    CHECK_FALSE(p.client.keep_alive());
+    p.client.set_send_buffer_size(1 << 16);
+    CHECK(p.client.send_buffer_size() >= (1 << 16));
+    p.client.set_receive_buffer_size(1 << 16);
+    CHECK(p.client.receive_buffer_size() >= (1 << 16));
+    Socket fresh = Socket::tcp();
+    fresh.set_reuse_address(true);
+    CHECK(fresh.reuse_address());
+    Socket never;
+    std::error_code ec;
+    never.set_no_delay(true, ec);
+    CHECK(ec == errc::not_open);
+}
+
+#if !defined(_WIN32)
+TEST_CASE("sockets are created close-on-exec, accepted ones too", "[socket]") {
+    auto p = test::tcp_pair();
+    for (const Socket* s : {&p.listener, &p.client, &p.server})
+        CHECK((::fcntl(s->native_handle(), F_GETFD) & FD_CLOEXEC) != 0);
+}
+#endif
+
+TEST_CASE("an orderly close is seen as recv returning 0", "[socket]") {
+    auto p = test::tcp_pair();
+    p.client.close();
+    char c;
+    CHECK(p.server.recv(&c, 1) == 0);
+    std::error_code ec;
+    CHECK(p.server.recv(&c, 1, ec) == 0);
+    CHECK_FALSE(ec);
+}
