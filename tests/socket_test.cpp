@@ -249,7 +249,8 @@ TEST_CASE("moves transfer ownership: no double close, no descriptor leak", "[soc
         Socket a = std::move(p.client);
         Socket b;
         b = std::move(a);
-        b = std::move(b);  // self-move keeps the socket
+        Socket& same = b;
+        b = std::move(same);  // self-move keeps the socket
         CHECK(b.is_open());
         Socket c = std::move(p.server);
         c = std::move(b);  // the old server socket is closed by the assignment
