@@ -12,4 +12,5 @@
 #include "address.hpp"
 #include "byte_order.hpp"
 #include "error.hpp"
+#include "poller.hpp"
 #include "socket.hpp"

@@ -39,6 +39,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 #define SOCKETS_HAS_UNIX_DOMAIN 1
+#if defined(__linux__)
+#include <sys/epoll.h>
+#define SOCKETS_HAS_EPOLL 1
+#endif
 #endif
 
 namespace sockets {
@@ -182,6 +186,30 @@ inline int poll_handles(pollfd_type* fds, std::size_t n, int timeout_ms) noexcep
 }
 
 inline constexpr int dontwait_flag = 0;  // Winsock has no per-call MSG_DONTWAIT
+
+
+// Flags for pollfd.events: WSAPoll rejects anything beyond normal read/write.
+inline constexpr short poll_read = POLLRDNORM;
+inline constexpr short poll_write = POLLWRNORM;
+inline constexpr short poll_hang_up = POLLHUP;
+
+// Sleeps like a wait with nothing registered; WSAPoll and select refuse empty sets.
+inline int sleep_ms(int timeout_ms) noexcept {
+    Sleep(timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms));
+    return 0;
+}
+
+// On Windows FD_SETSIZE counts sockets per set (any SOCKET value fits).
+inline bool select_accepts(native_handle_type, std::size_t registered) noexcept {
+    return registered < FD_SETSIZE;
+}
+inline int select_handles(int, fd_set* read, fd_set* write, fd_set* except, int timeout_ms) noexcept {
+    if (read->fd_count == 0 && write->fd_count == 0 && except->fd_count == 0) return sleep_ms(timeout_ms);
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    return ::select(0, read, write, except, timeout_ms < 0 ? nullptr : &tv);
+}
+// A failed non-blocking connect shows in the except set on Windows.
+inline constexpr bool select_except_means_error = true;
 
 // Timed transfers need non-blocking calls and Winsock has no MSG_DONTWAIT: switch the mode for
 // the transfer's duration (back to blocking afterwards, since the old mode cannot be read).
@@ -329,6 +357,28 @@ inline int poll_handles(pollfd_type* fds, std::size_t n, int timeout_ms) noexcep
 
 // Per call, so a timed transfer never blocks past its deadline whatever the socket's mode.
 inline constexpr int dontwait_flag = MSG_DONTWAIT;
+
+
+// Flags for pollfd.events. POLLRDHUP (Linux) reports a peer's half-close as a hang-up.
+inline constexpr short poll_read = POLLIN;
+inline constexpr short poll_write = POLLOUT;
+#if defined(POLLRDHUP)
+inline constexpr short poll_hang_up = POLLHUP | POLLRDHUP;
+#else
+inline constexpr short poll_hang_up = POLLHUP;
+#endif
+
+// Sleeps like a wait with nothing registered (poll with no descriptors; EINTR as usual).
+inline int sleep_ms(int timeout_ms) noexcept { return ::poll(nullptr, 0, timeout_ms); }
+
+// FD_SET on a descriptor >= FD_SETSIZE writes past the fd_set: memory corruption, so refuse it.
+inline bool select_accepts(native_handle_type h, std::size_t) noexcept { return h >= 0 && h < FD_SETSIZE; }
+inline int select_handles(int max_handle, fd_set* read, fd_set* write, fd_set* except, int timeout_ms) noexcept {
+    ::timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    return ::select(max_handle + 1, read, write, except, timeout_ms < 0 ? nullptr : &tv);
+}
+// On POSIX the except set means out-of-band data, not failure.
+inline constexpr bool select_except_means_error = false;
 
 // POSIX has MSG_DONTWAIT per call, so the socket's mode never changes.
 class WindowsNonBlockingForDeadline {
