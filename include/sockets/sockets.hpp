@@ -12,5 +12,6 @@
 #include "address.hpp"
 #include "byte_order.hpp"
 #include "error.hpp"
+#include "message.hpp"
 #include "poller.hpp"
 #include "socket.hpp"

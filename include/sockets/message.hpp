@@ -1,0 +1,283 @@
+// Messages on top of a byte stream: TCP delivers bytes, not messages, so a protocol needs a
+// length prefix or a delimiter (the HOWTO's advice). Three layers, each usable alone:
+//
+//   MessageBuffer   bytes in, whole messages out; no I/O at all (feed it from any event loop)
+//   StreamReader    a MessageBuffer over a Socket: reads big chunks, hands out many small
+//                   messages per system call; blocking, or non-blocking with fill()
+//   send_message    a length prefix and the payload in one gather write
+//
+//   send_message(client, "hello");                  // 00 00 00 05 h e l l o, one sendmsg
+//   StreamReader reader(server);
+//   std::string_view m = reader.read_message();     // "hello"
+//   std::string_view line = reader.read_line();     // up to "\n", without it
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "byte_order.hpp"
+#include "error.hpp"
+#include "socket.hpp"
+
+namespace sockets {
+
+// Width of the big-endian length prefix.
+enum class Prefix : std::uint8_t { u16 = 2, u32 = 4, u64 = 8 };
+
+// Default ceiling for one message or line: large enough for real payloads, small enough that a
+// hostile 0xFFFFFFFF prefix cannot make the reader allocate gigabytes.
+inline constexpr std::size_t default_max_message = 16u << 20;
+
+class MessageBuffer {
+public:
+    explicit MessageBuffer(std::size_t max_message = default_max_message) : max_message_(max_message) {}
+
+    // Appends bytes that arrived.
+    void feed(const void* data, std::size_t size) {
+        make_room(size);
+        std::memcpy(bytes_.data() + end_, data, size);
+        end_ += size;
+    }
+
+    // The next whole length-prefixed message, or std::nullopt if more bytes are needed.
+    // A prefix above the limit sets errc::message_too_large and consumes nothing: the stream
+    // cannot be resynchronised, so every later call reports it again (close the connection).
+    // The view stays valid until the buffer is next fed or read.
+    std::optional<std::string_view> next_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
+        ec.clear();
+        const std::size_t width = static_cast<std::size_t>(prefix);
+        std::string_view data = buffered();
+        if (data.size() < width) return std::nullopt;
+        std::uint64_t length = prefix == Prefix::u16   ? load_be<std::uint16_t>(data.data())
+                               : prefix == Prefix::u32 ? load_be<std::uint32_t>(data.data())
+                                                       : load_be<std::uint64_t>(data.data());
+        if (length > max_message_) {
+            ec = errc::message_too_large;
+            return std::nullopt;
+        }
+        if (data.size() - width < length) return std::nullopt;
+        consume(width + static_cast<std::size_t>(length));
+        return data.substr(width, static_cast<std::size_t>(length));
+    }
+
+    // The next line without its delimiter, or std::nullopt if the delimiter has not arrived.
+    // A line longer than the limit with no delimiter in sight is errc::message_too_large.
+    std::optional<std::string_view> next_line(std::error_code& ec, std::string_view delimiter = "\n") {
+        ec.clear();
+        std::string_view data = buffered();
+        if (delimiter.empty()) {
+            ec = std::make_error_code(std::errc::invalid_argument);
+            return std::nullopt;
+        }
+        // Resume where the last search stopped, less a partial delimiter that may straddle it.
+        std::size_t from = searched_ >= delimiter.size() ? searched_ - (delimiter.size() - 1) : 0;
+        std::size_t at = data.find(delimiter, from);
+        if (at == std::string_view::npos) {
+            searched_ = data.size();
+            if (data.size() > max_message_ + delimiter.size()) ec = errc::message_too_large;
+            return std::nullopt;
+        }
+        if (at > max_message_) {
+            ec = errc::message_too_large;
+            return std::nullopt;
+        }
+        consume(at + delimiter.size());
+        return data.substr(0, at);
+    }
+
+    // Everything received and not yet handed out (e.g. a partial message after the peer closed,
+    // or the start of a body when a protocol switches from lines to lengths).
+    std::string_view buffered() const noexcept {
+        return std::string_view(bytes_.data() + begin_, end_ - begin_);
+    }
+    std::size_t size() const noexcept { return end_ - begin_; }
+    void consume(std::size_t n) noexcept {
+        begin_ += n < size() ? n : size();
+        searched_ = 0;
+        if (begin_ == end_) begin_ = end_ = 0;
+    }
+    std::size_t max_message() const noexcept { return max_message_; }
+
+    // Room for at least n more bytes at the end; for reading straight into the buffer.
+    char* prepare(std::size_t n) {
+        make_room(n);
+        return bytes_.data() + end_;
+    }
+    void commit(std::size_t n) noexcept { end_ += n; }
+
+private:
+    void make_room(std::size_t n) {
+        if (bytes_.size() - end_ >= n) return;
+        if (begin_ > 0) {  // slide the unread bytes to the front before growing
+            std::memmove(bytes_.data(), bytes_.data() + begin_, end_ - begin_);
+            end_ -= begin_;
+            searched_ = searched_ > begin_ ? searched_ - begin_ : 0;
+            begin_ = 0;
+        }
+        if (bytes_.size() - end_ < n) bytes_.resize(end_ + n > 2 * bytes_.size() ? end_ + n : 2 * bytes_.size());
+    }
+
+    std::vector<char> bytes_;
+    std::size_t begin_ = 0, end_ = 0;
+    std::size_t searched_ = 0;  // bytes already searched for a delimiter, relative to begin_
+    std::size_t max_message_;
+};
+
+// What one non-blocking fill() did.
+enum class FillResult { data, would_block, end_of_stream };
+
+class StreamReader {
+public:
+    // Reads up to chunk bytes per system call. The socket must outlive the reader.
+    explicit StreamReader(Socket& socket, std::size_t max_message = default_max_message,
+                          std::size_t chunk = 64 * 1024)
+        : socket_(&socket), buffer_(max_message), chunk_(chunk) {}
+
+    // One whole length-prefixed message (view valid until the next read). The peer closing
+    // mid-message is errc::end_of_stream; the partial message stays in buffered().
+    std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
+        return read_until_complete(ec, [&](std::error_code& e) { return buffer_.next_message(e, prefix); });
+    }
+    std::string_view read_message(Prefix prefix = Prefix::u32) {
+        std::error_code ec;
+        std::string_view m = read_message(ec, prefix);
+        detail::throw_if(ec, "read_message");
+        return m;
+    }
+
+    // One line without its delimiter (which may arrive split across reads).
+    std::string_view read_line(std::error_code& ec, std::string_view delimiter = "\n") {
+        return read_until_complete(ec, [&](std::error_code& e) { return buffer_.next_line(e, delimiter); });
+    }
+    std::string_view read_line(std::string_view delimiter = "\n") {
+        std::error_code ec;
+        std::string_view line = read_line(ec, delimiter);
+        detail::throw_if(ec, "read_line");
+        return line;
+    }
+
+    // Exactly size bytes: buffered ones first, then straight from the socket.
+    std::size_t read_exact(void* out, std::size_t size, std::error_code& ec) {
+        std::size_t from_buffer = take_buffered(out, size);
+        std::size_t rest = socket_->recv_exact(static_cast<char*>(out) + from_buffer, size - from_buffer, ec);
+        if (size == from_buffer) ec.clear();
+        return from_buffer + rest;
+    }
+    std::size_t read_exact(void* out, std::size_t size) {
+        std::error_code ec;
+        std::size_t n = read_exact(out, size, ec);
+        if (ec) throw TransferError(ec, "read_exact", n);
+        return n;
+    }
+
+    // Whatever is available, at most capacity bytes: buffered bytes, or one recv. 0: closed.
+    std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
+        ec.clear();
+        if (buffer_.size() > 0 || capacity == 0) return take_buffered(out, capacity);
+        return socket_->recv(out, capacity, ec);
+    }
+    std::size_t read_some(void* out, std::size_t capacity) {
+        std::error_code ec;
+        std::size_t n = read_some(out, capacity, ec);
+        detail::throw_if(ec, "read_some");
+        return n;
+    }
+
+    // ---- non-blocking use, e.g. when a Poller says readable --------------------------------
+
+    // One recv that never waits, appended to the buffer.
+    FillResult fill(std::error_code& ec) {
+        auto n = socket_->try_recv(buffer_.prepare(chunk_), chunk_, ec);
+        if (ec || !n) return FillResult::would_block;
+        if (*n == 0) return FillResult::end_of_stream;
+        buffer_.commit(*n);
+        return FillResult::data;
+    }
+    // Parse what is buffered, without I/O: std::nullopt means "need more".
+    std::optional<std::string_view> try_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
+        return buffer_.next_message(ec, prefix);
+    }
+    std::optional<std::string_view> try_line(std::error_code& ec, std::string_view delimiter = "\n") {
+        return buffer_.next_line(ec, delimiter);
+    }
+
+    std::string_view buffered() const noexcept { return buffer_.buffered(); }
+    void consume(std::size_t n) noexcept { buffer_.consume(n); }
+    MessageBuffer& buffer() noexcept { return buffer_; }
+    Socket& socket() noexcept { return *socket_; }
+
+private:
+    template <class Parse>
+    std::string_view read_until_complete(std::error_code& ec, Parse parse) {
+        for (;;) {
+            if (auto m = parse(ec)) return *m;
+            if (ec) return {};
+            std::size_t n = socket_->recv(buffer_.prepare(chunk_), chunk_, ec);
+            if (ec) return {};
+            if (n == 0) {
+                ec = errc::end_of_stream;
+                return {};
+            }
+            buffer_.commit(n);
+        }
+    }
+
+    std::size_t take_buffered(void* out, std::size_t size) noexcept {
+        std::string_view have = buffer_.buffered();
+        std::size_t n = have.size() < size ? have.size() : size;
+        if (n) std::memcpy(out, have.data(), n);
+        buffer_.consume(n);
+        return n;
+    }
+
+    Socket* socket_;
+    MessageBuffer buffer_;
+    std::size_t chunk_;
+};
+
+// Writes the big-endian length prefix and the payload with one gather write (no copy, one
+// system call unless the kernel takes it in parts). Returns the bytes sent, prefix included.
+inline std::size_t send_message(Socket& socket, const void* payload, std::size_t size, std::error_code& ec,
+                                Prefix prefix = Prefix::u32) {
+    const std::size_t width = static_cast<std::size_t>(prefix);
+    if (width < 8 && static_cast<std::uint64_t>(size) >> (8 * width) != 0) {
+        ec = errc::message_too_large;
+        return 0;
+    }
+    unsigned char header[8];
+    if (prefix == Prefix::u16) store_be(header, static_cast<std::uint16_t>(size));
+    if (prefix == Prefix::u32) store_be(header, static_cast<std::uint32_t>(size));
+    if (prefix == Prefix::u64) store_be(header, static_cast<std::uint64_t>(size));
+    ConstBuffer pieces[2] = {{header, width}, {payload, size}};
+    return socket.send_all(pieces, 2, ec);
+}
+inline std::size_t send_message(Socket& socket, std::string_view payload, std::error_code& ec,
+                                Prefix prefix = Prefix::u32) {
+    return send_message(socket, payload.data(), payload.size(), ec, prefix);
+}
+inline std::size_t send_message(Socket& socket, std::string_view payload, Prefix prefix = Prefix::u32) {
+    std::error_code ec;
+    std::size_t n = send_message(socket, payload.data(), payload.size(), ec, prefix);
+    if (ec) throw TransferError(ec, "send_message", n);
+    return n;
+}
+
+// The text and its delimiter, in one gather write.
+inline std::size_t send_line(Socket& socket, std::string_view line, std::error_code& ec,
+                             std::string_view delimiter = "\n") {
+    ConstBuffer pieces[2] = {{line.data(), line.size()}, {delimiter.data(), delimiter.size()}};
+    return socket.send_all(pieces, 2, ec);
+}
+inline std::size_t send_line(Socket& socket, std::string_view line, std::string_view delimiter = "\n") {
+    std::error_code ec;
+    std::size_t n = send_line(socket, line, ec, delimiter);
+    if (ec) throw TransferError(ec, "send_line", n);
+    return n;
+}
+
+}  // namespace sockets

@@ -1,0 +1,194 @@
+#include <sockets/message.hpp>
+#include <sockets/poller.hpp>
+
+#include <chrono>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "support.hpp"
+
+using namespace sockets;
+using namespace std::chrono_literals;
+
+TEST_CASE("length-prefixed messages of size 0, 1, 64 KiB and the maximum round-trip", "[message]") {
+    auto p = test::tcp_pair();
+    const std::size_t max = 1u << 20;
+    std::vector<std::string> messages = {"", "x", std::string(64 * 1024, 'k')};
+    auto big = test::pattern(max, 5);
+    messages.emplace_back(big.begin(), big.end());
+    auto sender = std::async(std::launch::async, [&] {
+        for (const auto& m : messages) send_message(p.client, m);
+    });
+    StreamReader reader(p.server, max);
+    for (const auto& m : messages) CHECK(reader.read_message() == m);
+    sender.get();
+}
+
+TEST_CASE("the wire format is a big-endian prefix then the payload", "[message]") {
+    auto p = test::tcp_pair();
+    CHECK(send_message(p.client, "hi") == 6);
+    CHECK(send_message(p.client, "hi", Prefix::u16) == 4);
+    CHECK(send_message(p.client, "hi", Prefix::u64) == 10);
+    std::string wire(20, '\0');
+    p.server.recv_exact(wire);
+    CHECK(wire == std::string("\0\0\0\2hi\0\2hi\0\0\0\0\0\0\0\2hi", 20));
+}
+
+TEST_CASE("100,000 small messages arrive intact and in order", "[message]") {
+    auto p = test::tcp_pair();
+    constexpr int count = 100000;
+    auto sender = std::async(std::launch::async, [&] {
+        for (int i = 0; i < count; ++i) send_message(p.client, std::to_string(i));
+        p.client.shutdown(Shutdown::write);
+    });
+    StreamReader reader(p.server);
+    for (int i = 0; i < count; ++i) REQUIRE(reader.read_message() == std::to_string(i));
+    std::error_code ec;
+    reader.read_message(ec);
+    CHECK(ec == errc::end_of_stream);
+    CHECK(reader.buffered().empty());
+    sender.get();
+}
+
+TEST_CASE("lines are split on any delimiter, even one split across reads", "[message]") {
+    MessageBuffer buffer;
+    std::error_code ec;
+    const std::string stream = "alpha\r\nbeta\r\n\r\ngamma\r\n";
+    std::vector<std::string> lines;
+    for (char c : stream) {  // one byte at a time: every split point, including inside "\r\n"
+        buffer.feed(&c, 1);
+        while (auto line = buffer.next_line(ec, "\r\n")) lines.emplace_back(*line);
+        REQUIRE_FALSE(ec);
+    }
+    CHECK(lines == std::vector<std::string>{"alpha", "beta", "", "gamma"});
+    CHECK(buffer.size() == 0);
+
+    buffer.feed("a--b--", 6);
+    CHECK(buffer.next_line(ec, "--") == std::string_view("a"));
+    CHECK(buffer.next_line(ec, "--") == std::string_view("b"));
+    CHECK_FALSE(buffer.next_line(ec, "--"));
+}
+
+TEST_CASE("read_line over a socket, then switching to a length mid-stream", "[message]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("HEADER one\nHEADER two\n\nBODY!"));
+    p.client.send_all(std::string("0123456789"));
+    p.client.shutdown(Shutdown::write);
+    StreamReader reader(p.server);
+    CHECK(reader.read_line() == "HEADER one");
+    CHECK(reader.read_line() == "HEADER two");
+    CHECK(reader.read_line() == "");
+    char body[5];
+    reader.read_exact(body, 5);
+    CHECK(std::string(body, 5) == "BODY!");
+    char rest[10];
+    std::size_t n = 0;
+    while (n < sizeof rest) {
+        std::size_t got = reader.read_some(rest + n, sizeof rest - n);
+        REQUIRE(got > 0);
+        n += got;
+    }
+    CHECK(std::string(rest, 10) == "0123456789");
+    CHECK(reader.read_some(rest, sizeof rest) == 0);
+}
+
+TEST_CASE("an oversized prefix is rejected without allocating and without consuming", "[message]") {
+    auto p = test::tcp_pair();
+    unsigned char huge[4] = {0xFF, 0xFF, 0xFF, 0xFF};
+    p.client.send_all(huge, 4);
+    StreamReader reader(p.server, 1024);
+    std::error_code ec;
+    reader.read_message(ec);
+    CHECK(ec == errc::message_too_large);
+    CHECK(ec == std::errc::message_size);
+    CHECK(reader.buffered().size() == 4);  // defined state: nothing consumed, error repeats
+    reader.read_message(ec);
+    CHECK(ec == errc::message_too_large);
+    CHECK_THROWS_AS(reader.read_message(), std::system_error);
+
+    MessageBuffer small(10);
+    small.feed("this line has no end and is long", 32);
+    small.next_line(ec);
+    CHECK(ec == errc::message_too_large);
+
+    std::string too_big(70000, 'x');
+    send_message(p.client, too_big, ec, Prefix::u16);
+    CHECK(ec == errc::message_too_large);  // 70000 does not fit a 16-bit prefix: nothing sent
+}
+
+TEST_CASE("the peer closing mid-message is end_of_stream with the partial content kept", "[message]") {
+    auto p = test::tcp_pair();
+    unsigned char header[4];
+    store_be(header, std::uint32_t{10});
+    p.client.send_all(header, 4);
+    p.client.send_all(std::string("abc"));
+    p.client.close();
+    StreamReader reader(p.server);
+    std::error_code ec;
+    reader.read_message(ec);
+    CHECK(ec == errc::end_of_stream);
+    CHECK(reader.buffered().substr(4) == "abc");
+    try {
+        reader.read_message();
+        FAIL("no exception");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == errc::end_of_stream);
+    }
+}
+
+TEST_CASE("non-blocking feeding through a Poller: need more, then whole messages", "[message][poller]") {
+    auto p = test::tcp_pair();
+    p.server.set_nonblocking(true);
+    Poller poller;
+    poller.add(p.server, Events::readable, 1);
+    StreamReader reader(p.server);
+    std::error_code ec;
+    CHECK(reader.fill(ec) == FillResult::would_block);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(reader.try_message(ec));
+
+    // A message in three pieces, each arriving separately.
+    unsigned char header[4];
+    store_be(header, std::uint32_t{6});
+    std::vector<std::string> got;
+    auto pump = [&] {
+        REQUIRE_FALSE(poller.wait(10s).empty());
+        while (reader.fill(ec) == FillResult::data) {
+        }
+        while (auto m = reader.try_message(ec)) got.emplace_back(*m);
+        REQUIRE_FALSE(ec);
+    };
+    p.client.send_all(header, 2);
+    pump();
+    CHECK(got.empty());
+    p.client.send_all(header + 2, 2);
+    p.client.send_all(std::string("abc"));
+    pump();
+    CHECK(got.empty());
+    p.client.send_all(std::string("def"));
+    send_message(p.client, "second");
+    while (got.size() < 2) pump();
+    CHECK(got == std::vector<std::string>{"abcdef", "second"});
+    p.client.close();
+    REQUIRE_FALSE(poller.wait(10s).empty());
+    CHECK(reader.fill(ec) == FillResult::end_of_stream);
+}
+
+TEST_CASE("gather send_all writes every piece in order", "[message][socket]") {
+    auto p = test::tcp_pair();
+    auto a = test::pattern(100000, 1), b = test::pattern(3, 2), c = test::pattern(500000, 3);
+    std::vector<ConstBuffer> pieces = {{a.data(), a.size()}, {nullptr, 0}, {b.data(), b.size()}, {c.data(), c.size()}};
+    auto sender = std::async(std::launch::async, [&] { return p.client.send_all(pieces.data(), pieces.size()); });
+    std::vector<unsigned char> all(a.size() + b.size() + c.size());
+    p.server.recv_exact(all.data(), all.size());
+    CHECK(sender.get() == all.size());
+    std::vector<unsigned char> expected = a;
+    expected.insert(expected.end(), b.begin(), b.end());
+    expected.insert(expected.end(), c.begin(), c.end());
+    CHECK(all == expected);
+    CHECK(send_line(p.client, "line") == 5);
+    StreamReader reader(p.server);
+    CHECK(reader.read_line() == "line");
+}
