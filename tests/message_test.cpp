@@ -187,7 +187,7 @@ TEST_CASE("gather send_all writes every piece in order", "[message][socket]") {
     std::vector<unsigned char> expected = a;
     expected.insert(expected.end(), b.begin(), b.end());
     expected.insert(expected.end(), c.begin(), c.end());
-    CHECK(all == expected);
+    CHECK((all == expected));
     CHECK(send_line(p.client, "line") == 5);
     StreamReader reader(p.server);
     CHECK(reader.read_line() == "line");

@@ -1,0 +1,119 @@
+// UDP: datagrams, connected UDP, truncation, broadcast and multicast options.
+#include <sockets/sockets.hpp>
+
+#include <chrono>
+#include <string>
+
+#include "catch.hpp"
+#include "support.hpp"
+
+using namespace sockets;
+using namespace std::chrono_literals;
+
+TEST_CASE("UDP round trip over IPv4 and IPv6 loopback", "[udp]") {
+    for (Family family : {Family::ipv4, Family::ipv6}) {
+        Socket a = Socket::udp(family);
+        Socket b = Socket::udp(family);
+        a.bind(Address::loopback(family));
+        b.bind(Address::loopback(family));
+        CHECK(a.send_to(b.local_address(), "ping") == 4);
+        char buffer[16];
+        Datagram d = b.recv_from(buffer, sizeof buffer, 10s);
+        CHECK(d.size == 4);
+        CHECK_FALSE(d.truncated);
+        CHECK(d.sender == a.local_address());
+        CHECK(std::string(buffer, 4) == "ping");
+        b.send_to(d.sender, "pong");
+        d = a.recv_from(buffer, sizeof buffer);
+        CHECK(std::string(buffer, d.size) == "pong");
+    }
+}
+
+TEST_CASE("an empty datagram is a datagram", "[udp]") {
+    Socket a = Socket::udp(), b = Socket::udp();
+    b.bind(Address::loopback(Family::ipv4));
+    a.send_to(b.local_address(), "");
+    char buffer[4];
+    Datagram d = b.recv_from(buffer, sizeof buffer, 10s);
+    CHECK(d.size == 0);
+    CHECK_FALSE(d.truncated);
+}
+
+TEST_CASE("a datagram larger than the buffer is cut and reported", "[udp]") {
+    Socket a = Socket::udp(), b = Socket::udp();
+    b.bind(Address::loopback(Family::ipv4));
+    std::string big(100, 'z');
+    a.send_to(b.local_address(), big);
+    a.send_to(b.local_address(), "next");
+    char buffer[10];
+    Datagram d = b.recv_from(buffer, sizeof buffer, 10s);
+    CHECK(d.truncated);
+    CHECK(d.size == 10);
+    CHECK(std::string(buffer, 10) == big.substr(0, 10));
+    d = b.recv_from(buffer, sizeof buffer, 10s);  // the rest of the big one is gone, not glued on
+    CHECK_FALSE(d.truncated);
+    CHECK(std::string(buffer, d.size) == "next");
+}
+
+TEST_CASE("connected UDP uses send and recv", "[udp]") {
+    Socket a = Socket::udp(), b = Socket::udp();
+    a.bind(Address::loopback(Family::ipv4));
+    b.bind(Address::loopback(Family::ipv4));
+    a.connect(b.local_address());
+    b.connect(a.local_address());
+    CHECK(a.send("hello", 5) == 5);
+    char buffer[8];
+    CHECK(b.recv(buffer, sizeof buffer, 10s) == 5);
+    CHECK(std::string(buffer, 5) == "hello");
+}
+
+TEST_CASE("recv_exact refuses to glue datagrams together", "[udp]") {
+    Socket a = Socket::udp(), b = Socket::udp();
+    a.bind(Address::loopback(Family::ipv4));
+    b.bind(Address::loopback(Family::ipv4));
+    a.connect(b.local_address());
+    a.send("abc", 3);
+    a.send("def", 3);
+    char buffer[6];
+    std::error_code ec;
+    CHECK(b.recv_exact(buffer, sizeof buffer, ec) == 3);  // the first datagram, reported
+    CHECK(ec == errc::not_stream_socket);
+    CHECK(std::string(buffer, 3) == "abc");
+    try {
+        b.recv_exact(buffer, sizeof buffer);
+        FAIL("no exception");
+    } catch (const TransferError& e) {
+        CHECK(e.code() == errc::not_stream_socket);
+        CHECK(e.bytes_transferred() == 3);  // "def": nothing is lost
+        CHECK(std::string(buffer, 3) == "def");
+    }
+}
+
+TEST_CASE("recv_from with a timeout on an idle socket times out", "[udp][timeout]") {
+    Socket s = Socket::udp();
+    s.bind(Address::loopback(Family::ipv4));
+    char buffer[4];
+    std::error_code ec;
+    s.recv_from(buffer, sizeof buffer, 30ms, ec);
+    CHECK(ec == std::errc::timed_out);
+}
+
+TEST_CASE("broadcast and multicast options", "[udp][options]") {
+    Socket s = Socket::udp();
+    s.set_broadcast(true);
+    CHECK(s.broadcast());
+    s.bind(Address::any(Family::ipv4));
+    std::error_code ec;
+    Address group = Address::parse("239.255.0.1:0");
+    s.join_multicast(group, ec);
+    if (ec) {
+        WARN("joining a multicast group failed here (" << ec.message() << "): no multicast route");
+    } else {
+        s.set_multicast_loop(true);
+        s.leave_multicast(group);
+        s.leave_multicast(group, ec);
+        CHECK(ec);  // not a member any more
+    }
+    s.join_multicast(Address::parse("127.0.0.1:0"), ec);
+    CHECK(ec);  // not a multicast address
+}
