@@ -180,7 +180,7 @@ TEST_CASE("gather send_all writes every piece in order", "[message][socket]") {
     auto p = test::tcp_pair();
     auto a = test::pattern(100000, 1), b = test::pattern(3, 2), c = test::pattern(500000, 3);
     std::vector<ConstBuffer> pieces = {{a.data(), a.size()}, {nullptr, 0}, {b.data(), b.size()}, {c.data(), c.size()}};
-    auto sender = std::async(std::launch::async, [&] { return p.client.send_all(pieces.data(), pieces.size()); });
+    auto sender = std::async(std::launch::async, [&] { return p.client.send_all_buffers(pieces.data(), pieces.size()); });
     std::vector<unsigned char> all(a.size() + b.size() + c.size());
     p.server.recv_exact(all.data(), all.size());
     CHECK(sender.get() == all.size());

@@ -254,7 +254,7 @@ inline std::size_t send_message(Socket& socket, const void* payload, std::size_t
     if (prefix == Prefix::u32) store_be(header, static_cast<std::uint32_t>(size));
     if (prefix == Prefix::u64) store_be(header, static_cast<std::uint64_t>(size));
     ConstBuffer pieces[2] = {{header, width}, {payload, size}};
-    return socket.send_all(pieces, 2, ec);
+    return socket.send_all_buffers(pieces, 2, ec);
 }
 inline std::size_t send_message(Socket& socket, std::string_view payload, std::error_code& ec,
                                 Prefix prefix = Prefix::u32) {
@@ -271,7 +271,7 @@ inline std::size_t send_message(Socket& socket, std::string_view payload, Prefix
 inline std::size_t send_line(Socket& socket, std::string_view line, std::error_code& ec,
                              std::string_view delimiter = "\n") {
     ConstBuffer pieces[2] = {{line.data(), line.size()}, {delimiter.data(), delimiter.size()}};
-    return socket.send_all(pieces, 2, ec);
+    return socket.send_all_buffers(pieces, 2, ec);
 }
 inline std::size_t send_line(Socket& socket, std::string_view line, std::string_view delimiter = "\n") {
     std::error_code ec;

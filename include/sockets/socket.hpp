@@ -387,20 +387,21 @@ public:
     template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
     std::size_t recv_exact(Bytes& bytes, Timeout timeout) { return recv_exact(bytes.data(), bytes.size(), timeout); }
 
-    // Gather write: all pieces, in order, in as few system calls as the kernel allows (one,
+    // Gather write (named apart from send_all(data, size) so that nullptr is not ambiguous):
+    // all pieces, in order, in as few system calls as the kernel allows (one,
     // usually). Returns the total sent; partial writes resume mid-piece.
-    std::size_t send_all(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept;
-    std::size_t send_all(const ConstBuffer* buffers, std::size_t count) {
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept;
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count) {
         std::error_code ec;
-        std::size_t n = send_all(buffers, count, ec);
+        std::size_t n = send_all_buffers(buffers, count, ec);
         if (ec) throw_transfer(ec, "send_all", n);
         return n;
     }
     std::size_t send_all(std::initializer_list<ConstBuffer> buffers) {
-        return send_all(buffers.begin(), buffers.size());
+        return send_all_buffers(buffers.begin(), buffers.size());
     }
     std::size_t send_all(std::initializer_list<ConstBuffer> buffers, std::error_code& ec) noexcept {
-        return send_all(buffers.begin(), buffers.size(), ec);
+        return send_all_buffers(buffers.begin(), buffers.size(), ec);
     }
 
     // ---- non-blocking: never wait ----------------------------------------------------------
@@ -997,7 +998,7 @@ inline std::pair<Socket, Socket> socket_pair(Type type = Type::stream) {
 
 // ---- out-of-line members ----------------------------------------------------------------
 
-inline std::size_t Socket::send_all(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept {
+inline std::size_t Socket::send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept {
     if (!check_open(ec)) return 0;
     std::size_t total = 0, index = 0, offset = 0;  // offset: bytes of buffers[index] already sent
     while (index < count && buffers[index].size == offset) ++index, offset = 0;
