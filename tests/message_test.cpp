@@ -192,3 +192,18 @@ TEST_CASE("gather send_all writes every piece in order", "[message][socket]") {
     StreamReader reader(p.server);
     CHECK(reader.read_line() == "line");
 }
+
+TEST_CASE("MessageWriter batches many messages into few system calls, in order", "[message]") {
+    auto p = test::tcp_pair();
+    auto sender = std::async(std::launch::async, [&] {
+        MessageWriter writer(p.client, 4096);
+        for (int i = 0; i < 20000; ++i) writer.write_message(std::to_string(i));
+        writer.flush();
+        CHECK(writer.pending() == 0);
+        writer.write_message("");  // sent by the destructor
+    });
+    StreamReader reader(p.server);
+    for (int i = 0; i < 20000; ++i) REQUIRE(reader.read_message() == std::to_string(i));
+    sender.get();
+    CHECK(reader.read_message() == "");
+}

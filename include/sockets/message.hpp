@@ -267,6 +267,61 @@ inline std::size_t send_message(Socket& socket, std::string_view payload, Prefix
     return n;
 }
 
+// Collects many small messages and sends them in one system call per batch: the writing twin
+// of StreamReader. Messages go out when the batch reaches batch_size bytes, on flush(), and on
+// destruction (errors there are lost: call flush() to see them).
+class MessageWriter {
+public:
+    explicit MessageWriter(Socket& socket, std::size_t batch_size = 64 * 1024, Prefix prefix = Prefix::u32)
+        : socket_(&socket), batch_size_(batch_size), prefix_(prefix) {}
+    MessageWriter(const MessageWriter&) = delete;
+    MessageWriter& operator=(const MessageWriter&) = delete;
+    ~MessageWriter() {
+        std::error_code ignored;
+        flush(ignored);
+    }
+
+    void write_message(std::string_view payload, std::error_code& ec) {
+        ec.clear();
+        const std::size_t width = static_cast<std::size_t>(prefix_);
+        if (width < 8 && static_cast<std::uint64_t>(payload.size()) >> (8 * width) != 0) {
+            ec = errc::message_too_large;
+            return;
+        }
+        std::size_t at = pending_.size();
+        pending_.resize(at + width + payload.size());
+        unsigned char* header = reinterpret_cast<unsigned char*>(pending_.data() + at);
+        if (prefix_ == Prefix::u16) store_be(header, static_cast<std::uint16_t>(payload.size()));
+        if (prefix_ == Prefix::u32) store_be(header, static_cast<std::uint32_t>(payload.size()));
+        if (prefix_ == Prefix::u64) store_be(header, static_cast<std::uint64_t>(payload.size()));
+        if (!payload.empty()) std::memcpy(pending_.data() + at + width, payload.data(), payload.size());
+        if (pending_.size() >= batch_size_) flush(ec);
+    }
+    void write_message(std::string_view payload) {
+        std::error_code ec;
+        write_message(payload, ec);
+        detail::throw_if(ec, "write_message");
+    }
+
+    // Sends everything collected. On error the unsent bytes stay queued.
+    void flush(std::error_code& ec) {
+        std::size_t sent = socket_->send_all(pending_.data(), pending_.size(), ec);
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(sent));
+    }
+    void flush() {
+        std::error_code ec;
+        flush(ec);
+        detail::throw_if(ec, "flush");
+    }
+    std::size_t pending() const noexcept { return pending_.size(); }
+
+private:
+    Socket* socket_;
+    std::size_t batch_size_;
+    Prefix prefix_;
+    std::vector<char> pending_;
+};
+
 // The text and its delimiter, in one gather write.
 inline std::size_t send_line(Socket& socket, std::string_view line, std::error_code& ec,
                              std::string_view delimiter = "\n") {

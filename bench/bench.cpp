@@ -1,0 +1,279 @@
+// Side-by-side measurements: the library against the same work done with raw system calls in
+// the same process. Each subcommand prints "name library raw" lines; scripts/bench makes the
+// table. Nothing here asserts anything.
+#include <sockets/sockets.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/resource.h>
+
+using namespace sockets;
+using Clock = std::chrono::steady_clock;
+
+static double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+static void raw_send_all(int fd, const char* p, std::size_t n) {
+    while (n) {
+        ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            std::perror("send"), std::exit(1);
+        }
+        p += k, n -= static_cast<std::size_t>(k);
+    }
+}
+static void raw_recv_exact(int fd, char* p, std::size_t n) {
+    while (n) {
+        ssize_t k = ::recv(fd, p, n, 0);
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR) continue;
+            std::perror("recv"), std::exit(1);
+        }
+        p += k, n -= static_cast<std::size_t>(k);
+    }
+}
+
+// ops: ITERATIONS of a SIZE-byte send then recv over a connected pair, lib or raw. Run under
+// callgrind with 0 and N iterations, the difference is the per-operation cost.
+static int ops(bool lib, std::size_t size, long iterations) {
+    Socket listener = listen_on(Address::loopback(Family::ipv4));
+    Socket a = connect_to(listener.local_address());
+    Socket b = listener.accept();
+    a.set_send_buffer_size(1 << 20);
+    b.set_receive_buffer_size(1 << 20);
+    std::vector<char> buffer(size);
+    for (long i = 0; i < iterations; ++i) {
+        if (lib) {
+            a.send_all(buffer.data(), size);
+            b.recv_exact(buffer.data(), size);
+        } else {
+            raw_send_all(a.native_handle(), buffer.data(), size);
+            raw_recv_exact(b.native_handle(), buffer.data(), size);
+        }
+    }
+    return 0;
+}
+
+// Bulk one-way transfer between threads; returns MiB/s.
+static double bulk(bool lib, std::size_t total) {
+    auto p_listener = listen_on(Address::loopback(Family::ipv4));
+    Socket a = connect_to(p_listener.local_address());
+    Socket b = p_listener.accept();
+    const std::size_t chunk = 64 * 1024;
+    std::thread sender([&] {
+        std::vector<char> data(chunk, 'x');
+        for (std::size_t sent = 0; sent < total; sent += chunk) {
+            if (lib)
+                a.send_all(data.data(), chunk);
+            else
+                raw_send_all(a.native_handle(), data.data(), chunk);
+        }
+    });
+    std::vector<char> buffer(chunk);
+    auto start = Clock::now();
+    for (std::size_t got = 0; got < total; got += chunk) {
+        if (lib)
+            b.recv_exact(buffer.data(), chunk);
+        else
+            raw_recv_exact(b.native_handle(), buffer.data(), chunk);
+    }
+    double s = seconds_since(start);
+    sender.join();
+    return static_cast<double>(total) / (1 << 20) / s;
+}
+
+// 64-byte ping-pong; returns microseconds per round trip.
+static double ping_pong(bool lib, long rounds) {
+    Socket listener = listen_on(Address::loopback(Family::ipv4));
+    Socket a = connect_to(listener.local_address());
+    Socket b = listener.accept();
+    a.set_no_delay(true);
+    b.set_no_delay(true);
+    std::thread echo([&] {
+        char m[64];
+        for (long i = 0; i < rounds; ++i) {
+            if (lib) {
+                b.recv_exact(m, 64);
+                b.send_all(m, 64);
+            } else {
+                raw_recv_exact(b.native_handle(), m, 64);
+                raw_send_all(b.native_handle(), m, 64);
+            }
+        }
+    });
+    char m[64] = {};
+    auto start = Clock::now();
+    for (long i = 0; i < rounds; ++i) {
+        if (lib) {
+            a.send_all(m, 64);
+            a.recv_exact(m, 64);
+        } else {
+            raw_send_all(a.native_handle(), m, 64);
+            raw_recv_exact(a.native_handle(), m, 64);
+        }
+    }
+    double s = seconds_since(start);
+    echo.join();
+    return s * 1e6 / static_cast<double>(rounds);
+}
+
+// One wait with n registered sockets of which one is ready; microseconds per wait.
+template <class P>
+static double poller_wait(int n, int waits) {
+    std::vector<std::pair<Socket, Socket>> pairs;
+    for (int i = 0; i < n; ++i) pairs.push_back(socket_pair());
+    pairs[static_cast<std::size_t>(n / 2)].first.send_all(std::string("x"));
+    P poller;
+    for (int i = 0; i < n; ++i) poller.add(pairs[static_cast<std::size_t>(i)].second, Events::readable, static_cast<std::uint64_t>(i));
+    auto start = Clock::now();
+    for (int i = 0; i < waits; ++i)
+        if (poller.wait(std::chrono::milliseconds(1000)).size() != 1) std::abort();
+    return seconds_since(start) * 1e6 / waits;
+}
+
+static double raw_poll_wait(int n, int waits, bool use_epoll, bool use_select) {
+    std::vector<std::pair<Socket, Socket>> pairs;
+    for (int i = 0; i < n; ++i) pairs.push_back(socket_pair());
+    pairs[static_cast<std::size_t>(n / 2)].first.send_all(std::string("x"));
+    auto start = Clock::now();
+    if (use_epoll) {
+        int ep = ::epoll_create1(EPOLL_CLOEXEC);
+        for (int i = 0; i < n; ++i) {
+            epoll_event e{};
+            e.events = EPOLLIN | EPOLLRDHUP;
+            e.data.u64 = static_cast<std::uint64_t>(i);
+            ::epoll_ctl(ep, EPOLL_CTL_ADD, pairs[static_cast<std::size_t>(i)].second.native_handle(), &e);
+        }
+        std::vector<epoll_event> events(16);
+        start = Clock::now();
+        for (int i = 0; i < waits; ++i)
+            if (::epoll_wait(ep, events.data(), 16, 1000) != 1) std::abort();
+        double r = seconds_since(start);
+        ::close(ep);
+        return r * 1e6 / waits;
+    }
+    if (use_select) {
+        for (int i = 0; i < waits; ++i) {
+            fd_set set;
+            FD_ZERO(&set);
+            int max = 0;
+            for (auto& p : pairs) {
+                FD_SET(p.second.native_handle(), &set);
+                max = std::max(max, p.second.native_handle());
+            }
+            timeval tv{1, 0};
+            if (::select(max + 1, &set, nullptr, nullptr, &tv) != 1) std::abort();
+            int ready = 0;
+            for (auto& p : pairs) ready += FD_ISSET(p.second.native_handle(), &set) ? 1 : 0;
+            if (ready != 1) std::abort();
+        }
+        return seconds_since(start) * 1e6 / waits;
+    }
+    std::vector<pollfd> fds;
+    for (auto& p : pairs) fds.push_back(pollfd{p.second.native_handle(), POLLIN | POLLRDHUP, 0});
+    start = Clock::now();
+    for (int i = 0; i < waits; ++i) {
+        if (::poll(fds.data(), fds.size(), 1000) != 1) std::abort();
+        int ready = 0;
+        for (auto& f : fds) ready += f.revents ? 1 : 0;
+        if (ready != 1) std::abort();
+    }
+    return seconds_since(start) * 1e6 / waits;
+}
+
+// One-way stream of count messages of size bytes; messages per second.
+static double framing(bool buffered, std::size_t size, long count) {
+    Socket listener = listen_on(Address::loopback(Family::ipv4));
+    Socket a = connect_to(listener.local_address());
+    Socket b = listener.accept();
+    std::string payload(size, 'm');
+    std::thread sender([&] {
+        unsigned char header[4];
+        store_be(header, static_cast<std::uint32_t>(size));
+        MessageWriter writer(a);
+        for (long i = 0; i < count; ++i) {
+            if (buffered) {
+                writer.write_message(payload);
+            } else {
+                a.send_all(header, 4);
+                a.send_all(payload.data(), payload.size());
+            }
+        }
+        writer.flush();
+    });
+    auto start = Clock::now();
+    if (buffered) {
+        StreamReader reader(b);
+        for (long i = 0; i < count; ++i)
+            if (reader.read_message().size() != size) std::abort();
+    } else {
+        std::vector<char> body(size);
+        unsigned char header[4];
+        for (long i = 0; i < count; ++i) {
+            b.recv_exact(header, 4);
+            b.recv_exact(body.data(), load_be<std::uint32_t>(header));
+        }
+    }
+    double s = seconds_since(start);
+    sender.join();
+    return static_cast<double>(count) / s;
+}
+
+static double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+int main(int argc, char* argv[]) {
+    std::string what = argc > 1 ? argv[1] : "";
+    bool quick = argc > 2 && std::string(argv[2]) == "--quick";
+    if (what == "ops") return ops(std::string(argv[2]) == "lib", std::strtoul(argv[3], nullptr, 10), std::strtol(argv[4], nullptr, 10));
+    if (what == "bulk") {
+        std::size_t total = quick ? (256u << 20) : (2048u << 20);
+        std::vector<double> lib, raw;
+        for (int i = 0; i < (quick ? 3 : 5); ++i) {  // interleaved, so drift hits both alike
+            raw.push_back(bulk(false, total));
+            lib.push_back(bulk(true, total));
+        }
+        std::printf("bulk %.1f %.1f MiB/s\n", median(lib), median(raw));
+    } else if (what == "pingpong") {
+        long rounds = quick ? 20000 : 100000;
+        std::vector<double> lib, raw;
+        for (int i = 0; i < 3; ++i) {
+            raw.push_back(ping_pong(false, rounds));
+            lib.push_back(ping_pong(true, rounds));
+        }
+        std::printf("pingpong %.2f %.2f us\n", median(lib), median(raw));
+    } else if (what == "poller") {
+        rlimit limit{};  // 10,000 socket pairs need 20,000 descriptors
+        ::getrlimit(RLIMIT_NOFILE, &limit);
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+        std::vector<int> sizes = quick ? std::vector<int>{10, 100, 1000} : std::vector<int>{10, 100, 1000, 10000};
+        for (int n : sizes) {
+            int waits = n >= 1000 ? 2000 : 20000;
+            if (2 * n + 16 < FD_SETSIZE)  // each pair is two descriptors; select cannot go past FD_SETSIZE
+                std::printf("select_n%d %.2f %.2f us\n", n, poller_wait<SelectPoller>(n, waits), raw_poll_wait(n, waits, false, true));
+            std::printf("poll_n%d %.2f %.2f us\n", n, poller_wait<PollPoller>(n, waits), raw_poll_wait(n, waits, false, false));
+            std::printf("epoll_n%d %.2f %.2f us\n", n, poller_wait<EpollPoller>(n, waits), raw_poll_wait(n, waits, true, false));
+        }
+    } else if (what == "framing") {
+        long count = quick ? 200000 : 1000000;
+        for (std::size_t size : {16, 64, 1024})
+            std::printf("framing_%zu %.0f %.0f msg/s\n", size, framing(true, size, count), framing(false, size, count));
+    } else if (what == "sizeof") {
+        std::printf("sizeof %zu %zu bytes\n", sizeof(Socket), sizeof(native_handle_type));
+    } else {
+        std::fprintf(stderr, "usage: sockets_bench ops|bulk|pingpong|poller|framing|sizeof [--quick]\n");
+        return 2;
+    }
+}
