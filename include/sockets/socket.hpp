@@ -697,6 +697,13 @@ private:
         return a;
     }
 
+    // The bare system call: send (never raising SIGPIPE) or recv, at most max_io bytes.
+    auto io_call(void* buffer, std::size_t size, bool write, int flags) noexcept {
+        auto chunk = static_cast<detail::io_size>(size < detail::max_io ? size : detail::max_io);
+        return write ? ::send(handle_, static_cast<const char*>(buffer), chunk, flags)
+                     : ::recv(handle_, static_cast<char*>(buffer), chunk, flags);
+    }
+
     // One send or recv call, retried on EINTR, waiting on "would block" (see the rule at the
     // top). Returns the bytes moved; for recv, 0 means the peer closed.
     std::size_t transfer(void* buffer, std::size_t size, bool write,
@@ -704,10 +711,8 @@ private:
         if (!check_open(ec)) return 0;
         int flags = (deadline.finite() ? detail::dontwait_flag : 0) |
                     (write ? detail::send_flags : 0);
-        std::size_t chunk = size < detail::max_io ? size : detail::max_io;
         for (;;) {
-            auto n = write ? ::send(handle_, static_cast<const char*>(buffer), static_cast<detail::io_size>(chunk), flags)
-                           : ::recv(handle_, static_cast<char*>(buffer), static_cast<detail::io_size>(chunk), flags);
+            auto n = io_call(buffer, size, write, flags);
             if (n >= 0) return static_cast<std::size_t>(n);
             int code = detail::last_error_code();
             if (detail::is_interrupted(code)) continue;
@@ -720,10 +725,8 @@ private:
     std::optional<std::size_t> try_transfer(void* buffer, std::size_t size, bool write, std::error_code& ec) noexcept {
         if (!check_open(ec)) return std::nullopt;
         int flags = detail::dontwait_flag | (write ? detail::send_flags : 0);
-        std::size_t chunk = size < detail::max_io ? size : detail::max_io;
         for (;;) {
-            auto n = write ? ::send(handle_, static_cast<const char*>(buffer), static_cast<detail::io_size>(chunk), flags)
-                           : ::recv(handle_, static_cast<char*>(buffer), static_cast<detail::io_size>(chunk), flags);
+            auto n = io_call(buffer, size, write, flags);
             if (n >= 0) return static_cast<std::size_t>(n);
             int code = detail::last_error_code();
             if (detail::is_interrupted(code)) continue;
