@@ -29,6 +29,25 @@ namespace sockets {
 // Width of the big-endian length prefix.
 enum class Prefix : std::uint8_t { u16 = 2, u32 = 4, u64 = 8 };
 
+namespace detail {
+
+// The one encoder of the length prefix, for send_message and MessageWriter: writes size
+// big-endian into header (room for 8 bytes) and returns the prefix width, or 0 with
+// errc::message_too_large when size does not fit the width.
+inline std::size_t encode_prefix(unsigned char* header, Prefix prefix, std::size_t size, std::error_code& ec) {
+    const std::size_t width = static_cast<std::size_t>(prefix);
+    if (width < 8 && static_cast<std::uint64_t>(size) >> (8 * width) != 0) {
+        ec = errc::message_too_large;
+        return 0;
+    }
+    if (prefix == Prefix::u16) store_be(header, static_cast<std::uint16_t>(size));
+    if (prefix == Prefix::u32) store_be(header, static_cast<std::uint32_t>(size));
+    if (prefix == Prefix::u64) store_be(header, static_cast<std::uint64_t>(size));
+    return width;
+}
+
+}  // namespace detail
+
 // Default ceiling for one message or line: large enough for real payloads, small enough that a
 // hostile 0xFFFFFFFF prefix cannot make the reader allocate gigabytes.
 inline constexpr std::size_t default_max_message = 16u << 20;
@@ -244,15 +263,10 @@ private:
 // system call unless the kernel takes it in parts). Returns the bytes sent, prefix included.
 inline std::size_t send_message(Socket& socket, const void* payload, std::size_t size, std::error_code& ec,
                                 Prefix prefix = Prefix::u32) {
-    const std::size_t width = static_cast<std::size_t>(prefix);
-    if (width < 8 && static_cast<std::uint64_t>(size) >> (8 * width) != 0) {
-        ec = errc::message_too_large;
-        return 0;
-    }
+    ec.clear();
     unsigned char header[8];
-    if (prefix == Prefix::u16) store_be(header, static_cast<std::uint16_t>(size));
-    if (prefix == Prefix::u32) store_be(header, static_cast<std::uint32_t>(size));
-    if (prefix == Prefix::u64) store_be(header, static_cast<std::uint64_t>(size));
+    const std::size_t width = detail::encode_prefix(header, prefix, size, ec);
+    if (ec) return 0;
     ConstBuffer pieces[2] = {{header, width}, {payload, size}};
     return socket.send_all_buffers(pieces, 2, ec);
 }
@@ -283,17 +297,12 @@ public:
 
     void write_message(std::string_view payload, std::error_code& ec) {
         ec.clear();
-        const std::size_t width = static_cast<std::size_t>(prefix_);
-        if (width < 8 && static_cast<std::uint64_t>(payload.size()) >> (8 * width) != 0) {
-            ec = errc::message_too_large;
-            return;
-        }
+        unsigned char header[8];
+        const std::size_t width = detail::encode_prefix(header, prefix_, payload.size(), ec);
+        if (ec) return;
         std::size_t at = pending_.size();
         pending_.resize(at + width + payload.size());
-        unsigned char* header = reinterpret_cast<unsigned char*>(pending_.data() + at);
-        if (prefix_ == Prefix::u16) store_be(header, static_cast<std::uint16_t>(payload.size()));
-        if (prefix_ == Prefix::u32) store_be(header, static_cast<std::uint32_t>(payload.size()));
-        if (prefix_ == Prefix::u64) store_be(header, static_cast<std::uint64_t>(payload.size()));
+        std::memcpy(pending_.data() + at, header, width);
         if (!payload.empty()) std::memcpy(pending_.data() + at + width, payload.data(), payload.size());
         if (pending_.size() >= batch_size_) flush(ec);
     }
