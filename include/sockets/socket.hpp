@@ -835,15 +835,22 @@ private:
         return value;
     }
 
+    // Timeout::max() turns the option off (the OS's 0); zero or negative means "don't wait",
+    // which the OS can only approximate by its smallest timeout (1 us on POSIX, 1 ms on Windows).
     void set_timeout_option(int name, Timeout timeout, std::error_code& ec) noexcept {
+        using namespace std::chrono;
 #if defined(_WIN32)
-        DWORD ms = static_cast<DWORD>(timeout.count() > 0 ? timeout.count() : 0);
-        set_raw_option(SOL_SOCKET, name, &ms, sizeof ms, ec);
+        auto ms = timeout.is_max() ? 0 : ceil<milliseconds>(timeout.length()).count();
+        DWORD value = static_cast<DWORD>(timeout.is_max() ? 0 : ms < 1 ? 1 : ms > 0x7fffffff ? 0x7fffffff : ms);
+        set_raw_option(SOL_SOCKET, name, &value, sizeof value, ec);
 #else
-        auto ms = timeout.count() > 0 ? timeout.count() : 0;
         ::timeval tv{};
-        tv.tv_sec = static_cast<decltype(tv.tv_sec)>(ms / 1000);
-        tv.tv_usec = static_cast<decltype(tv.tv_usec)>((ms % 1000) * 1000);
+        if (!timeout.is_max()) {
+            auto us = ceil<microseconds>(timeout.length()).count();
+            if (us < 1) us = 1;
+            tv.tv_sec = static_cast<decltype(tv.tv_sec)>(us / 1000000);
+            tv.tv_usec = static_cast<decltype(tv.tv_usec)>(us % 1000000);
+        }
         set_raw_option(SOL_SOCKET, name, &tv, sizeof tv, ec);
 #endif
     }
@@ -896,8 +903,7 @@ inline Socket connect_one(const Address& address, const Deadline& deadline, std:
     Socket s = Socket::open(address.family(), Type::stream, ec);
     if (ec) return Socket();
     if (deadline.finite()) {
-        auto left = deadline.remaining_ms();
-        s.connect(address, Timeout(left), ec);
+        s.connect(address, deadline.remaining(), ec);
     } else {
         s.connect(address, ec);
     }

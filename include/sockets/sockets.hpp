@@ -15,3 +15,4 @@
 #include "message.hpp"
 #include "poller.hpp"
 #include "socket.hpp"
+#include "timeout.hpp"

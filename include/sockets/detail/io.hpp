@@ -1,44 +1,14 @@
 // Deadlines and the retry rules shared by every blocking-style operation.
 #pragma once
 
-#include <chrono>
-#include <climits>
 #include <system_error>
 
+#include "../timeout.hpp"
 #include "platform.hpp"
 
 namespace sockets {
 
-// Timeouts are milliseconds; seconds and minutes convert implicitly.
-using Timeout = std::chrono::milliseconds;
-
 namespace detail {
-
-// A point in time after which an operation gives up; default-constructed means never.
-class Deadline {
-public:
-    Deadline() noexcept = default;
-    explicit Deadline(Timeout timeout) noexcept
-        : at_(std::chrono::steady_clock::now() + (timeout.count() > 0 ? timeout : Timeout::zero())),
-          finite_(true) {}
-
-    bool finite() const noexcept { return finite_; }
-    bool expired() const noexcept { return finite_ && std::chrono::steady_clock::now() >= at_; }
-
-    // Milliseconds left for poll(), rounded up so a wait never ends before the deadline;
-    // -1 means wait forever.
-    int remaining_ms() const noexcept {
-        if (!finite_) return -1;
-        auto left = at_ - std::chrono::steady_clock::now();
-        if (left <= left.zero()) return 0;
-        auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-        return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
-    }
-
-private:
-    std::chrono::steady_clock::time_point at_{};
-    bool finite_ = false;
-};
 
 inline std::error_code timed_out() noexcept { return std::make_error_code(std::errc::timed_out); }
 

@@ -1,0 +1,100 @@
+// Timeout: how long a call may wait. One rule for every call that takes one (transfers,
+// connect, accept, Poller::wait, the framing layer, socket timeout options):
+//   - any std::chrono::duration converts (microseconds, seconds, duration<double>, ...);
+//   - zero or negative means "don't wait" (one attempt, then timed_out);
+//   - a duration too large to add to steady_clock::now() (Timeout::max(), hours::max(),
+//     300 years) means "no deadline": wait as long as it takes.
+#pragma once
+
+#include <chrono>
+#include <climits>
+#include <ratio>
+#include <type_traits>
+
+namespace sockets {
+
+class Timeout {
+public:
+    using duration = std::chrono::nanoseconds;
+
+    // Zero: don't wait.
+    constexpr Timeout() noexcept = default;
+
+    template <class Rep, class Period>
+    constexpr Timeout(std::chrono::duration<Rep, Period> d) noexcept : ns_(saturate(d)) {}  // NOLINT: implicit on purpose
+
+    // No deadline at all.
+    static constexpr Timeout max() noexcept { return Timeout(duration::max()); }
+    static constexpr Timeout zero() noexcept { return Timeout(); }
+
+    constexpr bool is_max() const noexcept { return ns_ == duration::max(); }
+    constexpr bool is_zero() const noexcept { return ns_ == duration::zero(); }
+    // The length, clamped to [0, duration::max()]; duration::max() when is_max().
+    constexpr duration length() const noexcept { return ns_; }
+
+    friend constexpr bool operator==(Timeout a, Timeout b) noexcept { return a.ns_ == b.ns_; }
+    friend constexpr bool operator!=(Timeout a, Timeout b) noexcept { return a.ns_ != b.ns_; }
+    friend constexpr bool operator<(Timeout a, Timeout b) noexcept { return a.ns_ < b.ns_; }
+
+private:
+    // Converting first and checking afterwards would overflow (UB) on exactly the inputs that
+    // matter (hours::max(), Timeout::max() passed through milliseconds), so the range check is
+    // done in long double; anything past 2^62 ns (146 years) has no deadline.
+    template <class Rep, class Period>
+    static constexpr duration saturate(std::chrono::duration<Rep, Period> d) noexcept {
+        using namespace std::chrono;
+        long double ns = static_cast<long double>(d.count()) * Period::num * 1000000000.0L / Period::den;
+        if (!(ns > 0)) return duration::zero();  // zero, negative, NaN: don't wait
+        if (ns >= 4611686018427387904.0L) return duration::max();
+        if constexpr (!treat_as_floating_point<Rep>::value && std::ratio_greater_equal<Period, std::nano>::value)
+            return duration_cast<duration>(d);  // exact
+        else
+            return duration(static_cast<duration::rep>(ns + 0.999L));  // round up: never early
+    }
+
+    duration ns_ = duration::zero();
+};
+
+namespace detail {
+
+// A point in time after which an operation gives up; default-constructed means never.
+class Deadline {
+public:
+    using clock = std::chrono::steady_clock;
+
+    Deadline() noexcept = default;
+    explicit Deadline(Timeout timeout) noexcept {
+        if (timeout.is_max()) return;
+        auto now = clock::now();
+        auto length = std::chrono::ceil<clock::duration>(timeout.length());
+        if (length > clock::time_point::max() - now) return;  // beyond the clock's range: never
+        at_ = now + length;
+        finite_ = true;
+    }
+
+    bool finite() const noexcept { return finite_; }
+    bool expired() const noexcept { return finite_ && clock::now() >= at_; }
+
+    // What is left, as a Timeout (zero once expired, max() when never).
+    Timeout remaining() const noexcept {
+        if (!finite_) return Timeout::max();
+        return Timeout(at_ - clock::now());
+    }
+
+    // Milliseconds left for poll()/select()/epoll_wait(), rounded up so a wait never ends
+    // before the deadline; -1 means wait forever.
+    int remaining_ms() const noexcept {
+        if (!finite_) return -1;
+        auto left = at_ - clock::now();
+        if (left <= left.zero()) return 0;
+        auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+        return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+    }
+
+private:
+    clock::time_point at_{};
+    bool finite_ = false;
+};
+
+}  // namespace detail
+}  // namespace sockets
