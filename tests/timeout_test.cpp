@@ -188,7 +188,9 @@ TEST_CASE("graceful_close: data sent right before close arrives whole", "[close]
     CHECK(p.client.recv(&c, 1, 10s, ec) == 0);  // orderly end, no reset
     CHECK_FALSE(ec);
     p.client.close();
-    CHECK(server.get() == 1000);  // it discarded exactly the unread request
+    CloseResult closed = server.get();
+    CHECK(closed.ending == CloseResult::peer_closed);
+    CHECK(closed.discarded == 1000);  // it discarded exactly the unread request
     CHECK_FALSE(p.server.is_open());
 }
 

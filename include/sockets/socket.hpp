@@ -33,6 +33,17 @@ struct ConstBuffer {
     std::size_t size;
 };
 
+// How graceful_close ended. None of these is an error: the socket is closed in every case.
+struct CloseResult {
+    enum Ending {
+        peer_closed,  // the peer closed its side too: the orderly end
+        timed_out,    // the timeout passed first (the peer may still have been sending)
+        peer_gone,    // the peer had already reset, or the socket was never connected
+    };
+    Ending ending = peer_closed;
+    std::size_t discarded = 0;  // bytes read and thrown away while waiting
+};
+
 // What recv_from returns: how many bytes landed in the buffer, who sent them, and whether the
 // datagram was larger than the buffer (the rest of it is gone: datagrams are never split).
 struct Datagram {
@@ -258,29 +269,31 @@ public:
 
     // The polite close the HOWTO asks for: stop sending, read (and discard) until the peer
     // closes too or timeout passes, then close. The last bytes sent are not lost to a reset
-    // caused by unread data. Returns the number of bytes discarded.
-    std::size_t graceful_close(Timeout timeout, std::error_code& ec) noexcept {
-        std::size_t discarded = 0;
-        shutdown(Shutdown::write, ec);
-        if (!ec) {
-            detail::Deadline deadline(timeout);
-            char sink[4096];
-            for (;;) {
-                std::size_t n = transfer(sink, sizeof sink, false, deadline, ec);
-                if (ec || n == 0) break;
-                discarded += n;
-            }
+    // caused by unread data. How it ended is a result, not an error: the socket is closed in
+    // every case. Only a socket that was not open, or a failing close(), is an error.
+    CloseResult graceful_close(Timeout timeout, std::error_code& ec) noexcept {
+        CloseResult result;
+        if (!check_open(ec)) return result;
+        std::error_code io_ec;
+        shutdown(Shutdown::write, io_ec);
+        detail::Deadline deadline(timeout);
+        char sink[4096];
+        while (!io_ec) {
+            std::size_t n = transfer(sink, sizeof sink, false, deadline, io_ec);
+            if (!io_ec && n == 0) break;
+            result.discarded += n;
         }
-        std::error_code close_ec;
-        close(close_ec);
-        if (!ec) ec = close_ec;
-        return discarded;
+        result.ending = !io_ec ? CloseResult::peer_closed
+                        : io_ec == std::errc::timed_out ? CloseResult::timed_out
+                                                         : CloseResult::peer_gone;
+        close(ec);
+        return result;
     }
-    std::size_t graceful_close(Timeout timeout) {
+    CloseResult graceful_close(Timeout timeout) {
         std::error_code ec;
-        std::size_t n = graceful_close(timeout, ec);
+        CloseResult result = graceful_close(timeout, ec);
         detail::throw_if(ec, "graceful_close");
-        return n;
+        return result;
     }
 
     // ---- one call: may move fewer bytes than asked -----------------------------------------
@@ -390,10 +403,22 @@ public:
     // Gather write (named apart from send_all(data, size) so that nullptr is not ambiguous):
     // all pieces, in order, in as few system calls as the kernel allows (one,
     // usually). Returns the total sent; partial writes resume mid-piece.
-    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept;
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept {
+        return send_all_buffers_until(buffers, count, detail::Deadline(), ec);
+    }
     std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count) {
         std::error_code ec;
         std::size_t n = send_all_buffers(buffers, count, ec);
+        if (ec) throw_transfer(ec, "send_all", n);
+        return n;
+    }
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout,
+                                 std::error_code& ec) noexcept {
+        return send_all_buffers_until(buffers, count, detail::Deadline(timeout), ec);
+    }
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout) {
+        std::error_code ec;
+        std::size_t n = send_all_buffers(buffers, count, timeout, ec);
         if (ec) throw_transfer(ec, "send_all", n);
         return n;
     }
@@ -744,6 +769,9 @@ private:
         return true;
     }
 
+    std::size_t send_all_buffers_until(const ConstBuffer* buffers, std::size_t count,
+                                       const detail::Deadline& deadline, std::error_code& ec) noexcept;
+
     std::size_t send_all_until(const void* data, std::size_t size, const detail::Deadline& deadline,
                                std::error_code& ec) noexcept {
         detail::WindowsNonBlockingForDeadline mode(handle_, deadline.finite());
@@ -1007,7 +1035,8 @@ inline std::pair<Socket, Socket> socket_pair(Type type = Type::stream) {
 
 // ---- out-of-line members ----------------------------------------------------------------
 
-inline std::size_t Socket::send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept {
+inline std::size_t Socket::send_all_buffers_until(const ConstBuffer* buffers, std::size_t count,
+                                                  const detail::Deadline& deadline, std::error_code& ec) noexcept {
     if (!check_open(ec)) return 0;
     std::size_t total = 0, index = 0, offset = 0;  // offset: bytes of buffers[index] already sent
     while (index < count && buffers[index].size == offset) ++index, offset = 0;
@@ -1016,7 +1045,7 @@ inline std::size_t Socket::send_all_buffers(const ConstBuffer* buffers, std::siz
         if (sent < 0) {
             int code = detail::last_error_code();
             if (detail::is_interrupted(code)) continue;
-            if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, true, {}, ec)) continue;
+            if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, true, deadline, ec)) continue;
             if (!ec) ec = detail::os_error(code);
             return total;
         }
