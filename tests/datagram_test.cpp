@@ -89,6 +89,56 @@ TEST_CASE("recv_exact refuses to glue datagrams together", "[udp]") {
     }
 }
 
+TEST_CASE("a truncated datagram never passes silently: recv, recv_exact, try_recv, timed recv", "[udp][truncation]") {
+    Socket a = Socket::udp(), b = Socket::udp();
+    a.bind(Address::loopback(Family::ipv4));
+    b.bind(Address::loopback(Family::ipv4));
+    a.connect(b.local_address());
+    char buffer[4];
+    std::error_code ec;
+
+    a.send("12345678", 8);
+    CHECK(b.recv_exact(buffer, 4, ec) == 4);  // asked for 4, the datagram held 8
+    CHECK(ec == errc::datagram_truncated);
+    CHECK(std::string(buffer, 4) == "1234");
+
+    a.send("abcdefgh", 8);
+    CHECK(b.recv(buffer, 4, 10s, ec) == 4);
+    CHECK(ec == errc::datagram_truncated);
+
+    a.send("ABCDEFGH", 8);
+    (void)b.try_recv(buffer, 4, ec);  // loopback queues a datagram before send returns
+    CHECK(ec == errc::datagram_truncated);
+
+    a.send("xyzw5678", 8);
+    try {
+        b.recv(buffer, 4);
+        FAIL("no exception");
+    } catch (const TransferError& e) {
+        CHECK(e.code() == errc::datagram_truncated);
+        CHECK(e.bytes_transferred() == 4);
+    }
+    // A datagram that fits exactly is no error.
+    a.send("fits", 4);
+    CHECK(b.recv_exact(buffer, 4, 10s, ec) == 4);
+    CHECK_FALSE(ec);
+}
+
+#if !defined(_WIN32)
+TEST_CASE("datagram socket_pair and adopted handles report truncation too", "[udp][truncation]") {
+    auto pair = socket_pair(Type::datagram);
+    pair.first.send("0123456789", 10);
+    char buffer[4];
+    std::error_code ec;
+    CHECK(pair.second.recv(buffer, sizeof buffer, ec) == 4);
+    CHECK(ec == errc::datagram_truncated);
+    Socket adopted(pair.second.release());  // the kind is learnt from the OS
+    pair.first.send("0123456789", 10);
+    CHECK(adopted.recv_exact(buffer, sizeof buffer, ec) == 4);
+    CHECK(ec == errc::datagram_truncated);
+}
+#endif
+
 TEST_CASE("recv_from with a timeout on an idle socket times out", "[udp][timeout]") {
     Socket s = Socket::udp();
     s.bind(Address::loopback(Family::ipv4));

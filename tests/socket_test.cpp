@@ -12,7 +12,8 @@
 
 using namespace sockets;
 
-static_assert(sizeof(Socket) == sizeof(native_handle_type), "a Socket is its handle, nothing more");
+// The handle plus one byte of kind (stream or message socket), padded: no heap, no indirection.
+static_assert(sizeof(Socket) <= 2 * sizeof(native_handle_type), "a Socket is its handle and a kind byte");
 static_assert(!std::is_copy_constructible_v<Socket> && std::is_nothrow_move_constructible_v<Socket>);
 
 // A port with nothing listening: bind port 0, learn the port, close.

@@ -51,6 +51,16 @@ inline bool running_under_wine() {
 #endif
 }
 
+// Whether the OS has the socket in non-blocking mode (Winsock cannot tell: false there).
+inline bool is_nonblocking(const sockets::Socket& s) {
+#if defined(_WIN32)
+    (void)s;
+    return false;
+#else
+    return (::fcntl(s.native_handle(), F_GETFL) & O_NONBLOCK) != 0;
+#endif
+}
+
 // Open descriptors of this process (-1 where the platform cannot tell).
 inline int open_descriptors() {
 #if defined(__linux__)

@@ -1,10 +1,13 @@
 // Socket: a move-only owner of one native socket handle, and the free functions that make
 // the common cases one line (listen_on, connect_to).
 //
-// The rule for every operation: plain calls (connect, accept, send, recv, send_all, recv_exact)
-// complete or fail. On a non-blocking socket they wait for readiness with poll rather than
-// report "would block". try_send/try_recv/try_accept never wait: they return std::nullopt when
-// the call would block. A Timeout argument bounds the whole operation.
+// The rule for every operation (detail/io.hpp and docs/guide.md, "Time and blocking"):
+//   - plain calls (connect, accept, send, recv, send_all, recv_exact, ...) complete or fail,
+//     whatever the socket's mode; SO_RCVTIMEO / SO_SNDTIMEO bound them if set;
+//   - a Timeout argument bounds the whole operation (not each system call);
+//   - try_send / try_recv / try_accept never wait: std::nullopt when the call would block.
+// Plain, timed and try_ calls behave the same on a blocking or non-blocking socket, on POSIX
+// and Windows, and may be mixed freely by threads sharing the socket.
 #pragma once
 
 #include <cstddef>
@@ -89,14 +92,16 @@ public:
     // Not open. Every operation on it fails with errc::not_open.
     Socket() noexcept = default;
 
-    // Adopts a handle (e.g. from a C API); the Socket now closes it.
-    explicit Socket(native_handle_type handle) noexcept : handle_(handle) {}
+    // Adopts a handle (e.g. from a C API); the Socket now closes it. Asks the OS once whether
+    // it is a stream or a message (datagram) socket.
+    explicit Socket(native_handle_type handle) noexcept : handle_(handle), kind_(kind_of(handle)) {}
 
-    Socket(Socket&& other) noexcept : handle_(other.release()) {}
+    Socket(Socket&& other) noexcept : kind_(other.kind_) { handle_ = other.release(); }
     Socket& operator=(Socket&& other) noexcept {
         if (this != &other) {
             std::error_code ignored;
             close(ignored);
+            kind_ = other.kind_;
             handle_ = other.release();
         }
         return *this;
@@ -115,7 +120,7 @@ public:
         ec.clear();
         native_handle_type h = detail::open_socket(detail::to_native(family), detail::to_native(type), 0);
         if (h == detail::invalid_handle) ec = detail::last_error();
-        return Socket(h);
+        return Socket(h, type == Type::stream ? Kind::stream : Kind::messages);
     }
     static Socket open(Family family, Type type) {
         std::error_code ec;
@@ -171,7 +176,8 @@ public:
     }
 
     // Blocking connect. A signal landing mid-connect does not surface as EINTR: the kernel goes
-    // on connecting, so we wait for the outcome and read it from SO_ERROR.
+    // on connecting, so we wait for the outcome and read it from SO_ERROR. SO_SNDTIMEO bounds it
+    // (errc::timed_out), as the kernel does for a blocking socket.
     void connect(const Address& address, std::error_code& ec) noexcept {
         connect_until(address, detail::Deadline(), ec);
     }
@@ -181,8 +187,12 @@ public:
         if (ec) detail::throw_error(ec, detail::describe("connect", address));
     }
 
-    // Connect giving up after timeout (errc::timed_out). The socket's blocking mode is restored.
-    // After a timeout the attempt may still be pending in the kernel: close the socket.
+    // Connect giving up after timeout (errc::timed_out). POSIX has no per-call non-blocking
+    // connect, so the socket is left in non-blocking mode (every call of this library behaves
+    // the same in both modes; call set_nonblocking(false) before handing native_handle() to
+    // code that expects blocking mode). After a timeout the attempt may still be pending in the
+    // kernel: close the socket. A Unix-domain listener with a full backlog is retried until the
+    // deadline.
     void connect(const Address& address, Timeout timeout, std::error_code& ec) noexcept {
         connect_until(address, detail::Deadline(timeout), ec);
     }
@@ -235,8 +245,11 @@ public:
         return accept(ignored);
     }
 
-    // Waits at most timeout for a client. A client that resets between readiness and accept
-    // does not hang the call: the listener is non-blocking for its duration.
+    // Waits at most timeout for a client. The listener is switched to non-blocking mode once and
+    // left so (no per-call flag exists for accept; restoring it would race with other threads
+    // or forked workers sharing the listener); plain accept() still waits, so nothing else
+    // changes. A client that resets between readiness and accept, or a sibling process that
+    // takes the connection first, never turns this into a wait past the deadline.
     Socket accept(Address& remote, Timeout timeout, std::error_code& ec) noexcept {
         return accept_until(&remote, detail::Deadline(timeout), ec);
     }
@@ -310,7 +323,10 @@ public:
     }
     std::size_t send(std::string_view bytes) { return send(bytes.data(), bytes.size()); }
 
-    // Receives what is there in one call, at most capacity bytes. 0 means the peer closed.
+    // Receives what is there in one call, at most capacity bytes. 0 means the peer closed (or
+    // capacity was 0: that returns at once, without a system call). On a datagram socket one
+    // call is one datagram; one larger than capacity is errc::datagram_truncated, with the
+    // bytes that fit in the buffer counted.
     std::size_t recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
         return transfer(buffer, capacity, false, detail::Deadline(), ec);
     }
@@ -462,23 +478,20 @@ public:
         return n;
     }
 
-    // The listener must be non-blocking (set_nonblocking(true)). std::nullopt: nobody waiting,
-    // including a client that reset before we got to it.
+    // std::nullopt: nobody waiting, including a client that reset before we got to it. Leaves
+    // the listener non-blocking (see accept(timeout)): plain accept() still waits.
     std::optional<Socket> try_accept(Address* remote, std::error_code& ec) noexcept {
         if (!check_open(ec)) return std::nullopt;
+        if (detail::set_nonblocking(handle_, true) != 0) {
+            ec = detail::last_error();
+            return std::nullopt;
+        }
         for (;;) {
-            Address peer;
-            detail::socklen len = Address::capacity();
-            native_handle_type h = detail::accept_socket(handle_, peer.data(), &len);
-            if (h != detail::invalid_handle) {
-                peer.resize(len);
-                if (remote) *remote = peer;
-                return Socket(h);
-            }
-            int code = detail::last_error_code();
-            if (detail::is_interrupted(code)) continue;
-            if (detail::is_would_block(code) || aborted_before_accept(code)) return std::nullopt;
-            ec = detail::os_error(code);
+            int code = 0;
+            Socket s = accept_once(remote, code);
+            if (s.is_open()) return s;
+            if (detail::is_interrupted(code) || accept_retryable(code)) continue;
+            if (!detail::is_would_block(code)) ec = detail::os_error(code);
             return std::nullopt;
         }
     }
@@ -491,18 +504,10 @@ public:
 
     // ---- datagrams -------------------------------------------------------------------------
 
+    // One datagram to `to`. A datagram is sent whole or not at all (errc::message_size when it
+    // cannot be: too large for the protocol or for one Winsock call).
     std::size_t send_to(const Address& to, const void* data, std::size_t size, std::error_code& ec) noexcept {
-        if (!check_open(ec)) return 0;
-        for (;;) {
-            auto n = ::sendto(handle_, static_cast<const char*>(data), static_cast<detail::io_size>(size),
-                              detail::send_flags, to.data(), to.size());
-            if (n >= 0) return static_cast<std::size_t>(n);
-            int code = detail::last_error_code();
-            if (detail::is_interrupted(code)) continue;
-            if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, true, {}, ec)) continue;
-            if (!ec) ec = detail::os_error(code);
-            return 0;
-        }
+        return send_to_until(to, data, size, detail::Deadline(), ec);
     }
     std::size_t send_to(const Address& to, const void* data, std::size_t size) {
         std::error_code ec;
@@ -510,20 +515,33 @@ public:
         if (ec) detail::throw_error(ec, detail::describe("send_to", to));
         return n;
     }
+    std::size_t send_to(const Address& to, const void* data, std::size_t size, Timeout timeout,
+                        std::error_code& ec) noexcept {
+        return send_to_until(to, data, size, detail::Deadline(timeout), ec);
+    }
+    std::size_t send_to(const Address& to, const void* data, std::size_t size, Timeout timeout) {
+        std::error_code ec;
+        std::size_t n = send_to(to, data, size, timeout, ec);
+        if (ec) detail::throw_error(ec, detail::describe("send_to", to));
+        return n;
+    }
     std::size_t send_to(const Address& to, std::string_view bytes) { return send_to(to, bytes.data(), bytes.size()); }
 
-    // One datagram. A datagram larger than capacity is cut and reported (truncated == true).
-    Datagram recv_from(void* buffer, std::size_t capacity, std::error_code& ec) noexcept;
+    // One datagram. A datagram larger than capacity is cut and reported (truncated == true):
+    // the rest of it is gone, datagrams are never split.
+    Datagram recv_from(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
+        return recv_from_until(buffer, capacity, detail::Deadline(), ec);
+    }
     Datagram recv_from(void* buffer, std::size_t capacity) {
         std::error_code ec;
         Datagram d = recv_from(buffer, capacity, ec);
         if (ec) detail::throw_error(ec, "recv_from");
         return d;
     }
+    // Never blocks past the deadline, even when another thread or process takes the datagram
+    // between readiness and the receive (pre-fork servers sharing one socket).
     Datagram recv_from(void* buffer, std::size_t capacity, Timeout timeout, std::error_code& ec) noexcept {
-        if (!check_open(ec)) return {};
-        if (!detail::wait_ready(handle_, false, detail::Deadline(timeout), ec)) return {};
-        return recv_from(buffer, capacity, ec);
+        return recv_from_until(buffer, capacity, detail::Deadline(timeout), ec);
     }
     Datagram recv_from(void* buffer, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
@@ -687,13 +705,56 @@ private:
         return false;
     }
 
-    static bool aborted_before_accept(int code) noexcept {
-        // The client reset between readiness and accept: not the listener's error, try again.
+    // Stream (byte stream: TCP, Unix stream) or messages (datagram, seqpacket, raw): decides
+    // whether a receive can truncate and whether send_all/recv_exact may loop.
+    enum class Kind : unsigned char { stream, messages };
+
+    Socket(native_handle_type handle, Kind kind) noexcept : handle_(handle), kind_(kind) {}
+
+    static Kind kind_of(native_handle_type h) noexcept {
+        int type = 0;
+        detail::socklen len = sizeof type;
+        if (h == detail::invalid_handle ||
+            ::getsockopt(h, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &len) != 0)
+            return Kind::stream;
+        return type == SOCK_STREAM ? Kind::stream : Kind::messages;
+    }
+
+    // Errors accept(2) says to treat like "try again": network errors already pending on the
+    // new connection (Linux passes them through accept), and a client that reset between
+    // readiness and accept. None is the listener's fault.
+    static bool accept_retryable(int code) noexcept {
 #if defined(_WIN32)
         return code == WSAECONNRESET;
 #else
-        return code == ECONNABORTED || code == EPROTO;
+        switch (code) {
+            case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTUNREACH:
+            case EOPNOTSUPP: case ENETUNREACH:
+#if defined(EHOSTDOWN)
+            case EHOSTDOWN:
 #endif
+#if defined(ENONET)
+            case ENONET:
+#endif
+                return true;
+            default:
+                return false;
+        }
+#endif
+    }
+
+    // One accept call. On failure returns a closed Socket and the OS code in code.
+    Socket accept_once(Address* remote, int& code) noexcept {
+        Address peer;
+        detail::socklen len = Address::capacity();
+        native_handle_type h = detail::accept_socket(handle_, peer.data(), &len);
+        if (h == detail::invalid_handle) {
+            code = detail::last_error_code();
+            return Socket();
+        }
+        peer.resize(len);
+        if (remote) *remote = peer;
+        return Socket(h, kind_);
     }
 
     Address local_address_or_empty() const noexcept {
@@ -722,23 +783,28 @@ private:
         return a;
     }
 
-    // The bare system call: send (never raising SIGPIPE) or recv, at most max_io bytes.
-    auto io_call(void* buffer, std::size_t size, bool write, int flags) noexcept {
+    // The bare system call: send (never raising SIGPIPE) or recv, at most max_io bytes. A
+    // receive on a message socket goes through recvmsg, the portable way to learn that the
+    // datagram did not fit (a plain recv would drop the rest silently).
+    long io_call(void* buffer, std::size_t size, bool write, int flags, bool& truncated) noexcept {
         auto chunk = static_cast<detail::io_size>(size < detail::max_io ? size : detail::max_io);
-        return write ? ::send(handle_, static_cast<const char*>(buffer), chunk, flags)
-                     : ::recv(handle_, static_cast<char*>(buffer), chunk, flags);
+        if (write) return static_cast<long>(::send(handle_, static_cast<const char*>(buffer), chunk, flags));
+        if (kind_ == Kind::stream) return static_cast<long>(::recv(handle_, static_cast<char*>(buffer), chunk, flags));
+        return detail::recv_datagram(handle_, buffer, size, flags, nullptr, nullptr, truncated);
     }
 
     // One send or recv call, retried on EINTR, waiting on "would block" (see the rule at the
     // top). Returns the bytes moved; for recv, 0 means the peer closed.
-    std::size_t transfer(void* buffer, std::size_t size, bool write,
-                         const detail::Deadline& deadline, std::error_code& ec) noexcept {
+    std::size_t transfer(void* buffer, std::size_t size, bool write, detail::Deadline deadline,
+                         std::error_code& ec) noexcept {
         if (!check_open(ec)) return 0;
-        int flags = (deadline.finite() ? detail::dontwait_flag : 0) |
-                    (write ? detail::send_flags : 0);
+        if (!write && size == 0) return 0;
+        if (!detail::prepare_nonwaiting(handle_, deadline, ec)) return 0;
+        int flags = (deadline.timed() ? detail::dontwait_flag : 0) | (write ? detail::send_flags : 0);
         for (;;) {
-            auto n = io_call(buffer, size, write, flags);
-            if (n >= 0) return static_cast<std::size_t>(n);
+            bool truncated = false;
+            long n = io_call(buffer, size, write, flags, truncated);
+            if (n >= 0 || truncated) return transferred(n, size, truncated, ec);
             int code = detail::last_error_code();
             if (detail::is_interrupted(code)) continue;
             if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, write, deadline, ec)) continue;
@@ -749,10 +815,13 @@ private:
 
     std::optional<std::size_t> try_transfer(void* buffer, std::size_t size, bool write, std::error_code& ec) noexcept {
         if (!check_open(ec)) return std::nullopt;
+        if (!write && size == 0) return 0;
+        if (!detail::prepare_nonwaiting(handle_, detail::Deadline(Timeout::zero()), ec)) return std::nullopt;
         int flags = detail::dontwait_flag | (write ? detail::send_flags : 0);
         for (;;) {
-            auto n = io_call(buffer, size, write, flags);
-            if (n >= 0) return static_cast<std::size_t>(n);
+            bool truncated = false;
+            long n = io_call(buffer, size, write, flags, truncated);
+            if (n >= 0 || truncated) return transferred(n, size, truncated, ec);
             int code = detail::last_error_code();
             if (detail::is_interrupted(code)) continue;
             if (!detail::is_would_block(code)) ec = detail::os_error(code);
@@ -760,90 +829,131 @@ private:
         }
     }
 
-    // send_all and recv_exact refuse datagram sockets: looping over datagrams would glue or
-    // split messages. The check runs only when a transfer could not finish in one call.
-    bool refuse_datagram(std::error_code& ec) noexcept {
-        std::error_code type_ec;
-        if (is_stream(type_ec) || type_ec) return false;
-        ec = errc::not_stream_socket;
-        return true;
+    // A successful call's count; a truncated datagram is an error that still counts what fit.
+    static std::size_t transferred(long n, std::size_t capacity, bool truncated, std::error_code& ec) noexcept {
+        if (!truncated) return static_cast<std::size_t>(n);
+        ec = errc::datagram_truncated;
+        return capacity;
     }
 
     std::size_t send_all_buffers_until(const ConstBuffer* buffers, std::size_t count,
-                                       const detail::Deadline& deadline, std::error_code& ec) noexcept;
+                                       detail::Deadline deadline, std::error_code& ec) noexcept;
 
-    std::size_t send_all_until(const void* data, std::size_t size, const detail::Deadline& deadline,
+    // send_all and recv_exact on a message socket move exactly one datagram: looping would
+    // glue or split messages, so a datagram of another size is an error.
+    std::size_t send_all_until(const void* data, std::size_t size, detail::Deadline deadline,
                                std::error_code& ec) noexcept {
-        detail::WindowsNonBlockingForDeadline mode(handle_, deadline.finite());
         const char* p = static_cast<const char*>(data);
-        std::size_t done = 0;
-        bool type_checked = false;
-        while (done < size) {
+        std::size_t done = transfer(const_cast<char*>(p), size, true, deadline, ec);
+        while (!ec && done < size) {
+            if (kind_ == Kind::messages) {
+                ec = errc::not_stream_socket;
+                break;
+            }
             done += transfer(const_cast<char*>(p + done), size - done, true, deadline, ec);
-            if (ec) return done;
-            if (done < size && !std::exchange(type_checked, true) && refuse_datagram(ec)) return done;
         }
-        if (size == 0) check_open(ec);
         return done;
     }
 
-    std::size_t recv_exact_until(void* buffer, std::size_t size, const detail::Deadline& deadline,
+    std::size_t recv_exact_until(void* buffer, std::size_t size, detail::Deadline deadline,
                                  std::error_code& ec) noexcept {
-        detail::WindowsNonBlockingForDeadline mode(handle_, deadline.finite());
         char* p = static_cast<char*>(buffer);
         std::size_t done = 0;
-        bool type_checked = false;
+        if (!check_open(ec)) return 0;
         while (done < size) {
             std::size_t n = transfer(p + done, size - done, false, deadline, ec);
-            if (ec) return done;
+            done += n;
+            if (ec) break;
+            if (kind_ == Kind::messages && done < size) {
+                ec = errc::not_stream_socket;  // a shorter datagram: never glue it to the next
+                break;
+            }
             if (n == 0) {
                 ec = errc::end_of_stream;
-                return done;
+                break;
             }
-            done += n;
-            if (done < size && !std::exchange(type_checked, true) && refuse_datagram(ec)) return done;
         }
-        if (size == 0) check_open(ec);
         return done;
     }
 
-    void connect_until(const Address& address, const detail::Deadline& deadline, std::error_code& ec) noexcept {
+    // connect(2) on a Unix-domain socket whose listener's backlog is full fails with EAGAIN
+    // (non-blocking) and offers no readiness event to wait for: retry with a short backoff.
+    static bool backlog_full(int code, const Address& address) noexcept {
+        return address.family() == Family::unix_domain && detail::is_would_block(code);
+    }
+
+    void connect_until(const Address& address, detail::Deadline deadline, std::error_code& ec) noexcept {
         if (!check_open(ec)) return;
-        std::optional<detail::NonBlockingScope> mode;
-        if (deadline.finite()) {
-            mode.emplace(handle_, ec);
-            if (ec) return;
+        if (deadline.timed() && detail::set_nonblocking(handle_, true) != 0) {
+            ec = detail::last_error();
+            return;
         }
-        if (start_connect(address, ec) || ec) return;
+        for (int backoff_ms = 1;; backoff_ms = backoff_ms < 64 ? backoff_ms * 2 : 64) {
+            if (::connect(handle_, address.data(), address.size()) == 0) return;
+            int code = detail::last_error_code();
+            if (detail::is_interrupted(code)) break;  // the kernel goes on connecting: wait
+            bool in_progress = detail::is_in_progress(code);
+            if (!in_progress && !backlog_full(code, address)) {
+                ec = detail::os_error(code);
+                return;
+            }
+            // A plain connect on a blocking socket returns these only when SO_SNDTIMEO expired.
+            if (!deadline.timed() && detail::would_block_means_timeout(handle_)) {
+                ec = detail::timed_out();
+                return;
+            }
+            if (!deadline.timed()) deadline = detail::Deadline(detail::socket_timeout(handle_, true));
+            if (in_progress) break;
+            if (deadline.expired()) {
+                ec = detail::timed_out();
+                return;
+            }
+            int left = deadline.remaining_ms();
+            detail::sleep_ms(left >= 0 && left < backoff_ms ? left : backoff_ms);
+        }
         if (detail::wait_ready(handle_, true, deadline, ec)) finish_connect(ec);
     }
 
-    Socket accept_until(Address* remote, const detail::Deadline& deadline, std::error_code& ec) noexcept {
+    Socket accept_until(Address* remote, detail::Deadline deadline, std::error_code& ec) noexcept {
         if (!check_open(ec)) return Socket();
-        std::optional<detail::NonBlockingScope> mode;
-        if (deadline.finite()) {
-            mode.emplace(handle_, ec);
-            if (ec) return Socket();
+        if (deadline.timed() && detail::set_nonblocking(handle_, true) != 0) {
+            ec = detail::last_error();
+            return Socket();
         }
         for (;;) {
-            Address peer;
-            detail::socklen len = Address::capacity();
-            native_handle_type h = detail::accept_socket(handle_, peer.data(), &len);
-            if (h != detail::invalid_handle) {
-                peer.resize(len);
-                if (remote) *remote = peer;
-                Socket accepted(h);
-                // Outside Linux an accepted socket inherits the listener's non-blocking mode.
-                if (mode && mode->changed()) detail::set_nonblocking(h, false);
-                return accepted;
-            }
-            int code = detail::last_error_code();
-            if (detail::is_interrupted(code) || aborted_before_accept(code)) continue;
+            int code = 0;
+            Socket s = accept_once(remote, code);
+            if (s.is_open()) return s;
+            if (detail::is_interrupted(code) || accept_retryable(code)) continue;
             if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, false, deadline, ec)) continue;
             if (!ec) ec = detail::os_error(code);
             return Socket();
         }
     }
+
+    std::size_t send_to_until(const Address& to, const void* data, std::size_t size, detail::Deadline deadline,
+                              std::error_code& ec) noexcept {
+        if (!check_open(ec)) return 0;
+        if (size > detail::max_io) {  // a Winsock length is an int: never let it wrap
+            ec = std::make_error_code(std::errc::message_size);
+            return 0;
+        }
+        if (!detail::prepare_nonwaiting(handle_, deadline, ec)) return 0;
+        int flags = (deadline.timed() ? detail::dontwait_flag : 0) | detail::send_flags;
+        for (;;) {
+            auto n = ::sendto(handle_, static_cast<const char*>(data), static_cast<detail::io_size>(size), flags,
+                              to.data(), to.size());
+            if (n >= 0) return static_cast<std::size_t>(n);
+            int code = detail::last_error_code();
+            if (detail::is_interrupted(code)) continue;
+            if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, true, deadline, ec)) continue;
+            if (!ec) ec = detail::os_error(code);
+            return 0;
+        }
+    }
+
+    Datagram recv_from_until(void* buffer, std::size_t capacity, detail::Deadline deadline,
+                             std::error_code& ec) noexcept;
 
     void set_raw_option(int level, int name, const void* value, std::size_t size, std::error_code& ec) noexcept {
         if (!check_open(ec)) return;
@@ -900,6 +1010,7 @@ private:
     }
 
     native_handle_type handle_ = detail::invalid_handle;
+    Kind kind_ = Kind::stream;
 };
 
 // ---- free functions: the one-line forms --------------------------------------------------
@@ -930,8 +1041,10 @@ namespace detail {
 inline Socket connect_one(const Address& address, const Deadline& deadline, std::error_code& ec) {
     Socket s = Socket::open(address.family(), Type::stream, ec);
     if (ec) return Socket();
-    if (deadline.finite()) {
+    if (deadline.timed()) {
         s.connect(address, deadline.remaining(), ec);
+        // Nobody else holds this socket yet: hand it over blocking, like a plain connect's.
+        if (!ec) s.set_nonblocking(false, ec);
     } else {
         s.connect(address, ec);
     }
@@ -1036,12 +1149,14 @@ inline std::pair<Socket, Socket> socket_pair(Type type = Type::stream) {
 // ---- out-of-line members ----------------------------------------------------------------
 
 inline std::size_t Socket::send_all_buffers_until(const ConstBuffer* buffers, std::size_t count,
-                                                  const detail::Deadline& deadline, std::error_code& ec) noexcept {
+                                                  detail::Deadline deadline, std::error_code& ec) noexcept {
     if (!check_open(ec)) return 0;
+    if (!detail::prepare_nonwaiting(handle_, deadline, ec)) return 0;
+    int flags = deadline.timed() ? detail::dontwait_flag : 0;
     std::size_t total = 0, index = 0, offset = 0;  // offset: bytes of buffers[index] already sent
     while (index < count && buffers[index].size == offset) ++index, offset = 0;
     while (index < count) {
-        long sent = detail::gather_send(handle_, buffers + index, count - index, offset);
+        long sent = detail::gather_send(handle_, buffers + index, count - index, offset, flags);
         if (sent < 0) {
             int code = detail::last_error_code();
             if (detail::is_interrupted(code)) continue;
@@ -1059,17 +1174,24 @@ inline std::size_t Socket::send_all_buffers_until(const ConstBuffer* buffers, st
         }
         offset += left;
         while (index < count && buffers[index].size == offset) ++index, offset = 0;
+        if (index < count && kind_ == Kind::messages) {  // one datagram went out, short: never split
+            ec = errc::not_stream_socket;
+            return total;
+        }
     }
     return total;
 }
 
-inline Datagram Socket::recv_from(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
+inline Datagram Socket::recv_from_until(void* buffer, std::size_t capacity, detail::Deadline deadline,
+                                        std::error_code& ec) noexcept {
     Datagram d;
     if (!check_open(ec)) return d;
+    if (!detail::prepare_nonwaiting(handle_, deadline, ec)) return d;
+    int flags = deadline.timed() ? detail::dontwait_flag : 0;
     for (;;) {
         detail::socklen len = Address::capacity();
         bool truncated = false;
-        long n = detail::recv_datagram(handle_, buffer, capacity, d.sender.data(), &len, truncated);
+        long n = detail::recv_datagram(handle_, buffer, capacity, flags, d.sender.data(), &len, truncated);
         if (n >= 0) {
             d.sender.resize(len);
             d.size = static_cast<std::size_t>(n);
@@ -1078,7 +1200,7 @@ inline Datagram Socket::recv_from(void* buffer, std::size_t capacity, std::error
         }
         int code = detail::last_error_code();
         if (detail::is_interrupted(code)) continue;
-        if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, false, {}, ec)) continue;
+        if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, false, deadline, ec)) continue;
         if (!ec) ec = detail::os_error(code);
         return d;
     }

@@ -57,13 +57,15 @@ private:
 
 namespace detail {
 
-// A point in time after which an operation gives up; default-constructed means never.
+// The time rule of one call. Default-constructed: a plain call (no Timeout argument), which
+// waits as the socket's own timeout options say. From a Timeout: a timed call, which never
+// blocks in the kernel and gives up at the deadline (never, for Timeout::max()).
 class Deadline {
 public:
     using clock = std::chrono::steady_clock;
 
     Deadline() noexcept = default;
-    explicit Deadline(Timeout timeout) noexcept {
+    explicit Deadline(Timeout timeout) noexcept : timed_(true) {
         if (timeout.is_max()) return;
         auto now = clock::now();
         auto length = std::chrono::ceil<clock::duration>(timeout.length());
@@ -72,6 +74,7 @@ public:
         finite_ = true;
     }
 
+    bool timed() const noexcept { return timed_; }
     bool finite() const noexcept { return finite_; }
     bool expired() const noexcept { return finite_ && clock::now() >= at_; }
 
@@ -94,6 +97,7 @@ public:
 private:
     clock::time_point at_{};
     bool finite_ = false;
+    bool timed_ = false;
 };
 
 }  // namespace detail

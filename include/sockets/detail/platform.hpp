@@ -133,6 +133,7 @@ inline bool is_would_block(int code) noexcept { return code == WSAEWOULDBLOCK; }
 inline bool is_in_progress(int code) noexcept {
     return code == WSAEWOULDBLOCK || code == WSAEINPROGRESS || code == WSAEALREADY;
 }
+inline constexpr int timed_out_code = WSAETIMEDOUT;
 inline int close_handle(native_handle_type h) noexcept { return closesocket(h); }
 
 // Every translation unit that includes the library holds one Winsock reference for as long as
@@ -168,20 +169,39 @@ inline native_handle_type open_socket(int family, int type, int protocol) noexce
                       WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
 }
 
-inline native_handle_type accept_socket(native_handle_type listener, sockaddr* addr,
-                                        socklen* len) noexcept {
-    return ::accept(listener, addr, len);
-}
-
 inline int set_nonblocking(native_handle_type h, bool on) noexcept {
     u_long mode = on ? 1 : 0;
     return ioctlsocket(h, FIONBIO, &mode);
 }
 
-// Winsock cannot report whether a socket is non-blocking; the library assumes blocking.
-inline int is_nonblocking(native_handle_type, bool& on) noexcept {
-    on = false;
-    return 0;
+inline native_handle_type accept_socket(native_handle_type listener, sockaddr* addr,
+                                        socklen* len) noexcept {
+    native_handle_type h = ::accept(listener, addr, len);
+    // An accepted socket inherits the listener's FIONBIO mode, which the library may have set
+    // (see io.hpp); every accepted socket starts blocking, as on Linux.
+    if (h != INVALID_SOCKET) set_nonblocking(h, false);
+    return h;
+}
+
+
+// A plain call failed with "would block": was that the kernel's SO_RCVTIMEO/SO_SNDTIMEO
+// expiring on a blocking socket? Never on Winsock: a blocking call reports its timeout as
+// WSAETIMEDOUT, and WSAEWOULDBLOCK comes only from a non-blocking socket.
+inline bool would_block_means_timeout(native_handle_type) noexcept { return false; }
+
+// Winsock has no per-call MSG_DONTWAIT and cannot report a socket's mode, so a timed or try_
+// call needs the socket non-blocking. It is switched once and never back: switching back
+// would make another thread's call on the same socket block (or fail) unexpectedly, while
+// every call of this library behaves the same in either mode.
+inline int prepare_nonwaiting_call(native_handle_type h) noexcept { return set_nonblocking(h, true); }
+
+// SO_RCVTIMEO / SO_SNDTIMEO in milliseconds (0: none).
+inline long long socket_timeout_ms(native_handle_type h, bool write) noexcept {
+    DWORD ms = 0;
+    int len = sizeof ms;
+    if (::getsockopt(h, SOL_SOCKET, write ? SO_SNDTIMEO : SO_RCVTIMEO, reinterpret_cast<char*>(&ms), &len) != 0)
+        return 0;
+    return static_cast<long long>(ms);
 }
 
 using pollfd_type = WSAPOLLFD;
@@ -215,28 +235,11 @@ inline int select_handles(int, fd_set* read, fd_set* write, fd_set* except, int 
 // A failed non-blocking connect shows in the except set on Windows.
 inline constexpr bool select_except_means_error = true;
 
-// Timed transfers need non-blocking calls and Winsock has no MSG_DONTWAIT: switch the mode for
-// the transfer's duration (back to blocking afterwards, since the old mode cannot be read).
-class WindowsNonBlockingForDeadline {
-public:
-    WindowsNonBlockingForDeadline(native_handle_type h, bool active) noexcept : handle_(h), active_(active) {
-        if (active_) set_nonblocking(handle_, true);
-    }
-    ~WindowsNonBlockingForDeadline() {
-        if (active_) set_nonblocking(handle_, false);
-    }
-    WindowsNonBlockingForDeadline(const WindowsNonBlockingForDeadline&) = delete;
-    WindowsNonBlockingForDeadline& operator=(const WindowsNonBlockingForDeadline&) = delete;
-
-private:
-    native_handle_type handle_;
-    bool active_;
-};
-
 // One gather write of up to 64 pieces, the first starting offset bytes in. Buffer has .data
 // and .size. Returns bytes sent or -1 (error in last_error_code()).
 template <class Buffer>
-long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count, std::size_t offset) noexcept {
+long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count, std::size_t offset,
+                 int flags) noexcept {
     WSABUF pieces[64];
     DWORD n = 0;
     for (; n < count && n < 64; ++n) {
@@ -246,15 +249,15 @@ long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count,
         pieces[n].len = static_cast<ULONG>(size > 0x7fffffffu ? 0x7fffffffu : size);
     }
     DWORD sent = 0;
-    if (WSASend(h, pieces, n, &sent, 0, nullptr, nullptr) != 0) return -1;
+    if (WSASend(h, pieces, n, &sent, static_cast<DWORD>(flags), nullptr, nullptr) != 0) return -1;
     return static_cast<long>(sent);
 }
 
-// One datagram; truncated tells whether it was larger than capacity.
-inline long recv_datagram(native_handle_type h, void* buffer, std::size_t capacity, sockaddr* from,
+// One datagram; truncated tells whether it was larger than capacity. from may be null.
+inline long recv_datagram(native_handle_type h, void* buffer, std::size_t capacity, int flags, sockaddr* from,
                           socklen* from_len, bool& truncated) noexcept {
     int n = ::recvfrom(h, static_cast<char*>(buffer), static_cast<int>(capacity > 0x7fffffffu ? 0x7fffffffu : capacity),
-                       0, from, from_len);
+                       flags, from, from ? from_len : nullptr);
     truncated = false;
     if (n < 0 && WSAGetLastError() == WSAEMSGSIZE) {  // Winsock fills the buffer and says so
         truncated = true;
@@ -298,9 +301,8 @@ inline int last_error_code() noexcept { return errno; }
 inline std::error_code os_error(int code) noexcept { return {code, std::system_category()}; }
 inline bool is_interrupted(int code) noexcept { return code == EINTR; }
 inline bool is_would_block(int code) noexcept { return code == EAGAIN || code == EWOULDBLOCK; }
-inline bool is_in_progress(int code) noexcept {
-    return code == EINPROGRESS || code == EALREADY || code == EINTR;
-}
+inline bool is_in_progress(int code) noexcept { return code == EINPROGRESS || code == EALREADY; }
+inline constexpr int timed_out_code = ETIMEDOUT;
 inline void ensure_network() noexcept {}
 
 inline int close_handle(native_handle_type h) noexcept {
@@ -335,7 +337,12 @@ inline native_handle_type accept_socket(native_handle_type listener, sockaddr* a
     return ::accept4(listener, addr, len, SOCK_CLOEXEC);
 #else
     native_handle_type h = ::accept(listener, addr, len);
-    if (h != invalid_handle) set_cloexec_and_nosigpipe(h);
+    if (h != invalid_handle) {
+        set_cloexec_and_nosigpipe(h);
+        // BSD and macOS: an accepted socket inherits O_NONBLOCK, which the library may have
+        // set on the listener (see io.hpp); start it blocking, as Linux's accept4 does.
+        ::fcntl(h, F_SETFL, ::fcntl(h, F_GETFL) & ~O_NONBLOCK);
+    }
     return h;
 #endif
 }
@@ -347,11 +354,22 @@ inline int set_nonblocking(native_handle_type h, bool on) noexcept {
     return wanted == flags ? 0 : ::fcntl(h, F_SETFL, wanted);
 }
 
-inline int is_nonblocking(native_handle_type h, bool& on) noexcept {
+// A plain call failed with "would block": on a blocking socket only an expired
+// SO_RCVTIMEO/SO_SNDTIMEO does that (the mode is read from the kernel, never assumed).
+inline bool would_block_means_timeout(native_handle_type h) noexcept {
     int flags = ::fcntl(h, F_GETFL);
-    if (flags < 0) return -1;
-    on = (flags & O_NONBLOCK) != 0;
-    return 0;
+    return flags >= 0 && (flags & O_NONBLOCK) == 0;
+}
+
+// Transfers have MSG_DONTWAIT per call: nothing to prepare, the socket's mode never changes.
+inline int prepare_nonwaiting_call(native_handle_type) noexcept { return 0; }
+
+// SO_RCVTIMEO / SO_SNDTIMEO in milliseconds, rounded up (0: none).
+inline long long socket_timeout_ms(native_handle_type h, bool write) noexcept {
+    ::timeval tv{};
+    socklen_t len = sizeof tv;
+    if (::getsockopt(h, SOL_SOCKET, write ? SO_SNDTIMEO : SO_RCVTIMEO, &tv, &len) != 0) return 0;
+    return static_cast<long long>(tv.tv_sec) * 1000 + (tv.tv_usec + 999) / 1000;
 }
 
 using pollfd_type = ::pollfd;
@@ -384,16 +402,11 @@ inline int select_handles(int max_handle, fd_set* read, fd_set* write, fd_set* e
 // On POSIX the except set means out-of-band data, not failure.
 inline constexpr bool select_except_means_error = false;
 
-// POSIX has MSG_DONTWAIT per call, so the socket's mode never changes.
-class WindowsNonBlockingForDeadline {
-public:
-    WindowsNonBlockingForDeadline(native_handle_type, bool) noexcept {}
-};
-
 // One gather write of up to 64 pieces, the first starting offset bytes in. Buffer has .data
 // and .size. Returns bytes sent or -1 (error in last_error_code()).
 template <class Buffer>
-long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count, std::size_t offset) noexcept {
+long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count, std::size_t offset,
+                 int flags) noexcept {
     ::iovec pieces[64];
     std::size_t n = 0;
     for (; n < count && n < 64; ++n) {
@@ -404,20 +417,21 @@ long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count,
     ::msghdr message{};
     message.msg_iov = pieces;
     message.msg_iovlen = static_cast<decltype(message.msg_iovlen)>(n);
-    return static_cast<long>(::sendmsg(h, &message, send_flags));
+    return static_cast<long>(::sendmsg(h, &message, send_flags | flags));
 }
 
-// One datagram; truncated tells whether it was larger than capacity (MSG_TRUNC).
-inline long recv_datagram(native_handle_type h, void* buffer, std::size_t capacity, sockaddr* from,
+// One datagram; truncated tells whether it was larger than capacity (MSG_TRUNC). from may
+// be null.
+inline long recv_datagram(native_handle_type h, void* buffer, std::size_t capacity, int flags, sockaddr* from,
                           socklen* from_len, bool& truncated) noexcept {
     ::iovec piece{buffer, capacity};
     ::msghdr message{};
     message.msg_name = from;
-    message.msg_namelen = *from_len;
+    message.msg_namelen = from ? *from_len : 0;
     message.msg_iov = &piece;
     message.msg_iovlen = 1;
-    auto n = ::recvmsg(h, &message, 0);
-    *from_len = message.msg_namelen;
+    auto n = ::recvmsg(h, &message, flags);
+    if (from) *from_len = message.msg_namelen;
     truncated = n >= 0 && (message.msg_flags & MSG_TRUNC) != 0;
     return static_cast<long>(n);
 }
