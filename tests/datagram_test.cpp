@@ -139,6 +139,28 @@ TEST_CASE("datagram socket_pair and adopted handles report truncation too", "[ud
 }
 #endif
 
+TEST_CASE("an unreachable peer does not break an unconnected UDP socket", "[udp]") {
+    // Windows reports the ICMP port-unreachable of an earlier send_to as WSAECONNRESET on the
+    // next recvfrom unless SIO_UDP_CONNRESET is off; POSIX reports it only on connected sockets.
+    Socket server = Socket::udp();
+    server.bind(Address::loopback(Family::ipv4));
+    Address nobody;
+    {
+        Socket gone = Socket::udp();
+        gone.bind(Address::loopback(Family::ipv4));
+        nobody = gone.local_address();
+    }
+    server.send_to(nobody, std::string("anyone?"));
+    char buffer[16];
+    std::error_code ec;
+    server.recv_from(buffer, sizeof buffer, 200ms, ec);
+    CHECK(ec == std::errc::timed_out);
+    Socket client = Socket::udp();
+    client.send_to(server.local_address(), std::string("hi"));
+    Datagram d = server.recv_from(buffer, sizeof buffer, 10s);  // still serving
+    CHECK(d.size == 2);
+}
+
 TEST_CASE("recv_from with a timeout on an idle socket times out", "[udp][timeout]") {
     Socket s = Socket::udp();
     s.bind(Address::loopback(Family::ipv4));

@@ -313,3 +313,42 @@ TEST_CASE("an orderly close is seen as recv returning 0", "[socket]") {
     CHECK(p.server.recv(&c, 1, ec) == 0);
     CHECK_FALSE(ec);
 }
+
+TEST_CASE("listen_on claims its port: another socket cannot bind over it, even with SO_REUSEADDR", "[socket][listen]") {
+    // Windows lets a SO_REUSEADDR socket steal a port unless the owner set SO_EXCLUSIVEADDRUSE.
+    Socket listener = listen_on(Address::loopback(Family::ipv4));
+    Socket thief = Socket::tcp();
+    thief.set_reuse_address(true);
+    std::error_code ec;
+    thief.bind(listener.local_address(), ec);
+    CHECK((ec == std::errc::address_in_use || ec == std::errc::permission_denied));
+}
+
+TEST_CASE("an IPv6 listener from listen_on is IPv6-only on every platform", "[socket][listen][ipv6]") {
+    std::error_code ec;
+    Socket listener = listen_on(Address::loopback(Family::ipv6), ec);
+    if (ec) {
+        WARN("no IPv6 loopback here: " << ec.message());
+        return;
+    }
+    CHECK(listener.v6_only());  // Linux defaults to dual stack, Windows to v6-only: we choose
+}
+
+TEST_CASE("close with a linger time on a non-blocking socket really closes it", "[socket][close]") {
+    // Windows: closesocket fails with WSAEWOULDBLOCK in this case and leaves the socket open.
+    auto p = test::tcp_pair();
+    p.client.set_linger(std::chrono::seconds(1));
+    p.client.set_nonblocking(true);
+    p.client.send_all(std::string("last words"));
+    native_handle_type old = p.client.native_handle();
+    std::error_code ec;
+    p.client.close(ec);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(p.client.is_open());
+    int type = 0;
+    detail::socklen len = sizeof type;
+    CHECK(::getsockopt(old, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &len) != 0);  // gone
+    std::string words(10, '\0');
+    CHECK(p.server.recv_exact(words, std::chrono::seconds(10)) == 10);
+    CHECK(words == "last words");
+}

@@ -447,7 +447,8 @@ public:
 
     // ---- non-blocking: never wait ----------------------------------------------------------
 
-    // Switches O_NONBLOCK / FIONBIO. Plain calls still complete or fail; try_* calls never wait.
+    // Switches O_NONBLOCK / FIONBIO: what code using native_handle() sees. The library's own
+    // calls behave the same in both modes: plain calls complete or fail, try_* never wait.
     void set_nonblocking(bool on, std::error_code& ec) noexcept {
         if (check_open(ec) && detail::set_nonblocking(handle_, on) != 0) ec = detail::last_error();
     }
@@ -457,8 +458,9 @@ public:
         detail::throw_if(ec, "set_nonblocking");
     }
 
-    // std::nullopt: the call would block. On POSIX these never block (MSG_DONTWAIT); on Windows
-    // call set_nonblocking(true) first. try_recv returning 0 means the peer closed.
+    // std::nullopt: the call would block. They never wait, in either mode (MSG_DONTWAIT; on
+    // Windows the socket is switched to non-blocking mode for good, see the rule at the top).
+    // try_recv returning 0 means the peer closed.
     std::optional<std::size_t> try_send(const void* data, std::size_t size, std::error_code& ec) noexcept {
         return try_transfer(const_cast<void*>(data), size, true, ec);
     }
@@ -690,6 +692,13 @@ public:
             return false;
         }
         return true;
+    }
+
+    // Options a listening TCP socket wants before bind (listen_on calls this).
+    void prepare_listener(bool ipv6, std::error_code& ec) noexcept {
+        if (!check_open(ec)) return;
+        if (detail::claim_port(handle_) != 0 || (ipv6 && detail::set_int_option(handle_, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0))
+            ec = detail::last_error();
     }
 
     bool is_stream(std::error_code& ec) const noexcept {
@@ -1016,13 +1025,14 @@ private:
 // ---- free functions: the one-line forms --------------------------------------------------
 
 // A listening TCP socket bound to address (port 0: the OS picks; read it from local_address()).
-// SO_REUSEADDR is set on POSIX so a restarted server can rebind while old connections sit in
-// TIME_WAIT. (On Windows SO_REUSEADDR would let others steal the port, so it is not set there.)
+// The port is claimed the way a server wants on each platform (detail::prepare_listener): a
+// restarted server can rebind while old connections sit in TIME_WAIT, and no other program can
+// take the port while it listens. An IPv6 listener takes IPv6 clients only, on every platform
+// (Linux defaults to dual stack, Windows does not): for both families, call set_v6_only(false)
+// on a socket you bind yourself, or listen twice.
 inline Socket listen_on(const Address& address, int backlog, std::error_code& ec) {
     Socket s = Socket::open(address.family(), Type::stream, ec);
-#if !defined(_WIN32)
-    if (!ec && address.family() != Family::unix_domain) s.set_reuse_address(true, ec);
-#endif
+    if (!ec && address.family() != Family::unix_domain) s.prepare_listener(address.family() == Family::ipv6, ec);
     if (!ec) s.bind(address, ec);
     if (!ec) s.listen(backlog, ec);
     if (ec) s = Socket();

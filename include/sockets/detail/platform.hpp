@@ -134,44 +134,54 @@ inline bool is_in_progress(int code) noexcept {
     return code == WSAEWOULDBLOCK || code == WSAEINPROGRESS || code == WSAEALREADY;
 }
 inline constexpr int timed_out_code = WSAETIMEDOUT;
-inline int close_handle(native_handle_type h) noexcept { return closesocket(h); }
-
-// Every translation unit that includes the library holds one Winsock reference for as long as
-// its static objects live: constructed before any static of that unit that uses a socket and
-// destroyed after them, so sockets in static objects work before and after main. WSAStartup and
-// WSACleanup keep their own thread-safe count, so no lock of ours is involved.
-class WinsockSession {
-public:
-    WinsockSession() noexcept {
-        WSADATA data;
-        started_ = WSAStartup(MAKEWORD(2, 2), &data) == 0;
-    }
-    ~WinsockSession() {
-        if (started_) WSACleanup();
-    }
-    WinsockSession(const WinsockSession&) = delete;
-    WinsockSession& operator=(const WinsockSession&) = delete;
-
-private:
-    bool started_ = false;
-};
-
-// For calls made from a thread or static that no translation-unit session covers yet
-// (e.g. a DLL loaded late): one lazily started reference, thread-safe by C++11 static init.
+// Winsock must be started (WSAStartup) before its first use. It is started lazily, once per
+// process, by the first call that needs it (opening a socket, resolving a name), and never from
+// a static constructor or destructor: in a DLL those run inside DllMain under the loader lock,
+// where Microsoft forbids calling WSAStartup/WSACleanup (WSAStartup and "Dynamic-Link Library
+// Best Practices"). WSACleanup is never called: process exit releases Winsock, so sockets in
+// static objects keep working until then. C++11 makes the one-time start thread-safe.
 inline void ensure_network() noexcept {
-    static const WinsockSession session;
+    static const bool started = [] {
+        WSADATA data;
+        return WSAStartup(MAKEWORD(2, 2), &data) == 0;
+    }();
+    (void)started;
 }
+
+#ifndef SIO_UDP_CONNRESET
+#define SIO_UDP_CONNRESET _WSAIOW(IOC_VENDOR, 12)  // mstcpip.h
+#endif
 
 inline native_handle_type open_socket(int family, int type, int protocol) noexcept {
     ensure_network();
     // No handle inheritance: the Windows twin of close-on-exec.
-    return WSASocketW(family, type, protocol, nullptr, 0,
-                      WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    native_handle_type h = WSASocketW(family, type, protocol, nullptr, 0,
+                                      WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (h != INVALID_SOCKET && type == SOCK_DGRAM) {
+        // After one datagram draws an ICMP port-unreachable, Windows fails the next recvfrom
+        // of an unconnected UDP socket with WSAECONNRESET (SIO_UDP_CONNRESET, "Winsock IOCTLs"):
+        // one unreachable client would break a UDP server. POSIX reports ICMP errors only on
+        // connected sockets; turn the Windows behaviour off to match.
+        BOOL report = FALSE;
+        DWORD ignored = 0;
+        WSAIoctl(h, SIO_UDP_CONNRESET, &report, sizeof report, nullptr, 0, &ignored, nullptr, nullptr);
+    }
+    return h;
 }
 
 inline int set_nonblocking(native_handle_type h, bool on) noexcept {
     u_long mode = on ? 1 : 0;
     return ioctlsocket(h, FIONBIO, &mode);
+}
+
+// closesocket on a non-blocking socket with a non-zero SO_LINGER fails with WSAEWOULDBLOCK and
+// leaves the socket open (closesocket's documentation): switch it to blocking and close again,
+// which lingers as asked. The library may have made the socket non-blocking itself (io.hpp).
+inline int close_handle(native_handle_type h) noexcept {
+    if (closesocket(h) == 0) return 0;
+    if (WSAGetLastError() != WSAEWOULDBLOCK) return -1;
+    set_nonblocking(h, false);
+    return closesocket(h);
 }
 
 inline native_handle_type accept_socket(native_handle_type listener, sockaddr* addr,
@@ -447,12 +457,23 @@ inline int wait_for(native_handle_type h, bool write, int timeout_ms) noexcept {
 
 inline std::error_code last_error() noexcept { return os_error(last_error_code()); }
 
+inline int set_int_option(native_handle_type h, int level, int name, int value) noexcept {
+    return ::setsockopt(h, level, name, reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+// How a listener claims its port before bind. POSIX: SO_REUSEADDR, so a restarted server can
+// rebind while old connections sit in TIME_WAIT (it never lets two listeners share a port).
+// Windows: SO_REUSEADDR would let any other socket steal a bound port, and without
+// SO_EXCLUSIVEADDRUSE another process that sets SO_REUSEADDR can bind over ours ("Using
+// SO_REUSEADDR and SO_EXCLUSIVEADDRUSE"): claim it exclusively.
+inline int claim_port(native_handle_type h) noexcept {
+#if defined(_WIN32)
+    return set_int_option(h, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, 1);
+#else
+    return set_int_option(h, SOL_SOCKET, SO_REUSEADDR, 1);
+#endif
+}
+
 }  // namespace detail
 }  // namespace sockets
 
-#if defined(_WIN32)
-namespace {
-// One per translation unit; see WinsockSession above for why this is balanced and safe.
-const sockets::detail::WinsockSession sockets_winsock_session_for_this_translation_unit;
-}  // namespace
-#endif
