@@ -166,7 +166,7 @@ TEST_CASE("SO_RCVTIMEO makes a blocking recv fail with timed_out", "[timeout][op
 
 TEST_CASE("keep-alive tuning is applied where the OS offers it", "[timeout][options]") {
     auto p = test::tcp_pair();
-    p.client.set_keep_alive(30, 5, 4);
+    p.client.set_keep_alive(30s, 5s, 4);
     CHECK(p.client.keep_alive());
 #if defined(TCP_KEEPIDLE)
     int idle = 0;

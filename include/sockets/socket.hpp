@@ -30,10 +30,51 @@ namespace sockets {
 
 enum class Shutdown { read, write, both };
 
-// One piece of a gather write (header + body without copying them together).
+namespace detail {
+
+// Contiguous byte containers: std::string, std::string_view, std::vector<char|unsigned char|
+// std::byte>, std::array<...>. Raw arrays are left out so "text" never sends its NUL.
+template <class T, class = void>
+struct is_byte_range : std::false_type {};
+template <class T>
+struct is_byte_range<T, std::void_t<decltype(std::declval<T&>().data()), decltype(std::declval<T&>().size())>>
+    : std::bool_constant<std::is_class_v<T> &&
+                         sizeof(*std::declval<T&>().data()) == 1 &&
+                         std::is_trivially_copyable_v<std::remove_pointer_t<decltype(std::declval<T&>().data())>>> {};
+
+template <class T>
+using if_byte_range = std::enable_if_t<is_byte_range<T>::value>;
+
+template <class T>
+using if_writable_byte_range =
+    std::enable_if_t<is_byte_range<T>::value &&
+                     !std::is_const_v<std::remove_pointer_t<decltype(std::declval<T&>().data())>>>;
+
+}  // namespace detail
+
+// Bytes to send: (pointer, size), a byte container (std::string, std::string_view,
+// std::vector / std::array of char, unsigned char or std::byte) or a string literal (without
+// its NUL). Also one piece of a gather write (header + body without copying them together).
 struct ConstBuffer {
-    const void* data;
-    std::size_t size;
+    const void* data = nullptr;
+    std::size_t size = 0;
+
+    constexpr ConstBuffer() noexcept = default;
+    constexpr ConstBuffer(const void* bytes, std::size_t count) noexcept : data(bytes), size(count) {}
+    ConstBuffer(const char* text) noexcept : data(text), size(std::char_traits<char>::length(text)) {}  // NOLINT
+    template <class Bytes, class = detail::if_byte_range<const Bytes>>
+    ConstBuffer(const Bytes& bytes) noexcept : data(bytes.data()), size(bytes.size()) {}  // NOLINT
+};
+
+// Room to receive into: (pointer, capacity) or a writable byte container, sized first.
+struct MutableBuffer {
+    void* data = nullptr;
+    std::size_t size = 0;
+
+    constexpr MutableBuffer() noexcept = default;
+    constexpr MutableBuffer(void* bytes, std::size_t capacity) noexcept : data(bytes), size(capacity) {}
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    MutableBuffer(Bytes& bytes) noexcept : data(bytes.data()), size(bytes.size()) {}  // NOLINT
 };
 
 // How graceful_close ended. None of these is an error: the socket is closed in every case.
@@ -57,24 +98,6 @@ struct Datagram {
 
 namespace detail {
 
-// Contiguous byte containers: std::string, std::string_view, std::vector<char|unsigned char|
-// std::byte>, std::array<...>. Raw arrays are left out so "text" never sends its NUL.
-template <class T, class = void>
-struct is_byte_range : std::false_type {};
-template <class T>
-struct is_byte_range<T, std::void_t<decltype(std::declval<T&>().data()), decltype(std::declval<T&>().size())>>
-    : std::bool_constant<std::is_class_v<T> &&
-                         sizeof(*std::declval<T&>().data()) == 1 &&
-                         std::is_trivially_copyable_v<std::remove_pointer_t<decltype(std::declval<T&>().data())>>> {};
-
-template <class T>
-using if_byte_range = std::enable_if_t<is_byte_range<T>::value>;
-
-template <class T>
-using if_writable_byte_range =
-    std::enable_if_t<is_byte_range<T>::value &&
-                     !std::is_const_v<std::remove_pointer_t<decltype(std::declval<T&>().data())>>>;
-
 inline std::string describe(const char* operation, const Address& address) {
     return address.family() == Family::unspecified ? std::string(operation)
                                                    : std::string(operation) + " " + address.to_string();
@@ -84,6 +107,13 @@ inline std::string describe(const char* operation, const Address& address) {
 inline constexpr std::size_t max_io = static_cast<std::size_t>(INT_MAX);
 
 }  // namespace detail
+
+// How listen_on prepares a listener (C++17: set the fields, or aggregate-initialise).
+struct ListenOptions {
+    int backlog = SOMAXCONN;
+    bool dual_stack = false;  // IPv6 address: accept IPv4 clients too (seen as ::ffff:a.b.c.d)
+    bool reuse_port = false;  // SO_REUSEPORT: several listeners share the port (not on Windows)
+};
 
 class Socket {
 public:
@@ -321,7 +351,15 @@ public:
         if (ec) throw_transfer(ec, "send", n);
         return n;
     }
-    std::size_t send(std::string_view bytes) { return send(bytes.data(), bytes.size()); }
+    std::size_t send(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
+        return transfer(const_cast<void*>(data), size, true, detail::Deadline(timeout), ec);
+    }
+    std::size_t send(const void* data, std::size_t size, Timeout timeout) {
+        std::error_code ec;
+        std::size_t n = send(data, size, timeout, ec);
+        if (ec) throw_transfer(ec, "send", n);
+        return n;
+    }
 
     // Receives what is there in one call, at most capacity bytes. 0 means the peer closed (or
     // capacity was 0: that returns at once, without a system call). On a datagram socket one
@@ -392,29 +430,33 @@ public:
         return n;
     }
 
-    // Container forms: std::string, std::string_view, std::vector, std::array of bytes.
-    template <class Bytes, class = detail::if_byte_range<const Bytes>>
-    std::size_t send_all(const Bytes& bytes) { return send_all(bytes.data(), bytes.size()); }
-    template <class Bytes, class = detail::if_byte_range<const Bytes>>
-    std::size_t send_all(const Bytes& bytes, std::error_code& ec) noexcept {
-        return send_all(bytes.data(), bytes.size(), ec);
-    }
-    template <class Bytes, class = detail::if_byte_range<const Bytes>>
-    std::size_t send_all(const Bytes& bytes, Timeout timeout) { return send_all(bytes.data(), bytes.size(), timeout); }
-    std::size_t send_all(std::string_view text) { return send_all(text.data(), text.size()); }
-    std::size_t send_all(std::string_view text, std::error_code& ec) noexcept {
-        return send_all(text.data(), text.size(), ec);
-    }
+    // ---- the same calls on byte containers --------------------------------------------------
+    // One rule: every call takes (pointer, size) or a byte container (ConstBuffer /
+    // MutableBuffer convert from std::string, std::string_view, std::vector, std::array of
+    // bytes, and string literals), with or without a Timeout, with or without std::error_code&
+    // last. A receiving container is filled up to its size(): size it first.
 
-    // Fills the whole container (size it first).
-    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
-    std::size_t recv_exact(Bytes& bytes) { return recv_exact(bytes.data(), bytes.size()); }
-    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
-    std::size_t recv_exact(Bytes& bytes, std::error_code& ec) noexcept {
-        return recv_exact(bytes.data(), bytes.size(), ec);
+    std::size_t send(ConstBuffer b) { return send(b.data, b.size); }
+    std::size_t send(ConstBuffer b, std::error_code& ec) noexcept { return send(b.data, b.size, ec); }
+    std::size_t send(ConstBuffer b, Timeout t) { return send(b.data, b.size, t); }
+    std::size_t send(ConstBuffer b, Timeout t, std::error_code& ec) noexcept { return send(b.data, b.size, t, ec); }
+
+    std::size_t recv(MutableBuffer b) { return recv(b.data, b.size); }
+    std::size_t recv(MutableBuffer b, std::error_code& ec) noexcept { return recv(b.data, b.size, ec); }
+    std::size_t recv(MutableBuffer b, Timeout t) { return recv(b.data, b.size, t); }
+    std::size_t recv(MutableBuffer b, Timeout t, std::error_code& ec) noexcept { return recv(b.data, b.size, t, ec); }
+
+    std::size_t send_all(ConstBuffer b) { return send_all(b.data, b.size); }
+    std::size_t send_all(ConstBuffer b, std::error_code& ec) noexcept { return send_all(b.data, b.size, ec); }
+    std::size_t send_all(ConstBuffer b, Timeout t) { return send_all(b.data, b.size, t); }
+    std::size_t send_all(ConstBuffer b, Timeout t, std::error_code& ec) noexcept { return send_all(b.data, b.size, t, ec); }
+
+    std::size_t recv_exact(MutableBuffer b) { return recv_exact(b.data, b.size); }
+    std::size_t recv_exact(MutableBuffer b, std::error_code& ec) noexcept { return recv_exact(b.data, b.size, ec); }
+    std::size_t recv_exact(MutableBuffer b, Timeout t) { return recv_exact(b.data, b.size, t); }
+    std::size_t recv_exact(MutableBuffer b, Timeout t, std::error_code& ec) noexcept {
+        return recv_exact(b.data, b.size, t, ec);
     }
-    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
-    std::size_t recv_exact(Bytes& bytes, Timeout timeout) { return recv_exact(bytes.data(), bytes.size(), timeout); }
 
     // Gather write (named apart from send_all(data, size) so that nullptr is not ambiguous):
     // all pieces, in order, in as few system calls as the kernel allows (one,
@@ -467,7 +509,7 @@ public:
     std::optional<std::size_t> try_send(const void* data, std::size_t size) {
         std::error_code ec;
         auto n = try_send(data, size, ec);
-        if (ec) throw_transfer(ec, "send", 0);
+        if (ec) throw_transfer(ec, "send", n.value_or(0));
         return n;
     }
     std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
@@ -476,9 +518,13 @@ public:
     std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity) {
         std::error_code ec;
         auto n = try_recv(buffer, capacity, ec);
-        if (ec) throw_transfer(ec, "recv", 0);
+        if (ec) throw_transfer(ec, "recv", n.value_or(0));
         return n;
     }
+    std::optional<std::size_t> try_send(ConstBuffer b) { return try_send(b.data, b.size); }
+    std::optional<std::size_t> try_send(ConstBuffer b, std::error_code& ec) noexcept { return try_send(b.data, b.size, ec); }
+    std::optional<std::size_t> try_recv(MutableBuffer b) { return try_recv(b.data, b.size); }
+    std::optional<std::size_t> try_recv(MutableBuffer b, std::error_code& ec) noexcept { return try_recv(b.data, b.size, ec); }
 
     // std::nullopt: nobody waiting, including a client that reset before we got to it. Leaves
     // the listener non-blocking (see accept(timeout)): plain accept() still waits.
@@ -527,7 +573,12 @@ public:
         if (ec) detail::throw_error(ec, detail::describe("send_to", to));
         return n;
     }
-    std::size_t send_to(const Address& to, std::string_view bytes) { return send_to(to, bytes.data(), bytes.size()); }
+    std::size_t send_to(const Address& to, ConstBuffer b) { return send_to(to, b.data, b.size); }
+    std::size_t send_to(const Address& to, ConstBuffer b, std::error_code& ec) noexcept { return send_to(to, b.data, b.size, ec); }
+    std::size_t send_to(const Address& to, ConstBuffer b, Timeout t) { return send_to(to, b.data, b.size, t); }
+    std::size_t send_to(const Address& to, ConstBuffer b, Timeout t, std::error_code& ec) noexcept {
+        return send_to(to, b.data, b.size, t, ec);
+    }
 
     // One datagram. A datagram larger than capacity is cut and reported (truncated == true):
     // the rest of it is gone, datagrams are never split.
@@ -551,6 +602,10 @@ public:
         if (ec) detail::throw_error(ec, "recv_from");
         return d;
     }
+    Datagram recv_from(MutableBuffer b) { return recv_from(b.data, b.size); }
+    Datagram recv_from(MutableBuffer b, std::error_code& ec) noexcept { return recv_from(b.data, b.size, ec); }
+    Datagram recv_from(MutableBuffer b, Timeout t) { return recv_from(b.data, b.size, t); }
+    Datagram recv_from(MutableBuffer b, Timeout t, std::error_code& ec) noexcept { return recv_from(b.data, b.size, t, ec); }
 
     // ---- addresses -------------------------------------------------------------------------
 
@@ -583,26 +638,30 @@ public:
     void set_keep_alive(bool on) { set_option_or_throw(SOL_SOCKET, SO_KEEPALIVE, on, "SO_KEEPALIVE"); }
     bool keep_alive() const { return get_option_or_throw(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE") != 0; }
 
-    // Dead-peer detection: first probe after idle seconds of silence, then every interval
-    // seconds, giving up after count unanswered probes. Turns keep-alive on.
-    void set_keep_alive(int idle_seconds, int interval_seconds, int count, std::error_code& ec) noexcept {
+    // Dead-peer detection: first probe after `idle` of silence, then every `interval`, giving
+    // up after `count` unanswered probes. Turns keep-alive on. Whole seconds: the unit the
+    // kernels take (a millisecond duration does not convert, so nothing is silently cut).
+    void set_keep_alive(std::chrono::seconds idle, std::chrono::seconds interval, int count, std::error_code& ec) noexcept {
         set_option(SOL_SOCKET, SO_KEEPALIVE, 1, ec);
+        auto secs = [](std::chrono::seconds d) {
+            return static_cast<int>(d.count() < 1 ? 1 : d.count() > INT_MAX ? INT_MAX : d.count());
+        };
 #if defined(TCP_KEEPIDLE)
-        if (!ec) set_option(IPPROTO_TCP, TCP_KEEPIDLE, idle_seconds, ec);
+        if (!ec) set_option(IPPROTO_TCP, TCP_KEEPIDLE, secs(idle), ec);
 #elif defined(TCP_KEEPALIVE)
-        if (!ec) set_option(IPPROTO_TCP, TCP_KEEPALIVE, idle_seconds, ec);
+        if (!ec) set_option(IPPROTO_TCP, TCP_KEEPALIVE, secs(idle), ec);
 #endif
 #if defined(TCP_KEEPINTVL)
-        if (!ec) set_option(IPPROTO_TCP, TCP_KEEPINTVL, interval_seconds, ec);
+        if (!ec) set_option(IPPROTO_TCP, TCP_KEEPINTVL, secs(interval), ec);
 #endif
 #if defined(TCP_KEEPCNT)
         if (!ec) set_option(IPPROTO_TCP, TCP_KEEPCNT, count, ec);
 #endif
-        (void)idle_seconds, (void)interval_seconds, (void)count;
+        (void)secs, (void)idle, (void)interval, (void)count;
     }
-    void set_keep_alive(int idle_seconds, int interval_seconds, int count) {
+    void set_keep_alive(std::chrono::seconds idle, std::chrono::seconds interval, int count) {
         std::error_code ec;
-        set_keep_alive(idle_seconds, interval_seconds, count, ec);
+        set_keep_alive(idle, interval, count, ec);
         detail::throw_if(ec, "set keep-alive");
     }
 
@@ -679,25 +738,50 @@ public:
             set_option_or_throw(IPPROTO_IP, IP_MULTICAST_LOOP, on, "IP_MULTICAST_LOOP");
     }
 
-    // The raw option calls, for anything not wrapped above.
-    void set_option(int level, int name, int value, std::error_code& ec) noexcept {
-        set_raw_option(level, name, &value, sizeof value, ec);
+    // The raw option calls, for anything not wrapped above: any trivially copyable value
+    // (int, ::linger, ::ip_mreqn, ::timeval, ...); bool is passed as the int the OS expects.
+    template <class T>
+    void set_option(int level, int name, const T& value, std::error_code& ec) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "socket options are plain bytes");
+        if constexpr (std::is_same_v<T, bool>) {
+            set_option(level, name, static_cast<int>(value), ec);
+        } else {
+            set_raw_option(level, name, &value, sizeof value, ec);
+        }
     }
-    bool get_option(int level, int name, int& value, std::error_code& ec) const noexcept {
+    template <class T>
+    void set_option(int level, int name, const T& value) {
+        std::error_code ec;
+        set_option(level, name, value, ec);
+        detail::throw_if(ec, "setsockopt");
+    }
+    template <class T>
+    bool get_option(int level, int name, T& value, std::error_code& ec) const noexcept {
+        static_assert(std::is_trivially_copyable_v<T> && !std::is_same_v<T, bool>, "read bools as int");
         if (!check_open(ec)) return false;
         detail::socklen len = sizeof value;
-        value = 0;
+        value = T{};
         if (::getsockopt(handle_, level, name, reinterpret_cast<char*>(&value), &len) != 0) {
             ec = detail::last_error();
             return false;
         }
         return true;
     }
+    template <class T = int>
+    T get_option(int level, int name) const {
+        std::error_code ec;
+        T value{};
+        get_option(level, name, value, ec);
+        detail::throw_if(ec, "getsockopt");
+        return value;
+    }
 
     // Options a listening TCP socket wants before bind (listen_on calls this).
-    void prepare_listener(bool ipv6, std::error_code& ec) noexcept {
+    void prepare_listener(const ListenOptions& options, bool ipv6, std::error_code& ec) noexcept {
         if (!check_open(ec)) return;
-        if (detail::claim_port(handle_) != 0 || (ipv6 && detail::set_int_option(handle_, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0))
+        if (detail::claim_port(handle_) != 0 ||
+            (ipv6 && detail::set_int_option(handle_, IPPROTO_IPV6, IPV6_V6ONLY, options.dual_stack ? 0 : 1) != 0) ||
+            (options.reuse_port && detail::share_port(handle_) != 0))
             ec = detail::last_error();
     }
 
@@ -771,11 +855,20 @@ private:
         return local_address(ignored);
     }
 
+    // Names the peer; after a reset the OS forgets it (getpeername fails), so then the local
+    // address names the connection instead.
     [[noreturn]] void throw_transfer(std::error_code ec, const char* operation, std::size_t bytes) const {
-        std::error_code ignored;
-        Address peer = is_open() ? peer_address(ignored) : Address();
-        std::string what = peer.family() == Family::unspecified ? operation
-                                                                : std::string(operation) + " with " + peer.to_string();
+        std::string what = operation;
+        if (is_open()) {
+            std::error_code failed;
+            Address peer = peer_address(failed);
+            if (!failed) {
+                what += " with " + peer.to_string();
+            } else {
+                Address local = local_address(failed);
+                if (!failed && local.family() != Family::unspecified) what += " on " + local.to_string();
+            }
+        }
         throw TransferError(ec, what, bytes);
     }
 
@@ -1030,20 +1123,31 @@ private:
 // take the port while it listens. An IPv6 listener takes IPv6 clients only, on every platform
 // (Linux defaults to dual stack, Windows does not): for both families, call set_v6_only(false)
 // on a socket you bind yourself, or listen twice.
-inline Socket listen_on(const Address& address, int backlog, std::error_code& ec) {
+inline Socket listen_on(const Address& address, const ListenOptions& options, std::error_code& ec) {
     Socket s = Socket::open(address.family(), Type::stream, ec);
-    if (!ec && address.family() != Family::unix_domain) s.prepare_listener(address.family() == Family::ipv6, ec);
+    if (!ec && address.family() != Family::unix_domain)
+        s.prepare_listener(options, address.family() == Family::ipv6, ec);
     if (!ec) s.bind(address, ec);
-    if (!ec) s.listen(backlog, ec);
+    if (!ec) s.listen(options.backlog, ec);
     if (ec) s = Socket();
     return s;
 }
-inline Socket listen_on(const Address& address, std::error_code& ec) { return listen_on(address, SOMAXCONN, ec); }
-inline Socket listen_on(const Address& address, int backlog = SOMAXCONN) {
+inline Socket listen_on(const Address& address, const ListenOptions& options) {
     std::error_code ec;
-    Socket s = listen_on(address, backlog, ec);
+    Socket s = listen_on(address, options, ec);
     if (ec) detail::throw_error(ec, detail::describe("listen on", address));
     return s;
+}
+inline Socket listen_on(const Address& address, int backlog, std::error_code& ec) {
+    ListenOptions options;
+    options.backlog = backlog;
+    return listen_on(address, options, ec);
+}
+inline Socket listen_on(const Address& address, std::error_code& ec) { return listen_on(address, SOMAXCONN, ec); }
+inline Socket listen_on(const Address& address, int backlog = SOMAXCONN) {
+    ListenOptions options;
+    options.backlog = backlog;
+    return listen_on(address, options);
 }
 
 namespace detail {
@@ -1115,7 +1219,8 @@ inline Socket connect_any_or_throw(std::string_view host, int port, const Deadli
     Socket s = connect_any(host, port, deadline, ec, &last);
     if (ec) {
         std::string what = "connect " + std::string(host) + ":" + std::to_string(port);
-        if (last.family() != Family::unspecified) what += " (last tried " + last.to_string() + ")";
+        if (last.family() != Family::unspecified && last.to_string() != what.substr(8))
+            what += " (last tried " + last.to_string() + ")";
         throw_error(ec, what);
     }
     return s;

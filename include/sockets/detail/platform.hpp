@@ -466,6 +466,22 @@ inline int set_int_option(native_handle_type h, int level, int name, int value) 
 // Windows: SO_REUSEADDR would let any other socket steal a bound port, and without
 // SO_EXCLUSIVEADDRUSE another process that sets SO_REUSEADDR can bind over ours ("Using
 // SO_REUSEADDR and SO_EXCLUSIVEADDRUSE"): claim it exclusively.
+// SO_REUSEPORT: several listeners on one port, the kernel spreading clients among them (Linux
+// 3.9+, BSD, macOS). Windows has no equivalent (its SO_REUSEADDR lets sockets steal ports).
+inline int share_port(native_handle_type h) noexcept {
+#if defined(SO_REUSEPORT) && !defined(_WIN32)
+    return set_int_option(h, SOL_SOCKET, SO_REUSEPORT, 1);
+#else
+    (void)h;
+#if defined(_WIN32)
+    WSASetLastError(WSAEOPNOTSUPP);
+#else
+    errno = ENOPROTOOPT;
+#endif
+    return -1;
+#endif
+}
+
 inline int claim_port(native_handle_type h) noexcept {
 #if defined(_WIN32)
     return set_int_option(h, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, 1);
