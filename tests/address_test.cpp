@@ -1,10 +1,12 @@
 #include <sockets/address.hpp>
 
 #include <string>
+#include <string_view>
 
 #include "catch.hpp"
 
 using namespace sockets;
+using namespace std::string_view_literals;
 
 TEST_CASE("IPv4 addresses parse, print and compare", "[address]") {
     Address a = Address::parse("127.0.0.1:8080");
@@ -129,3 +131,66 @@ TEST_CASE("resolve reports the resolver's own error for unknown hosts", "[addres
     resolve("localhost", -5, ec);
     CHECK(ec == errc::port_out_of_range);
 }
+
+TEST_CASE("ports with leading zeros are their value; only the value decides the range", "[address]") {
+    CHECK(Address::parse("127.0.0.1:000080").port() == 80);
+    CHECK(Address::parse("127.0.0.1:0000000000065535").port() == 65535);
+    CHECK(Address::parse("[::1]:00000").port() == 0);
+    CHECK(Address::parse("127.0.0.1:08").port() == 8);
+    std::error_code ec;
+    for (const char* text : {"127.0.0.1:65536", "127.0.0.1:0065536", "127.0.0.1:99999999999999999999"}) {
+        INFO(text);
+        Address::parse(text, ec);
+        CHECK(ec == errc::port_out_of_range);
+    }
+    for (const char* text : {"127.0.0.1:-1", "127.0.0.1:+80", "127.0.0.1:8 0", "127.0.0.1:", "127.0.0.1:0x50"}) {
+        INFO(text);
+        Address::parse(text, ec);
+        CHECK(ec == errc::invalid_address);
+    }
+}
+
+TEST_CASE("brackets are for IPv6 only", "[address]") {
+    std::error_code ec;
+    for (const char* text : {"[1.2.3.4]:80", "[127.0.0.1]:0", "[::ffff]:80x"}) {
+        INFO(text);
+        Address a = Address::parse(text, ec);
+        CHECK(ec == errc::invalid_address);
+        CHECK(a.family() == Family::unspecified);
+    }
+    CHECK(Address::parse("[::ffff:1.2.3.4]:80").family() == Family::ipv6);
+}
+
+#if SOCKETS_HAS_UNIX_DOMAIN
+namespace {
+Address unnamed_unix() {
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    return Address(reinterpret_cast<const sockaddr*>(&un), static_cast<detail::socklen>(offsetof(sockaddr_un, sun_path)));
+}
+}  // namespace
+
+TEST_CASE("Unix-domain addresses compare by name and kind, not by display text", "[address][unix]") {
+    Address unnamed = unnamed_unix();
+    CHECK(unnamed.family() == Family::unix_domain);
+    CHECK(unnamed == unnamed_unix());
+    CHECK(unnamed != Address::unix_path("(unnamed)"));
+    CHECK(Address::unix_path("/tmp/a") == Address::unix_path("/tmp/a"));
+    CHECK(Address::unix_path("/tmp/a") != Address::unix_path("/tmp/b"));
+#if defined(__linux__)
+    CHECK(Address::unix_abstract("srv") == Address::unix_abstract("srv"));
+    CHECK(Address::unix_abstract("srv") != Address::unix_path("@srv"));
+    CHECK(Address::unix_path("@srv") != Address::unix_abstract("srv"));
+    CHECK(Address::unix_abstract("") != unnamed);
+    CHECK(Address::unix_abstract("a\0b"sv) != Address::unix_abstract("a"));
+#endif
+}
+
+TEST_CASE("a Unix path with an embedded NUL is refused, never truncated", "[address][unix]") {
+    std::error_code ec;
+    Address a = Address::unix_path(std::string_view("/tmp/a\0b", 8), ec);
+    CHECK(ec == errc::invalid_address);
+    CHECK(a.family() == Family::unspecified);
+    CHECK_THROWS_AS(Address::unix_path(std::string_view("/tmp/a\0b", 8)), std::system_error);
+}
+#endif

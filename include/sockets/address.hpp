@@ -36,15 +36,21 @@ inline int to_native(Type t) noexcept { return t == Type::stream ? SOCK_STREAM :
 // Ports arrive as int so that 65536 or -1 is an error the user sees, not a silent wrap.
 inline bool valid_port(int port) noexcept { return port >= 0 && port <= 65535; }
 
-inline bool parse_port(std::string_view text, int& port) noexcept {
-    if (text.empty() || text.size() > 5) return false;
+enum class PortText { ok, invalid, out_of_range };
+
+// Decimal digits only (no sign, space or hex). Leading zeros are allowed: "000080" is 80; only
+// the value decides whether the port is in range.
+inline PortText parse_port(std::string_view text, int& port) noexcept {
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos)
+        return PortText::invalid;
+    auto first = text.find_first_not_of('0');
+    std::string_view digits = first == std::string_view::npos ? std::string_view() : text.substr(first);
+    if (digits.size() > 5) return PortText::out_of_range;
     int value = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') return false;
-        value = value * 10 + (c - '0');
-    }
+    for (char c : digits) value = value * 10 + (c - '0');
+    if (!valid_port(value)) return PortText::out_of_range;
     port = value;
-    return true;
+    return PortText::ok;
 }
 
 }  // namespace detail
@@ -74,6 +80,10 @@ public:
             }
             host = text.substr(1, close - 1);
             port_text = text.substr(close + 2);
+            if (host.find(':') == std::string_view::npos) {
+                ec = errc::invalid_address;  // "[1.2.3.4]:80": brackets are for IPv6 only
+                return {};
+            }
         } else {
             auto colon = text.rfind(':');
             if (colon == std::string_view::npos || text.find(':') != colon) {
@@ -84,11 +94,10 @@ public:
             port_text = text.substr(colon + 1);
         }
         int port = 0;
-        if (!detail::parse_port(port_text, port)) {
-            ec = port_text.size() > 5 && port_text.find_first_not_of("0123456789") == std::string_view::npos
-                     ? errc::port_out_of_range
-                     : errc::invalid_address;
-            return {};
+        switch (detail::parse_port(port_text, port)) {
+            case detail::PortText::ok: break;
+            case detail::PortText::invalid: ec = errc::invalid_address; return {};
+            case detail::PortText::out_of_range: ec = errc::port_out_of_range; return {};
         }
         return from_ip(host, port, ec);
     }
@@ -297,7 +306,11 @@ public:
                        a.as<sockaddr_in6>()->sin6_scope_id == b.as<sockaddr_in6>()->sin6_scope_id &&
                        std::memcmp(&a.as<sockaddr_in6>()->sin6_addr, &b.as<sockaddr_in6>()->sin6_addr,
                                    sizeof(in6_addr)) == 0;
-            case Family::unix_domain: return a.ip() == b.ip();
+#if SOCKETS_HAS_UNIX_DOMAIN
+            // The raw name, not the display text: a file "@srv" is not the abstract "srv", and
+            // a file "(unnamed)" is not an unnamed socket.
+            case Family::unix_domain: return a.unix_raw_name() == b.unix_raw_name();
+#endif
             default: return true;
         }
     }
@@ -320,7 +333,8 @@ private:
             ec = errc::address_too_long;
             return {};
         }
-        if (path.empty() && !abstract) {
+        // A NUL inside a path would silently cut it short; in an abstract name it is a byte.
+        if (!abstract && (path.empty() || path.find('\0') != std::string_view::npos)) {
             ec = errc::invalid_address;
             return {};
         }
@@ -332,13 +346,23 @@ private:
         return a;
     }
 
-    std::string unix_name() const {
+    // Empty for an unnamed socket, "\0name" for an abstract one, the path (without the NUL that
+    // some kernels count in the length and some don't) for a file: one view for each kind.
+    std::string_view unix_raw_name() const noexcept {
         const auto* un = as<sockaddr_un>();
         std::size_t base = offsetof(sockaddr_un, sun_path);
         std::size_t n = static_cast<std::size_t>(length_) > base ? static_cast<std::size_t>(length_) - base : 0;
-        if (n == 0) return "(unnamed)";
-        if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
-        return std::string(un->sun_path, ::strnlen(un->sun_path, n));
+        if (n > sizeof un->sun_path) n = sizeof un->sun_path;
+        if (n == 0) return {};
+        if (un->sun_path[0] == '\0') return {un->sun_path, n};
+        return {un->sun_path, ::strnlen(un->sun_path, n)};
+    }
+
+    std::string unix_name() const {
+        std::string_view raw = unix_raw_name();
+        if (raw.empty()) return "(unnamed)";
+        if (raw.front() == '\0') return "@" + std::string(raw.substr(1));
+        return std::string(raw);
     }
 #endif
 
