@@ -53,6 +53,22 @@ inline PortText parse_port(std::string_view text, int& port) noexcept {
     return PortText::ok;
 }
 
+// Owns a getaddrinfo list, so that an exception while copying it cannot leak it.
+class AddrinfoList {
+public:
+    AddrinfoList() = default;
+    AddrinfoList(const AddrinfoList&) = delete;
+    AddrinfoList& operator=(const AddrinfoList&) = delete;
+    ~AddrinfoList() {
+        if (list_) ::freeaddrinfo(list_);
+    }
+    addrinfo** out() noexcept { return &list_; }
+    const addrinfo* get() const noexcept { return list_; }
+
+private:
+    addrinfo* list_ = nullptr;
+};
+
 }  // namespace detail
 
 class Address {
@@ -139,14 +155,13 @@ public:
         addrinfo hints{};
         hints.ai_family = AF_INET6;
         hints.ai_flags = AI_NUMERICHOST;
-        addrinfo* result = nullptr;
+        detail::AddrinfoList result;
         detail::ensure_network();
-        if (::getaddrinfo(host.c_str(), nullptr, &hints, &result) != 0 || !result) {
+        if (::getaddrinfo(host.c_str(), nullptr, &hints, result.out()) != 0 || !result.get()) {
             ec = errc::invalid_address;
             return {};
         }
-        a = Address(result->ai_addr, static_cast<detail::socklen>(result->ai_addrlen));
-        ::freeaddrinfo(result);
+        a = Address(result.get()->ai_addr, static_cast<detail::socklen>(result.get()->ai_addrlen));
         reinterpret_cast<sockaddr_in6*>(&a.storage_)->sin6_port = htons(static_cast<std::uint16_t>(port));
         return a;
     }
@@ -371,7 +386,8 @@ private:
 };
 
 // All addresses for host and port, in the resolver's order. No AI_ADDRCONFIG: with it,
-// "localhost" fails on a machine whose only interface is loopback.
+// "localhost" fails on a machine whose only interface is loopback. Errors are in
+// resolve_category() and compare equal to errc::host_not_found, errc::try_again, ...
 inline std::vector<Address> resolve(std::string_view host, int port, Family family, Type type,
                                     std::error_code& ec) {
     ec.clear();
@@ -388,9 +404,10 @@ inline std::vector<Address> resolve(std::string_view host, int port, Family fami
     addrinfo hints{};
     hints.ai_family = detail::to_native(family);
     hints.ai_socktype = detail::to_native(type);
-    addrinfo* result = nullptr;
+    hints.ai_flags = 0;  // deliberately no AI_ADDRCONFIG (see above)
+    detail::AddrinfoList result;
     std::string host_text(host), port_text = std::to_string(port);
-    int rc = ::getaddrinfo(host_text.c_str(), port_text.c_str(), &hints, &result);
+    int rc = ::getaddrinfo(host_text.c_str(), port_text.c_str(), &hints, result.out());
     if (rc != 0) {
 #if defined(EAI_SYSTEM)
         ec = rc == EAI_SYSTEM ? detail::last_error() : std::error_code(rc, resolve_category());
@@ -399,13 +416,12 @@ inline std::vector<Address> resolve(std::string_view host, int port, Family fami
 #endif
         return out;
     }
-    for (addrinfo* ai = result; ai; ai = ai->ai_next) {
+    for (const addrinfo* ai = result.get(); ai; ai = ai->ai_next) {
         Address a(ai->ai_addr, static_cast<detail::socklen>(ai->ai_addrlen));
         bool seen = false;
         for (const auto& b : out) seen = seen || a == b;
         if (!seen) out.push_back(a);
     }
-    ::freeaddrinfo(result);
     return out;
 }
 
@@ -418,6 +434,76 @@ inline std::vector<Address> resolve(std::string_view host, int port, Family fami
     std::error_code ec;
     auto out = resolve(host, port, family, type, ec);
     if (ec) detail::throw_error(ec, "resolve " + std::string(host) + ":" + std::to_string(port));
+    return out;
+}
+
+// For command-line tools: "host:port", "[ipv6]:port" or "1.2.3.4:port" text, split and resolved
+// (the host may be a name or a numeric address; the port must be decimal, leading zeros allowed).
+// Errors: errc::missing_port, errc::invalid_port, errc::port_out_of_range, errc::invalid_address
+// for text that does not split, and resolve()'s errors (errc::host_not_found, ...).
+inline std::vector<Address> resolve_host_port(std::string_view text, Family family, Type type,
+                                              std::error_code& ec) {
+    ec.clear();
+    std::string_view host, port_text;
+    if (!text.empty() && text.front() == '[') {
+        auto close = text.find(']');
+        if (close == std::string_view::npos || close == 1 ||
+            text.substr(1, close - 1).find(':') == std::string_view::npos) {
+            ec = errc::invalid_address;  // brackets hold an IPv6 address and nothing else
+            return {};
+        }
+        host = text.substr(1, close - 1);
+        if (close + 1 == text.size()) {
+            ec = errc::missing_port;
+            return {};
+        }
+        if (text[close + 1] != ':') {
+            ec = errc::invalid_address;
+            return {};
+        }
+        port_text = text.substr(close + 2);
+    } else {
+        auto colon = text.find(':');
+        if (colon == std::string_view::npos) {
+            ec = errc::missing_port;
+            return {};
+        }
+        if (text.find(':', colon + 1) != std::string_view::npos) {
+            // "::1" is an IPv6 address with no port (it needs brackets to carry one); "a:b:80" is nothing.
+            std::error_code not_ip;
+            Address::from_ip(text, 0, not_ip);
+            ec = not_ip ? errc::invalid_address : errc::missing_port;
+            return {};
+        }
+        host = text.substr(0, colon);
+        port_text = text.substr(colon + 1);
+    }
+    if (host.empty()) {
+        ec = errc::invalid_address;
+        return {};
+    }
+    if (port_text.empty()) {
+        ec = errc::missing_port;
+        return {};
+    }
+    int port = 0;
+    switch (detail::parse_port(port_text, port)) {
+        case detail::PortText::ok: break;
+        case detail::PortText::invalid: ec = errc::invalid_port; return {};
+        case detail::PortText::out_of_range: ec = errc::port_out_of_range; return {};
+    }
+    return resolve(host, port, family, type, ec);
+}
+
+inline std::vector<Address> resolve_host_port(std::string_view text, std::error_code& ec) {
+    return resolve_host_port(text, Family::unspecified, Type::stream, ec);
+}
+
+inline std::vector<Address> resolve_host_port(std::string_view text, Family family = Family::unspecified,
+                                              Type type = Type::stream) {
+    std::error_code ec;
+    auto out = resolve_host_port(text, family, type, ec);
+    if (ec) detail::throw_error(ec, "resolve \"" + std::string(text) + "\"");
     return out;
 }
 
