@@ -963,18 +963,34 @@ private:
 
     void multicast_membership(const Address& group, bool join, unsigned interface_index, std::error_code& ec) noexcept {
         if (group.family() == Family::ipv4) {
-            // ip_mreq names the interface by address, so it cannot take the index: Linux's
-            // ip_mreqn and everyone else's group_req (MCAST_JOIN_GROUP) can.
+            // ip_mreq names the interface by address, so on POSIX it cannot take the index:
+            // Linux's ip_mreqn and the BSDs' group_req (MCAST_JOIN_GROUP) can. Windows reads an
+            // ip_mreq address 0.x.y.z as the index x.y.z.
+            const in_addr multiaddr = reinterpret_cast<const sockaddr_in*>(group.data())->sin_addr;
 #if defined(__linux__)
             ip_mreqn request{};
-            request.imr_multiaddr = reinterpret_cast<const sockaddr_in*>(group.data())->sin_addr;
+            request.imr_multiaddr = multiaddr;
             request.imr_ifindex = static_cast<int>(interface_index);
             set_raw_option(IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &request, sizeof request, ec);
 #else
-            group_req request{};
-            request.gr_interface = interface_index;
-            std::memcpy(&request.gr_group, group.data(), static_cast<std::size_t>(group.size()));
-            set_raw_option(IPPROTO_IP, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP, &request, sizeof request, ec);
+#if !defined(_WIN32)
+            if (interface_index != 0) {
+                group_req request{};
+                request.gr_interface = interface_index;
+                std::memcpy(&request.gr_group, group.data(), static_cast<std::size_t>(group.size()));
+                set_raw_option(IPPROTO_IP, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP, &request, sizeof request, ec);
+                return;
+            }
+#else
+            if (interface_index > 0xFFFFFF) {
+                ec = detail::os_error(WSAEINVAL);
+                return;
+            }
+#endif
+            ip_mreq request{};
+            request.imr_multiaddr = multiaddr;
+            request.imr_interface.s_addr = htonl(interface_index);
+            set_raw_option(IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &request, sizeof request, ec);
 #endif
         } else if (group.family() == Family::ipv6) {
             ipv6_mreq request{};
