@@ -68,3 +68,45 @@ TEST_CASE("store_be and load_be work at any alignment and with every byte type",
     store_be(chars, std::uint32_t{0xFF000080});
     CHECK(load_be<std::uint32_t>(chars) == 0xFF000080);  // high bit set: no sign extension
 }
+
+// Every unsigned integer type of 2, 4 or 8 bytes works, whatever the platform names it: on LP64
+// Linux std::uint64_t is unsigned long, so unsigned long long is a distinct type that must work.
+template <class T>
+constexpr bool round_trips() {
+    T value = static_cast<T>(0x0102030405060708ull);  // keeps the low sizeof(T) bytes
+    T swapped = hton(value);
+    if (ntoh(swapped) != value) return false;
+    if (sizeof(T) == 2 && swapped != static_cast<T>(0x0807u)) return false;
+    if (sizeof(T) == 4 && swapped != static_cast<T>(0x08070605u)) return false;
+    if (sizeof(T) == 8 && swapped != static_cast<T>(0x0807060504030201ull)) return false;
+    unsigned char b[8] = {};
+    store_be(b, value);
+    if (b[0] != 9 - sizeof(T) || b[sizeof(T) - 1] != 8) return false;
+    return load_be<T>(b) == value;
+}
+static_assert(round_trips<unsigned short>());
+static_assert(round_trips<unsigned int>());
+static_assert(round_trips<unsigned long>());
+static_assert(round_trips<unsigned long long>());
+static_assert(round_trips<std::uint16_t>());
+static_assert(round_trips<std::uint32_t>());
+static_assert(round_trips<std::uint64_t>());
+static_assert(round_trips<char16_t>());
+static_assert(round_trips<char32_t>());
+static_assert(hton(0x0102030405060708ULL) == 0x0807060504030201ULL);
+
+TEST_CASE("every unsigned integer type of 2, 4 or 8 bytes converts at run time", "[byte_order]") {
+    CHECK(round_trips<unsigned short>());
+    CHECK(round_trips<unsigned int>());
+    CHECK(round_trips<unsigned long>());
+    CHECK(round_trips<unsigned long long>());
+    CHECK(round_trips<char16_t>());
+    CHECK(round_trips<char32_t>());
+    volatile unsigned long long v = 0x0102030405060708ULL;
+    CHECK(hton(static_cast<unsigned long long>(v)) == 0x0807060504030201ULL);
+    unsigned char b[8];
+    store_be(b, static_cast<unsigned long long>(v));
+    CHECK(load_be<unsigned long long>(b) == v);
+    CHECK(load_be<unsigned long>(b + 8 - sizeof(unsigned long)) ==
+          static_cast<unsigned long>(v));
+}

@@ -36,16 +36,38 @@ inline int to_native(Type t) noexcept { return t == Type::stream ? SOCK_STREAM :
 // Ports arrive as int so that 65536 or -1 is an error the user sees, not a silent wrap.
 inline bool valid_port(int port) noexcept { return port >= 0 && port <= 65535; }
 
-inline bool parse_port(std::string_view text, int& port) noexcept {
-    if (text.empty() || text.size() > 5) return false;
+enum class PortText { ok, invalid, out_of_range };
+
+// Decimal digits only (no sign, space or hex). Leading zeros are allowed: "000080" is 80; only
+// the value decides whether the port is in range.
+inline PortText parse_port(std::string_view text, int& port) noexcept {
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos)
+        return PortText::invalid;
+    auto first = text.find_first_not_of('0');
+    std::string_view digits = first == std::string_view::npos ? std::string_view() : text.substr(first);
+    if (digits.size() > 5) return PortText::out_of_range;
     int value = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') return false;
-        value = value * 10 + (c - '0');
-    }
+    for (char c : digits) value = value * 10 + (c - '0');
+    if (!valid_port(value)) return PortText::out_of_range;
     port = value;
-    return true;
+    return PortText::ok;
 }
+
+// Owns a getaddrinfo list, so that an exception while copying it cannot leak it.
+class AddrinfoList {
+public:
+    AddrinfoList() = default;
+    AddrinfoList(const AddrinfoList&) = delete;
+    AddrinfoList& operator=(const AddrinfoList&) = delete;
+    ~AddrinfoList() {
+        if (list_) ::freeaddrinfo(list_);
+    }
+    addrinfo** out() noexcept { return &list_; }
+    const addrinfo* get() const noexcept { return list_; }
+
+private:
+    addrinfo* list_ = nullptr;
+};
 
 }  // namespace detail
 
@@ -74,6 +96,10 @@ public:
             }
             host = text.substr(1, close - 1);
             port_text = text.substr(close + 2);
+            if (host.find(':') == std::string_view::npos) {
+                ec = errc::invalid_address;  // "[1.2.3.4]:80": brackets are for IPv6 only
+                return {};
+            }
         } else {
             auto colon = text.rfind(':');
             if (colon == std::string_view::npos || text.find(':') != colon) {
@@ -84,11 +110,10 @@ public:
             port_text = text.substr(colon + 1);
         }
         int port = 0;
-        if (!detail::parse_port(port_text, port)) {
-            ec = port_text.size() > 5 && port_text.find_first_not_of("0123456789") == std::string_view::npos
-                     ? errc::port_out_of_range
-                     : errc::invalid_address;
-            return {};
+        switch (detail::parse_port(port_text, port)) {
+            case detail::PortText::ok: break;
+            case detail::PortText::invalid: ec = errc::invalid_address; return {};
+            case detail::PortText::out_of_range: ec = errc::port_out_of_range; return {};
         }
         return from_ip(host, port, ec);
     }
@@ -130,14 +155,13 @@ public:
         addrinfo hints{};
         hints.ai_family = AF_INET6;
         hints.ai_flags = AI_NUMERICHOST;
-        addrinfo* result = nullptr;
+        detail::AddrinfoList result;
         detail::ensure_network();
-        if (::getaddrinfo(host.c_str(), nullptr, &hints, &result) != 0 || !result) {
+        if (::getaddrinfo(host.c_str(), nullptr, &hints, result.out()) != 0 || !result.get()) {
             ec = errc::invalid_address;
             return {};
         }
-        a = Address(result->ai_addr, static_cast<detail::socklen>(result->ai_addrlen));
-        ::freeaddrinfo(result);
+        a = Address(result.get()->ai_addr, static_cast<detail::socklen>(result.get()->ai_addrlen));
         reinterpret_cast<sockaddr_in6*>(&a.storage_)->sin6_port = htons(static_cast<std::uint16_t>(port));
         return a;
     }
@@ -297,7 +321,11 @@ public:
                        a.as<sockaddr_in6>()->sin6_scope_id == b.as<sockaddr_in6>()->sin6_scope_id &&
                        std::memcmp(&a.as<sockaddr_in6>()->sin6_addr, &b.as<sockaddr_in6>()->sin6_addr,
                                    sizeof(in6_addr)) == 0;
-            case Family::unix_domain: return a.ip() == b.ip();
+#if SOCKETS_HAS_UNIX_DOMAIN
+            // The raw name, not the display text: a file "@srv" is not the abstract "srv", and
+            // a file "(unnamed)" is not an unnamed socket.
+            case Family::unix_domain: return a.unix_raw_name() == b.unix_raw_name();
+#endif
             default: return true;
         }
     }
@@ -320,7 +348,8 @@ private:
             ec = errc::address_too_long;
             return {};
         }
-        if (path.empty() && !abstract) {
+        // A NUL inside a path would silently cut it short; in an abstract name it is a byte.
+        if (!abstract && (path.empty() || path.find('\0') != std::string_view::npos)) {
             ec = errc::invalid_address;
             return {};
         }
@@ -332,13 +361,23 @@ private:
         return a;
     }
 
-    std::string unix_name() const {
+    // Empty for an unnamed socket, "\0name" for an abstract one, the path (without the NUL that
+    // some kernels count in the length and some don't) for a file: one view for each kind.
+    std::string_view unix_raw_name() const noexcept {
         const auto* un = as<sockaddr_un>();
         std::size_t base = offsetof(sockaddr_un, sun_path);
         std::size_t n = static_cast<std::size_t>(length_) > base ? static_cast<std::size_t>(length_) - base : 0;
-        if (n == 0) return "(unnamed)";
-        if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
-        return std::string(un->sun_path, ::strnlen(un->sun_path, n));
+        if (n > sizeof un->sun_path) n = sizeof un->sun_path;
+        if (n == 0) return {};
+        if (un->sun_path[0] == '\0') return {un->sun_path, n};
+        return {un->sun_path, ::strnlen(un->sun_path, n)};
+    }
+
+    std::string unix_name() const {
+        std::string_view raw = unix_raw_name();
+        if (raw.empty()) return "(unnamed)";
+        if (raw.front() == '\0') return "@" + std::string(raw.substr(1));
+        return std::string(raw);
     }
 #endif
 
@@ -347,7 +386,8 @@ private:
 };
 
 // All addresses for host and port, in the resolver's order. No AI_ADDRCONFIG: with it,
-// "localhost" fails on a machine whose only interface is loopback.
+// "localhost" fails on a machine whose only interface is loopback. Errors are in
+// resolve_category() and compare equal to errc::host_not_found, errc::try_again, ...
 inline std::vector<Address> resolve(std::string_view host, int port, Family family, Type type,
                                     std::error_code& ec) {
     ec.clear();
@@ -364,9 +404,10 @@ inline std::vector<Address> resolve(std::string_view host, int port, Family fami
     addrinfo hints{};
     hints.ai_family = detail::to_native(family);
     hints.ai_socktype = detail::to_native(type);
-    addrinfo* result = nullptr;
+    hints.ai_flags = 0;  // deliberately no AI_ADDRCONFIG (see above)
+    detail::AddrinfoList result;
     std::string host_text(host), port_text = std::to_string(port);
-    int rc = ::getaddrinfo(host_text.c_str(), port_text.c_str(), &hints, &result);
+    int rc = ::getaddrinfo(host_text.c_str(), port_text.c_str(), &hints, result.out());
     if (rc != 0) {
 #if defined(EAI_SYSTEM)
         ec = rc == EAI_SYSTEM ? detail::last_error() : std::error_code(rc, resolve_category());
@@ -375,13 +416,12 @@ inline std::vector<Address> resolve(std::string_view host, int port, Family fami
 #endif
         return out;
     }
-    for (addrinfo* ai = result; ai; ai = ai->ai_next) {
+    for (const addrinfo* ai = result.get(); ai; ai = ai->ai_next) {
         Address a(ai->ai_addr, static_cast<detail::socklen>(ai->ai_addrlen));
         bool seen = false;
         for (const auto& b : out) seen = seen || a == b;
         if (!seen) out.push_back(a);
     }
-    ::freeaddrinfo(result);
     return out;
 }
 
@@ -394,6 +434,76 @@ inline std::vector<Address> resolve(std::string_view host, int port, Family fami
     std::error_code ec;
     auto out = resolve(host, port, family, type, ec);
     if (ec) detail::throw_error(ec, "resolve " + std::string(host) + ":" + std::to_string(port));
+    return out;
+}
+
+// For command-line tools: "host:port", "[ipv6]:port" or "1.2.3.4:port" text, split and resolved
+// (the host may be a name or a numeric address; the port must be decimal, leading zeros allowed).
+// Errors: errc::missing_port, errc::invalid_port, errc::port_out_of_range, errc::invalid_address
+// for text that does not split, and resolve()'s errors (errc::host_not_found, ...).
+inline std::vector<Address> resolve_host_port(std::string_view text, Family family, Type type,
+                                              std::error_code& ec) {
+    ec.clear();
+    std::string_view host, port_text;
+    if (!text.empty() && text.front() == '[') {
+        auto close = text.find(']');
+        if (close == std::string_view::npos || close == 1 ||
+            text.substr(1, close - 1).find(':') == std::string_view::npos) {
+            ec = errc::invalid_address;  // brackets hold an IPv6 address and nothing else
+            return {};
+        }
+        host = text.substr(1, close - 1);
+        if (close + 1 == text.size()) {
+            ec = errc::missing_port;
+            return {};
+        }
+        if (text[close + 1] != ':') {
+            ec = errc::invalid_address;
+            return {};
+        }
+        port_text = text.substr(close + 2);
+    } else {
+        auto colon = text.find(':');
+        if (colon == std::string_view::npos) {
+            ec = errc::missing_port;
+            return {};
+        }
+        if (text.find(':', colon + 1) != std::string_view::npos) {
+            // "::1" is an IPv6 address with no port (it needs brackets to carry one); "a:b:80" is nothing.
+            std::error_code not_ip;
+            Address::from_ip(text, 0, not_ip);
+            ec = not_ip ? errc::invalid_address : errc::missing_port;
+            return {};
+        }
+        host = text.substr(0, colon);
+        port_text = text.substr(colon + 1);
+    }
+    if (host.empty()) {
+        ec = errc::invalid_address;
+        return {};
+    }
+    if (port_text.empty()) {
+        ec = errc::missing_port;
+        return {};
+    }
+    int port = 0;
+    switch (detail::parse_port(port_text, port)) {
+        case detail::PortText::ok: break;
+        case detail::PortText::invalid: ec = errc::invalid_port; return {};
+        case detail::PortText::out_of_range: ec = errc::port_out_of_range; return {};
+    }
+    return resolve(host, port, family, type, ec);
+}
+
+inline std::vector<Address> resolve_host_port(std::string_view text, std::error_code& ec) {
+    return resolve_host_port(text, Family::unspecified, Type::stream, ec);
+}
+
+inline std::vector<Address> resolve_host_port(std::string_view text, Family family = Family::unspecified,
+                                              Type type = Type::stream) {
+    std::error_code ec;
+    auto out = resolve_host_port(text, family, type, ec);
+    if (ec) detail::throw_error(ec, "resolve \"" + std::string(text) + "\"");
     return out;
 }
 

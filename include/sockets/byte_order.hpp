@@ -13,10 +13,13 @@ namespace sockets {
 
 namespace detail {
 
+// Any unsigned integer type of 2, 4 or 8 bytes, not only the std::uintN_t aliases: on LP64 Linux
+// std::uint64_t is unsigned long, so unsigned long long (the type of 0x...ULL) is a different
+// type. wchar_t is left out because its size and signedness differ between platforms.
 template <class T>
-constexpr bool is_wire_integer = std::is_same_v<T, std::uint16_t> ||
-                                 std::is_same_v<T, std::uint32_t> ||
-                                 std::is_same_v<T, std::uint64_t>;
+constexpr bool is_wire_integer = std::is_integral_v<T> && std::is_unsigned_v<T> &&
+                                 !std::is_same_v<T, bool> && !std::is_same_v<T, wchar_t> &&
+                                 (sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8);
 
 template <class T>
 constexpr T byte_swap(T v) noexcept {

@@ -28,7 +28,28 @@ enum class errc {
     handle_out_of_range, // select: a descriptor >= FD_SETSIZE (or a full fd_set on Windows)
     already_registered,  // a Poller already watches this handle
     not_registered,      // a Poller does not watch this handle
+    // Resolver conditions: resolve()'s errors (EAI_* / WSAHOST_NOT_FOUND... in resolve_category)
+    // compare equal to these, so `ec == errc::host_not_found` works on every platform.
+    host_not_found,         // no such name (EAI_NONAME, EAI_NODATA; WSAHOST_NOT_FOUND, WSANO_DATA)
+    try_again,              // temporary resolver failure, e.g. no DNS server reachable (EAI_AGAIN)
+    resolver_failure,       // non-recoverable resolver failure (EAI_FAIL, WSANO_RECOVERY)
+    no_address_for_family,  // the name exists but has no address of the asked family (EAI_ADDRFAMILY)
+    missing_port,           // "host:port" text without a port
+    invalid_port,           // a port that is not a plain decimal number
 };
+
+inline const std::error_category& error_category() noexcept;
+inline const std::error_category& resolve_category() noexcept;
+
+}  // namespace sockets
+
+// Declared before any use of errc as an error code, which would instantiate the primary template.
+namespace std {
+template <>
+struct is_error_code_enum<sockets::errc> : true_type {};
+}  // namespace std
+
+namespace sockets {
 
 namespace detail {
 
@@ -48,6 +69,12 @@ public:
             case errc::handle_out_of_range: return "handle cannot be used with select (FD_SETSIZE)";
             case errc::already_registered: return "handle is already registered";
             case errc::not_registered: return "handle is not registered";
+            case errc::host_not_found: return "host not found";
+            case errc::try_again: return "temporary failure in name resolution";
+            case errc::resolver_failure: return "non-recoverable failure in name resolution";
+            case errc::no_address_for_family: return "host has no address of the requested family";
+            case errc::missing_port: return "no port (expected host:port or [ipv6]:port)";
+            case errc::invalid_port: return "port is not a decimal number";
         }
         return "unknown sockets error";
     }
@@ -55,7 +82,9 @@ public:
         switch (static_cast<errc>(code)) {
             case errc::not_open: return std::errc::bad_file_descriptor;
             case errc::invalid_address:
-            case errc::port_out_of_range: return std::errc::invalid_argument;
+            case errc::port_out_of_range:
+            case errc::missing_port:
+            case errc::invalid_port: return std::errc::invalid_argument;
             case errc::address_too_long: return std::errc::filename_too_long;
             case errc::message_too_large: return std::errc::message_size;
             case errc::not_stream_socket: return std::errc::wrong_protocol_type;
@@ -64,7 +93,34 @@ public:
             default: return {code, *this};
         }
     }
+    // Resolver codes (and, on Windows, the same WSA codes reported by other calls) are
+    // equivalent to the resolver conditions.
+    bool equivalent(const std::error_code& code, int condition) const noexcept override;
 };
+
+// The resolver condition for an EAI_* (POSIX) or WSA* (Windows) code, or 0.
+inline int resolver_condition(int code) noexcept {
+    switch (code) {
+#if defined(_WIN32)
+        case WSAHOST_NOT_FOUND:
+        case WSANO_DATA: return static_cast<int>(errc::host_not_found);
+        case WSATRY_AGAIN: return static_cast<int>(errc::try_again);
+        case WSANO_RECOVERY: return static_cast<int>(errc::resolver_failure);
+#else
+        case EAI_NONAME:
+#if defined(EAI_NODATA) && EAI_NODATA != EAI_NONAME
+        case EAI_NODATA:
+#endif
+            return static_cast<int>(errc::host_not_found);
+        case EAI_AGAIN: return static_cast<int>(errc::try_again);
+        case EAI_FAIL: return static_cast<int>(errc::resolver_failure);
+#if defined(EAI_ADDRFAMILY)
+        case EAI_ADDRFAMILY: return static_cast<int>(errc::no_address_for_family);
+#endif
+#endif
+        default: return 0;
+    }
+}
 
 // getaddrinfo's errors are EAI_* codes, not errno values; gai_strerror explains them.
 class ResolveCategory final : public std::error_category {
@@ -77,7 +133,21 @@ public:
         return ::gai_strerror(code);
 #endif
     }
+    std::error_condition default_error_condition(int code) const noexcept override {
+        int condition = resolver_condition(code);
+        if (condition == 0) return {code, *this};
+        return {condition, sockets::error_category()};
+    }
 };
+
+inline bool LibraryCategory::equivalent(const std::error_code& code, int condition) const noexcept {
+    if (code.category() == *this) return code.value() == condition;
+    bool resolver_code = code.category() == resolve_category();
+#if defined(_WIN32)
+    resolver_code = resolver_code || code.category() == os_category();
+#endif
+    return resolver_code && resolver_condition(code.value()) == condition;
+}
 
 }  // namespace detail
 
@@ -94,6 +164,17 @@ inline const std::error_category& resolve_category() noexcept {
 inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), error_category()};
 }
+
+// `ec == errc::x` tests the condition, not only the exact code: a resolver error (category
+// resolve_category()) equals errc::host_not_found. errc is an error-code enum (so `ec = errc::x`
+// works), and std's own operator== would compare categories and values exactly; these exact
+// matches win overload resolution.
+inline bool operator==(const std::error_code& ec, errc e) noexcept {
+    return ec == std::error_condition(static_cast<int>(e), error_category());
+}
+inline bool operator==(errc e, const std::error_code& ec) noexcept { return ec == e; }
+inline bool operator!=(const std::error_code& ec, errc e) noexcept { return !(ec == e); }
+inline bool operator!=(errc e, const std::error_code& ec) noexcept { return !(ec == e); }
 
 // Thrown by send_all/recv_exact and friends: the bytes that did move before the error are
 // part of the result, never lost.
@@ -119,8 +200,3 @@ inline void throw_if(std::error_code ec, const char* operation) {
 
 }  // namespace detail
 }  // namespace sockets
-
-namespace std {
-template <>
-struct is_error_code_enum<sockets::errc> : true_type {};
-}  // namespace std

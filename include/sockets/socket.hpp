@@ -713,15 +713,22 @@ public:
         detail::throw_if(ec, "SO_SNDTIMEO");
     }
 
-    // Joins or leaves a multicast group (IPv4 or IPv6, on the default interface, or on the one
-    // with this index).
+    // Joins or leaves a multicast group (IPv4 or IPv6) on the interface with this index (see
+    // if_nametoindex), or on the one the routing table picks for index 0. A nonexistent index
+    // is an error, for IPv4 too.
+    void join_multicast(const Address& group, unsigned interface_index, std::error_code& ec) noexcept {
+        multicast_membership(group, true, interface_index, ec);
+    }
     void join_multicast(const Address& group, std::error_code& ec, unsigned interface_index = 0) noexcept {
         multicast_membership(group, true, interface_index, ec);
     }
     void join_multicast(const Address& group, unsigned interface_index = 0) {
         std::error_code ec;
         multicast_membership(group, true, interface_index, ec);
-        if (ec) detail::throw_error(ec, detail::describe("join multicast", group));
+        if (ec) detail::throw_error(ec, multicast_what("join multicast", group, interface_index));
+    }
+    void leave_multicast(const Address& group, unsigned interface_index, std::error_code& ec) noexcept {
+        multicast_membership(group, false, interface_index, ec);
     }
     void leave_multicast(const Address& group, std::error_code& ec, unsigned interface_index = 0) noexcept {
         multicast_membership(group, false, interface_index, ec);
@@ -729,13 +736,78 @@ public:
     void leave_multicast(const Address& group, unsigned interface_index = 0) {
         std::error_code ec;
         multicast_membership(group, false, interface_index, ec);
-        if (ec) detail::throw_error(ec, detail::describe("leave multicast", group));
+        if (ec) detail::throw_error(ec, multicast_what("leave multicast", group, interface_index));
+    }
+    // Whether this socket's own multicast datagrams come back to the host. (On Windows the
+    // option acts on the receiving socket instead of the sending one.)
+    void set_multicast_loop(bool on, Family family, std::error_code& ec) noexcept {
+        if (family == Family::ipv6)
+            set_option(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, on, ec);
+        else
+            set_option(IPPROTO_IP, IP_MULTICAST_LOOP, on, ec);
     }
     void set_multicast_loop(bool on, Family family = Family::ipv4) {
-        if (family == Family::ipv6)
-            set_option_or_throw(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, on, "IPV6_MULTICAST_LOOP");
-        else
-            set_option_or_throw(IPPROTO_IP, IP_MULTICAST_LOOP, on, "IP_MULTICAST_LOOP");
+        std::error_code ec;
+        set_multicast_loop(on, family, ec);
+        detail::throw_if(ec, family == Family::ipv6 ? "IPV6_MULTICAST_LOOP" : "IP_MULTICAST_LOOP");
+    }
+    // How many routers outgoing multicast may cross: 0 = this host only, 1 (the OS default) =
+    // the local network. 0..255; for IPv6, -1 restores the default.
+    void set_multicast_ttl(int hops, Family family, std::error_code& ec) noexcept {
+        if (hops < (family == Family::ipv6 ? -1 : 0) || hops > 255) {
+            ec = std::make_error_code(std::errc::invalid_argument);
+            return;
+        }
+        if (family == Family::ipv6) {
+            set_option(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, hops, ec);
+            return;
+        }
+#if defined(__APPLE__)
+        unsigned char ttl = static_cast<unsigned char>(hops);  // the BSDs take a single byte
+        set_raw_option(IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl, ec);
+#else
+        set_option(IPPROTO_IP, IP_MULTICAST_TTL, hops, ec);
+#endif
+    }
+    void set_multicast_ttl(int hops, Family family = Family::ipv4) {
+        std::error_code ec;
+        set_multicast_ttl(hops, family, ec);
+        detail::throw_if(ec, family == Family::ipv6 ? "IPV6_MULTICAST_HOPS" : "IP_MULTICAST_TTL");
+    }
+    // The interface outgoing multicast leaves by (0: the routing table decides).
+    void set_multicast_interface(unsigned interface_index, Family family, std::error_code& ec) noexcept {
+        if (family == Family::ipv6) {
+#if defined(_WIN32)
+            DWORD index = interface_index;
+#else
+            unsigned index = interface_index;
+#endif
+            set_raw_option(IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index, ec);
+            return;
+        }
+#if defined(_WIN32)
+        // An address whose first byte is 0 is read as an interface index (in network order).
+        if (interface_index > 0xFFFFFF) {
+            ec = detail::os_error(WSAEINVAL);
+            return;
+        }
+        DWORD index = htonl(interface_index);
+        set_raw_option(IPPROTO_IP, IP_MULTICAST_IF, &index, sizeof index, ec);
+#elif defined(__APPLE__)
+        unsigned index = interface_index;
+        set_raw_option(IPPROTO_IP, IP_MULTICAST_IFINDEX, &index, sizeof index, ec);
+#else
+        ip_mreqn request{};
+        request.imr_ifindex = static_cast<int>(interface_index);
+        set_raw_option(IPPROTO_IP, IP_MULTICAST_IF, &request, sizeof request, ec);
+#endif
+    }
+    void set_multicast_interface(unsigned interface_index, Family family = Family::ipv4) {
+        std::error_code ec;
+        set_multicast_interface(interface_index, family, ec);
+        if (ec)
+            detail::throw_error(ec, (family == Family::ipv6 ? "IPV6_MULTICAST_IF interface " : "IP_MULTICAST_IF interface ") +
+                                        std::to_string(interface_index));
     }
 
     // The raw option calls, for anything not wrapped above: any trivially copyable value
@@ -1095,12 +1167,43 @@ private:
 #endif
     }
 
+    static std::string multicast_what(const char* operation, const Address& group, unsigned interface_index) {
+        std::string what = detail::describe(operation, group);
+        if (interface_index != 0) what += " on interface " + std::to_string(interface_index);
+        return what;
+    }
+
     void multicast_membership(const Address& group, bool join, unsigned interface_index, std::error_code& ec) noexcept {
         if (group.family() == Family::ipv4) {
-            ip_mreq request{};
-            request.imr_multiaddr = reinterpret_cast<const sockaddr_in*>(group.data())->sin_addr;
-            request.imr_interface.s_addr = htonl(INADDR_ANY);
+            // ip_mreq names the interface by address, so on POSIX it cannot take the index:
+            // Linux's ip_mreqn and the BSDs' group_req (MCAST_JOIN_GROUP) can. Windows reads an
+            // ip_mreq address 0.x.y.z as the index x.y.z.
+            const in_addr multiaddr = reinterpret_cast<const sockaddr_in*>(group.data())->sin_addr;
+#if defined(__linux__)
+            ip_mreqn request{};
+            request.imr_multiaddr = multiaddr;
+            request.imr_ifindex = static_cast<int>(interface_index);
             set_raw_option(IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &request, sizeof request, ec);
+#else
+#if !defined(_WIN32)
+            if (interface_index != 0) {
+                group_req request{};
+                request.gr_interface = interface_index;
+                std::memcpy(&request.gr_group, group.data(), static_cast<std::size_t>(group.size()));
+                set_raw_option(IPPROTO_IP, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP, &request, sizeof request, ec);
+                return;
+            }
+#else
+            if (interface_index > 0xFFFFFF) {
+                ec = detail::os_error(WSAEINVAL);
+                return;
+            }
+#endif
+            ip_mreq request{};
+            request.imr_multiaddr = multiaddr;
+            request.imr_interface.s_addr = htonl(interface_index);
+            set_raw_option(IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &request, sizeof request, ec);
+#endif
         } else if (group.family() == Family::ipv6) {
             ipv6_mreq request{};
             request.ipv6mr_multiaddr = reinterpret_cast<const sockaddr_in6*>(group.data())->sin6_addr;
