@@ -206,7 +206,7 @@ TEST_CASE("writing to a peer that has gone is an error, never SIGPIPE", "[socket
     std::vector<unsigned char> data(1 << 20);
     std::error_code ec;
     // The first write may be accepted by the kernel; the reset makes a later one fail.
-    for (int i = 0; i < 100 && !ec; ++i) p.client.send_all(data.data(), data.size(), std::chrono::seconds(10), ec);
+    for (int i = 0; i < 100 && !ec; ++i) (void)p.client.send_all(data.data(), data.size(), std::chrono::seconds(10), ec);
     INFO(ec.message());
     CHECK((ec == std::errc::broken_pipe || ec == std::errc::connection_reset || ec == std::errc::connection_aborted));
 }
@@ -217,15 +217,15 @@ TEST_CASE("operations on closed and moved-from sockets fail with not_open", "[so
     CHECK_FALSE(never);
     std::error_code ec;
     char c = 0;
-    never.send_all(&c, 1, ec);
+    (void)never.send_all(&c, 1, ec);
     CHECK(ec == errc::not_open);
-    never.recv_exact(&c, 1, ec);
+    (void)never.recv_exact(&c, 1, ec);
     CHECK(ec == errc::not_open);
-    never.send_all(&c, 0, ec);
+    (void)never.send_all(&c, 0, ec);
     CHECK(ec == errc::not_open);
     never.connect(Address::parse("127.0.0.1:1"), ec);
     CHECK(ec == errc::not_open);
-    never.accept(ec);
+    (void)never.accept(ec);
     CHECK(ec == errc::not_open);
     never.local_address(ec);
     CHECK(ec == errc::not_open);
@@ -236,13 +236,13 @@ TEST_CASE("operations on closed and moved-from sockets fail with not_open", "[so
     Socket moved = std::move(p.client);
     CHECK_FALSE(p.client.is_open());
     CHECK(moved.is_open());
-    p.client.send_all(&c, 1, ec);
+    (void)p.client.send_all(&c, 1, ec);
     CHECK(ec == errc::not_open);
 
     moved.close();
     CHECK_FALSE(moved.is_open());
     moved.close();  // closing twice is harmless
-    moved.send_all(&c, 1, ec);
+    (void)moved.send_all(&c, 1, ec);
     CHECK(ec == errc::not_open);
 }
 

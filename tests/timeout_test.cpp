@@ -45,7 +45,7 @@ TEST_CASE("a deadline covers the whole transfer, not each call", "[timeout]") {
     auto trickle = std::async(std::launch::async, [&] {
         for (int i = 0; i < 40; ++i) {
             std::error_code ec;
-            p.client.send_all("x", 1, ec);
+            (void)p.client.send_all("x", 1, ec);
             if (ec) return;
             std::this_thread::sleep_for(10ms);  // pacing the sender, not synchronising the test
         }
@@ -157,7 +157,7 @@ TEST_CASE("SO_RCVTIMEO makes a blocking recv fail with timed_out", "[timeout][op
     char c;
     std::error_code ec;
     auto start = Clock::now();
-    p.server.recv(&c, 1, ec);
+    (void)p.server.recv(&c, 1, ec);
     CHECK(ec == std::errc::timed_out);
     CHECK(Clock::now() - start >= 40ms);  // the kernel rounds to its tick
     p.server.set_receive_timeout(Timeout::max());  // off
@@ -209,7 +209,7 @@ TEST_CASE("linger zero: close resets the connection", "[close][options]") {
     p.client.close();
     char c;
     std::error_code ec;
-    p.server.recv(&c, 1, 10s, ec);
+    (void)p.server.recv(&c, 1, 10s, ec);
     if (test::running_under_wine() && !ec)
         WARN("wine does not turn SO_LINGER 0 into a reset; real Windows and Linux do");
     else
@@ -281,7 +281,7 @@ TEST_CASE("1 us timeouts expire promptly on every timed call", "[timeout][model]
     CHECK(ec == std::errc::timed_out);
     Socket udp = Socket::udp();
     udp.bind(Address::loopback(Family::ipv4, 0));
-    udp.recv_from(buffer, 4, 1us, ec);
+    (void)udp.recv_from(buffer, 4, 1us, ec);
     CHECK(ec == std::errc::timed_out);
     // Zero and negative: one attempt, no wait.
     CHECK(p.client.recv(buffer, 4, 0s, ec) == 0);
@@ -310,7 +310,7 @@ TEST_CASE("full duplex: one thread's timed send never disturbs another thread's 
             return n == 1 && !ec && c == 'r';
         });
         std::error_code ec;
-        p.server.send_all("ping", 4, 10s, ec);  // timed, same socket, other direction
+        (void)p.server.send_all("ping", 4, 10s, ec);  // timed, same socket, other direction
         CHECK_FALSE(ec);
         char ping[4];
         p.client.recv_exact(ping, 4, 10s);
@@ -402,7 +402,7 @@ TEST_CASE("recv_from with a timeout never blocks when another thread takes the d
             waiting.push_back(std::async(std::launch::async, [&] {
                 char buffer[16];
                 std::error_code ec;
-                udp.recv_from(buffer, sizeof buffer, 300ms, ec);
+                (void)udp.recv_from(buffer, sizeof buffer, 300ms, ec);
                 return ec ? (ec == std::errc::timed_out ? 0 : -1) : 1;
             }));
         sender.send_to(udp.local_address(), std::string("one"));
@@ -439,7 +439,7 @@ TEST_CASE("graceful_close reports how it ended and never throws for a slow or va
         p.client.close();  // reset
         char c;
         std::error_code ec;
-        p.server.recv(&c, 1, 10s, ec);  // wait until the reset has arrived
+        (void)p.server.recv(&c, 1, 10s, ec);  // wait until the reset has arrived
         CloseResult r = p.server.graceful_close(10s);
         CHECK((r.ending == CloseResult::peer_gone || r.ending == CloseResult::peer_closed));
         CHECK_FALSE(p.server.is_open());

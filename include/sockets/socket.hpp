@@ -168,7 +168,7 @@ public:
     explicit operator bool() const noexcept { return is_open(); }
 
     // Gives up ownership: the caller must close the returned handle.
-    native_handle_type release() noexcept { return std::exchange(handle_, detail::invalid_handle); }
+    [[nodiscard]] native_handle_type release() noexcept { return std::exchange(handle_, detail::invalid_handle); }
 
     // Closes now and reports the OS's error. The socket is closed afterwards either way.
     void close(std::error_code& ec) noexcept {
@@ -260,17 +260,17 @@ public:
         detail::throw_if(ec, "connect");
     }
 
-    Socket accept(Address& remote, std::error_code& ec) noexcept {
+    [[nodiscard]] Socket accept(Address& remote, std::error_code& ec) noexcept {
         return accept_until(&remote, detail::Deadline(), ec);
     }
-    Socket accept(std::error_code& ec) noexcept { return accept_until(nullptr, detail::Deadline(), ec); }
-    Socket accept(Address& remote) {
+    [[nodiscard]] Socket accept(std::error_code& ec) noexcept { return accept_until(nullptr, detail::Deadline(), ec); }
+    [[nodiscard]] Socket accept(Address& remote) {
         std::error_code ec;
         Socket s = accept(remote, ec);
         if (ec) detail::throw_error(ec, detail::describe("accept on", local_address_or_empty()));
         return s;
     }
-    Socket accept() {
+    [[nodiscard]] Socket accept() {
         Address ignored;
         return accept(ignored);
     }
@@ -280,19 +280,19 @@ public:
     // or forked workers sharing the listener); plain accept() still waits, so nothing else
     // changes. A client that resets between readiness and accept, or a sibling process that
     // takes the connection first, never turns this into a wait past the deadline.
-    Socket accept(Address& remote, Timeout timeout, std::error_code& ec) noexcept {
+    [[nodiscard]] Socket accept(Address& remote, Timeout timeout, std::error_code& ec) noexcept {
         return accept_until(&remote, detail::Deadline(timeout), ec);
     }
-    Socket accept(Timeout timeout, std::error_code& ec) noexcept {
+    [[nodiscard]] Socket accept(Timeout timeout, std::error_code& ec) noexcept {
         return accept_until(nullptr, detail::Deadline(timeout), ec);
     }
-    Socket accept(Address& remote, Timeout timeout) {
+    [[nodiscard]] Socket accept(Address& remote, Timeout timeout) {
         std::error_code ec;
         Socket s = accept(remote, timeout, ec);
         if (ec) detail::throw_error(ec, detail::describe("accept on", local_address_or_empty()));
         return s;
     }
-    Socket accept(Timeout timeout) {
+    [[nodiscard]] Socket accept(Timeout timeout) {
         Address ignored;
         return accept(ignored, timeout);
     }
@@ -342,19 +342,19 @@ public:
     // ---- one call: may move fewer bytes than asked -----------------------------------------
 
     // Sends what the kernel takes in one call (at least one byte unless size is 0).
-    std::size_t send(const void* data, std::size_t size, std::error_code& ec) noexcept {
+    [[nodiscard]] std::size_t send(const void* data, std::size_t size, std::error_code& ec) noexcept {
         return transfer(const_cast<void*>(data), size, true, detail::Deadline(), ec);
     }
-    std::size_t send(const void* data, std::size_t size) {
+    [[nodiscard]] std::size_t send(const void* data, std::size_t size) {
         std::error_code ec;
         std::size_t n = send(data, size, ec);
         if (ec) throw_transfer(ec, "send", n);
         return n;
     }
-    std::size_t send(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
+    [[nodiscard]] std::size_t send(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
         return transfer(const_cast<void*>(data), size, true, detail::Deadline(timeout), ec);
     }
-    std::size_t send(const void* data, std::size_t size, Timeout timeout) {
+    [[nodiscard]] std::size_t send(const void* data, std::size_t size, Timeout timeout) {
         std::error_code ec;
         std::size_t n = send(data, size, timeout, ec);
         if (ec) throw_transfer(ec, "send", n);
@@ -365,19 +365,19 @@ public:
     // capacity was 0: that returns at once, without a system call). On a datagram socket one
     // call is one datagram; one larger than capacity is errc::datagram_truncated, with the
     // bytes that fit in the buffer counted.
-    std::size_t recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
         return transfer(buffer, capacity, false, detail::Deadline(), ec);
     }
-    std::size_t recv(void* buffer, std::size_t capacity) {
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity) {
         std::error_code ec;
         std::size_t n = recv(buffer, capacity, ec);
         if (ec) throw_transfer(ec, "recv", n);
         return n;
     }
-    std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout, std::error_code& ec) noexcept {
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout, std::error_code& ec) noexcept {
         return transfer(buffer, capacity, false, detail::Deadline(timeout), ec);
     }
-    std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout) {
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
         std::size_t n = recv(buffer, capacity, timeout, ec);
         if (ec) throw_transfer(ec, "recv", n);
@@ -389,7 +389,7 @@ public:
     // Sends all size bytes, finishing partial sends and retrying EINTR. On error, returns (or
     // reports in TransferError) how many bytes were sent. Never raises SIGPIPE: a vanished
     // peer is EPIPE / connection reset.
-    std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) noexcept {
+    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) noexcept {
         return send_all_until(data, size, detail::Deadline(), ec);
     }
     std::size_t send_all(const void* data, std::size_t size) {
@@ -399,7 +399,7 @@ public:
         return n;
     }
     // The whole transfer must finish within timeout (not each call).
-    std::size_t send_all(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
+    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
         return send_all_until(data, size, detail::Deadline(timeout), ec);
     }
     std::size_t send_all(const void* data, std::size_t size, Timeout timeout) {
@@ -411,7 +411,7 @@ public:
 
     // Receives exactly size bytes. If the peer closes first, the error is errc::end_of_stream
     // and the bytes that did arrive are at the front of buffer, counted in the result.
-    std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept {
+    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept {
         return recv_exact_until(buffer, size, detail::Deadline(), ec);
     }
     std::size_t recv_exact(void* buffer, std::size_t size) {
@@ -420,7 +420,7 @@ public:
         if (ec) throw_transfer(ec, "recv_exact", n);
         return n;
     }
-    std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
+    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
         return recv_exact_until(buffer, size, detail::Deadline(timeout), ec);
     }
     std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout) {
@@ -436,25 +436,25 @@ public:
     // bytes, and string literals), with or without a Timeout, with or without std::error_code&
     // last. A receiving container is filled up to its size(): size it first.
 
-    std::size_t send(ConstBuffer b) { return send(b.data, b.size); }
-    std::size_t send(ConstBuffer b, std::error_code& ec) noexcept { return send(b.data, b.size, ec); }
-    std::size_t send(ConstBuffer b, Timeout t) { return send(b.data, b.size, t); }
-    std::size_t send(ConstBuffer b, Timeout t, std::error_code& ec) noexcept { return send(b.data, b.size, t, ec); }
+    [[nodiscard]] std::size_t send(ConstBuffer b) { return send(b.data, b.size); }
+    [[nodiscard]] std::size_t send(ConstBuffer b, std::error_code& ec) noexcept { return send(b.data, b.size, ec); }
+    [[nodiscard]] std::size_t send(ConstBuffer b, Timeout t) { return send(b.data, b.size, t); }
+    [[nodiscard]] std::size_t send(ConstBuffer b, Timeout t, std::error_code& ec) noexcept { return send(b.data, b.size, t, ec); }
 
-    std::size_t recv(MutableBuffer b) { return recv(b.data, b.size); }
-    std::size_t recv(MutableBuffer b, std::error_code& ec) noexcept { return recv(b.data, b.size, ec); }
-    std::size_t recv(MutableBuffer b, Timeout t) { return recv(b.data, b.size, t); }
-    std::size_t recv(MutableBuffer b, Timeout t, std::error_code& ec) noexcept { return recv(b.data, b.size, t, ec); }
+    [[nodiscard]] std::size_t recv(MutableBuffer b) { return recv(b.data, b.size); }
+    [[nodiscard]] std::size_t recv(MutableBuffer b, std::error_code& ec) noexcept { return recv(b.data, b.size, ec); }
+    [[nodiscard]] std::size_t recv(MutableBuffer b, Timeout t) { return recv(b.data, b.size, t); }
+    [[nodiscard]] std::size_t recv(MutableBuffer b, Timeout t, std::error_code& ec) noexcept { return recv(b.data, b.size, t, ec); }
 
     std::size_t send_all(ConstBuffer b) { return send_all(b.data, b.size); }
-    std::size_t send_all(ConstBuffer b, std::error_code& ec) noexcept { return send_all(b.data, b.size, ec); }
+    [[nodiscard]] std::size_t send_all(ConstBuffer b, std::error_code& ec) noexcept { return send_all(b.data, b.size, ec); }
     std::size_t send_all(ConstBuffer b, Timeout t) { return send_all(b.data, b.size, t); }
-    std::size_t send_all(ConstBuffer b, Timeout t, std::error_code& ec) noexcept { return send_all(b.data, b.size, t, ec); }
+    [[nodiscard]] std::size_t send_all(ConstBuffer b, Timeout t, std::error_code& ec) noexcept { return send_all(b.data, b.size, t, ec); }
 
     std::size_t recv_exact(MutableBuffer b) { return recv_exact(b.data, b.size); }
-    std::size_t recv_exact(MutableBuffer b, std::error_code& ec) noexcept { return recv_exact(b.data, b.size, ec); }
+    [[nodiscard]] std::size_t recv_exact(MutableBuffer b, std::error_code& ec) noexcept { return recv_exact(b.data, b.size, ec); }
     std::size_t recv_exact(MutableBuffer b, Timeout t) { return recv_exact(b.data, b.size, t); }
-    std::size_t recv_exact(MutableBuffer b, Timeout t, std::error_code& ec) noexcept {
+    [[nodiscard]] std::size_t recv_exact(MutableBuffer b, Timeout t, std::error_code& ec) noexcept {
         return recv_exact(b.data, b.size, t, ec);
     }
 
@@ -483,7 +483,7 @@ public:
     std::size_t send_all(std::initializer_list<ConstBuffer> buffers) {
         return send_all_buffers(buffers.begin(), buffers.size());
     }
-    std::size_t send_all(std::initializer_list<ConstBuffer> buffers, std::error_code& ec) noexcept {
+    [[nodiscard]] std::size_t send_all(std::initializer_list<ConstBuffer> buffers, std::error_code& ec) noexcept {
         return send_all_buffers(buffers.begin(), buffers.size(), ec);
     }
 
@@ -503,32 +503,32 @@ public:
     // std::nullopt: the call would block. They never wait, in either mode (MSG_DONTWAIT; on
     // Windows the socket is switched to non-blocking mode for good, see the rule at the top).
     // try_recv returning 0 means the peer closed.
-    std::optional<std::size_t> try_send(const void* data, std::size_t size, std::error_code& ec) noexcept {
+    [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size, std::error_code& ec) noexcept {
         return try_transfer(const_cast<void*>(data), size, true, ec);
     }
-    std::optional<std::size_t> try_send(const void* data, std::size_t size) {
+    [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size) {
         std::error_code ec;
         auto n = try_send(data, size, ec);
         if (ec) throw_transfer(ec, "send", n.value_or(0));
         return n;
     }
-    std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
+    [[nodiscard]] std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
         return try_transfer(buffer, capacity, false, ec);
     }
-    std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity) {
+    [[nodiscard]] std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity) {
         std::error_code ec;
         auto n = try_recv(buffer, capacity, ec);
         if (ec) throw_transfer(ec, "recv", n.value_or(0));
         return n;
     }
-    std::optional<std::size_t> try_send(ConstBuffer b) { return try_send(b.data, b.size); }
-    std::optional<std::size_t> try_send(ConstBuffer b, std::error_code& ec) noexcept { return try_send(b.data, b.size, ec); }
-    std::optional<std::size_t> try_recv(MutableBuffer b) { return try_recv(b.data, b.size); }
-    std::optional<std::size_t> try_recv(MutableBuffer b, std::error_code& ec) noexcept { return try_recv(b.data, b.size, ec); }
+    [[nodiscard]] std::optional<std::size_t> try_send(ConstBuffer b) { return try_send(b.data, b.size); }
+    [[nodiscard]] std::optional<std::size_t> try_send(ConstBuffer b, std::error_code& ec) noexcept { return try_send(b.data, b.size, ec); }
+    [[nodiscard]] std::optional<std::size_t> try_recv(MutableBuffer b) { return try_recv(b.data, b.size); }
+    [[nodiscard]] std::optional<std::size_t> try_recv(MutableBuffer b, std::error_code& ec) noexcept { return try_recv(b.data, b.size, ec); }
 
     // std::nullopt: nobody waiting, including a client that reset before we got to it. Leaves
     // the listener non-blocking (see accept(timeout)): plain accept() still waits.
-    std::optional<Socket> try_accept(Address* remote, std::error_code& ec) noexcept {
+    [[nodiscard]] std::optional<Socket> try_accept(Address* remote, std::error_code& ec) noexcept {
         if (!check_open(ec)) return std::nullopt;
         if (detail::set_nonblocking(handle_, true) != 0) {
             ec = detail::last_error();
@@ -543,7 +543,7 @@ public:
             return std::nullopt;
         }
     }
-    std::optional<Socket> try_accept(Address* remote = nullptr) {
+    [[nodiscard]] std::optional<Socket> try_accept(Address* remote = nullptr) {
         std::error_code ec;
         auto s = try_accept(remote, ec);
         if (ec) detail::throw_error(ec, detail::describe("accept on", local_address_or_empty()));
@@ -582,10 +582,10 @@ public:
 
     // One datagram. A datagram larger than capacity is cut and reported (truncated == true):
     // the rest of it is gone, datagrams are never split.
-    Datagram recv_from(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
+    [[nodiscard]] Datagram recv_from(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
         return recv_from_until(buffer, capacity, detail::Deadline(), ec);
     }
-    Datagram recv_from(void* buffer, std::size_t capacity) {
+    [[nodiscard]] Datagram recv_from(void* buffer, std::size_t capacity) {
         std::error_code ec;
         Datagram d = recv_from(buffer, capacity, ec);
         if (ec) detail::throw_error(ec, "recv_from");
@@ -593,19 +593,19 @@ public:
     }
     // Never blocks past the deadline, even when another thread or process takes the datagram
     // between readiness and the receive (pre-fork servers sharing one socket).
-    Datagram recv_from(void* buffer, std::size_t capacity, Timeout timeout, std::error_code& ec) noexcept {
+    [[nodiscard]] Datagram recv_from(void* buffer, std::size_t capacity, Timeout timeout, std::error_code& ec) noexcept {
         return recv_from_until(buffer, capacity, detail::Deadline(timeout), ec);
     }
-    Datagram recv_from(void* buffer, std::size_t capacity, Timeout timeout) {
+    [[nodiscard]] Datagram recv_from(void* buffer, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
         Datagram d = recv_from(buffer, capacity, timeout, ec);
         if (ec) detail::throw_error(ec, "recv_from");
         return d;
     }
-    Datagram recv_from(MutableBuffer b) { return recv_from(b.data, b.size); }
-    Datagram recv_from(MutableBuffer b, std::error_code& ec) noexcept { return recv_from(b.data, b.size, ec); }
-    Datagram recv_from(MutableBuffer b, Timeout t) { return recv_from(b.data, b.size, t); }
-    Datagram recv_from(MutableBuffer b, Timeout t, std::error_code& ec) noexcept { return recv_from(b.data, b.size, t, ec); }
+    [[nodiscard]] Datagram recv_from(MutableBuffer b) { return recv_from(b.data, b.size); }
+    [[nodiscard]] Datagram recv_from(MutableBuffer b, std::error_code& ec) noexcept { return recv_from(b.data, b.size, ec); }
+    [[nodiscard]] Datagram recv_from(MutableBuffer b, Timeout t) { return recv_from(b.data, b.size, t); }
+    [[nodiscard]] Datagram recv_from(MutableBuffer b, Timeout t, std::error_code& ec) noexcept { return recv_from(b.data, b.size, t, ec); }
 
     // ---- addresses -------------------------------------------------------------------------
 
