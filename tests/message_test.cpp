@@ -208,3 +208,28 @@ TEST_CASE("MessageWriter batches many messages into few system calls, in order",
     CHECK(sender.get() == 0);
     CHECK(reader.read_message() == "");
 }
+
+TEST_CASE("a failed search for one delimiter does not hide a line ending in another (#7)", "[message][line]") {
+    MessageBuffer buffer;
+    std::error_code ec;
+    buffer.feed("abc\n", 4);
+    CHECK_FALSE(buffer.next_line(ec, "\r\n"));
+    CHECK(buffer.next_line(ec, "\n") == std::string_view("abc"));
+
+    buffer.feed("x--y\n", 5);
+    CHECK_FALSE(buffer.next_line(ec, "\r\n"));
+    CHECK(buffer.next_line(ec, "--") == std::string_view("x"));
+    CHECK(buffer.next_line(ec, "\n") == std::string_view("y"));
+}
+
+TEST_CASE("read_line finds a line already buffered after a search for another delimiter (#7)", "[message][line]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("abc\n"));
+    p.client.shutdown(Shutdown::write);
+    StreamReader reader(p.server);
+    std::error_code ec;
+    reader.read_line(ec, "\r\n");
+    CHECK(ec == errc::end_of_stream);  // the stream ended: "abc\n" is all there is, buffered
+    CHECK(reader.read_line(ec, "\n") == "abc");
+    CHECK_FALSE(ec);
+}

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -93,7 +94,12 @@ public:
             ec = std::make_error_code(std::errc::invalid_argument);
             return std::nullopt;
         }
-        // Resume where the last search stopped, less a partial delimiter that may straddle it.
+        // Resume where the last search for this same delimiter stopped, less a partial
+        // delimiter that may straddle it; a search for another delimiter starts over.
+        if (delimiter != searched_for_) {
+            searched_for_.assign(delimiter.data(), delimiter.size());
+            searched_ = 0;
+        }
         std::size_t from = searched_ >= delimiter.size() ? searched_ - (delimiter.size() - 1) : 0;
         std::size_t at = data.find(delimiter, from);
         if (at == std::string_view::npos) {
@@ -135,7 +141,6 @@ private:
         if (begin_ > 0) {  // slide the unread bytes to the front before growing
             std::memmove(bytes_.data(), bytes_.data() + begin_, end_ - begin_);
             end_ -= begin_;
-            searched_ = searched_ > begin_ ? searched_ - begin_ : 0;
             begin_ = 0;
         }
         if (bytes_.size() - end_ < n) bytes_.resize(end_ + n > 2 * bytes_.size() ? end_ + n : 2 * bytes_.size());
@@ -143,7 +148,8 @@ private:
 
     std::vector<char> bytes_;
     std::size_t begin_ = 0, end_ = 0;
-    std::size_t searched_ = 0;  // bytes already searched for a delimiter, relative to begin_
+    std::size_t searched_ = 0;  // bytes from begin_ already searched for searched_for_
+    std::string searched_for_;
     std::size_t max_message_;
 };
 
