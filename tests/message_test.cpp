@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <future>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "catch.hpp"
@@ -232,4 +234,29 @@ TEST_CASE("read_line finds a line already buffered after a search for another de
     CHECK(ec == errc::end_of_stream);  // the stream ended: "abc\n" is all there is, buffered
     CHECK(reader.read_line(ec, "\n") == "abc");
     CHECK_FALSE(ec);
+}
+
+// #8: a reader or writer borrows its socket, so it must not be copied or moved away from it.
+// A struct holding a Socket and its reader (the classic vector-of-connections bug) therefore
+// cannot be copied or moved either: std::vector<Conn>::push_back does not compile.
+namespace {
+struct Conn {
+    explicit Conn(Socket s) : socket(std::move(s)), reader(socket) {}
+    Socket socket;
+    StreamReader reader;
+};
+}  // namespace
+static_assert(!std::is_copy_constructible_v<StreamReader> && !std::is_move_constructible_v<StreamReader>);
+static_assert(!std::is_copy_assignable_v<StreamReader> && !std::is_move_assignable_v<StreamReader>);
+static_assert(!std::is_copy_constructible_v<MessageWriter> && !std::is_move_constructible_v<MessageWriter>);
+static_assert(!std::is_move_constructible_v<Conn> && !std::is_move_assignable_v<Conn>);
+
+TEST_CASE("connections holding a socket and its reader live behind a stable address (#8)", "[message]") {
+    auto p = test::tcp_pair();
+    std::vector<std::unique_ptr<Conn>> conns;
+    for (int i = 0; i < 64; ++i) conns.push_back(std::make_unique<Conn>(Socket()));  // growth moves pointers only
+    conns.push_back(std::make_unique<Conn>(std::move(p.server)));
+    for (int i = 0; i < 64; ++i) conns.push_back(std::make_unique<Conn>(Socket()));
+    send_message(p.client, "still here");
+    CHECK(conns[64]->reader.read_message() == "still here");
 }

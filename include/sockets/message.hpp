@@ -158,10 +158,15 @@ enum class FillResult { data, would_block, end_of_stream };
 
 class StreamReader {
 public:
-    // Reads up to chunk bytes per system call. The socket must outlive the reader.
+    // Reads up to chunk bytes per system call. The reader borrows the socket, which must
+    // outlive it; it can be neither copied nor moved, so an object holding a socket and its
+    // reader cannot be moved away from the socket either (keep such objects behind a
+    // std::unique_ptr to store them in a container).
     explicit StreamReader(Socket& socket, std::size_t max_message = default_max_message,
                           std::size_t chunk = 64 * 1024)
         : socket_(&socket), buffer_(max_message), chunk_(chunk) {}
+    StreamReader(const StreamReader&) = delete;
+    StreamReader& operator=(const StreamReader&) = delete;
 
     // One whole length-prefixed message (view valid until the next read). The peer closing
     // mid-message is errc::end_of_stream; the partial message stays in buffered().
