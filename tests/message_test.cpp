@@ -260,3 +260,45 @@ TEST_CASE("connections holding a socket and its reader live behind a stable addr
     send_message(p.client, "still here");
     CHECK(conns[64]->reader.read_message() == "still here");
 }
+
+// #9: a reader with limit L holds at most L + max_frame_overhead bytes (a line delimiter longer
+// than that adds its own length), and its buffer grows on demand.
+TEST_CASE("a reader's buffer never exceeds its limit plus a small constant (#9)", "[message][memory]") {
+    const std::size_t limit = 1u << 20;
+    const std::size_t overhead = 8;
+    SECTION("a message of exactly the limit") {
+        auto p = test::tcp_pair();
+        std::string big(limit, 'm');
+        auto sender = std::async(std::launch::async, [&] {
+            std::error_code ec;
+            send_message(p.client, big, ec);
+            return ec;
+        });
+        StreamReader reader(p.server, limit);
+        CHECK(reader.read_message().size() == limit);
+        CHECK(reader.buffer().capacity() <= limit + overhead);
+        CHECK_FALSE(sender.get());
+    }
+    SECTION("an endless line") {
+        auto p = test::tcp_pair();
+        auto sender = std::async(std::launch::async, [&] {
+            std::string chunk(64 * 1024, 'x');
+            std::error_code ec;
+            while (!ec) p.client.send_all(chunk.data(), chunk.size(), ec);  // until the reader hangs up
+        });
+        StreamReader reader(p.server, limit);
+        std::error_code ec;
+        reader.read_line(ec);
+        CHECK(ec == errc::message_too_large);
+        CHECK(reader.buffer().capacity() <= limit + overhead);
+        p.server.close();
+        sender.get();
+    }
+    SECTION("the default limit: small messages keep the buffer small") {
+        auto p = test::tcp_pair();
+        send_message(p.client, "small");
+        StreamReader reader(p.server);
+        CHECK(reader.read_message() == "small");
+        CHECK(reader.buffer().capacity() <= 64 * 1024);
+    }
+}

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,14 +54,19 @@ inline std::size_t encode_prefix(unsigned char* header, Prefix prefix, std::size
 // hostile 0xFFFFFFFF prefix cannot make the reader allocate gigabytes.
 inline constexpr std::size_t default_max_message = 16u << 20;
 
+// What a reader may hold beyond its limit: the widest length prefix, or a line delimiter
+// (and the "\r" before it). A delimiter longer than this adds its own length instead.
+inline constexpr std::size_t max_frame_overhead = 8;
+
 class MessageBuffer {
 public:
     explicit MessageBuffer(std::size_t max_message = default_max_message) : max_message_(max_message) {}
 
     // Appends bytes that arrived.
     void feed(const void* data, std::size_t size) {
+        if (size == 0) return;
         make_room(size);
-        std::memcpy(bytes_.data() + end_, data, size);
+        std::memcpy(bytes_.get() + end_, data, size);
         end_ += size;
     }
 
@@ -118,7 +124,7 @@ public:
     // Everything received and not yet handed out (e.g. a partial message after the peer closed,
     // or the start of a body when a protocol switches from lines to lengths).
     std::string_view buffered() const noexcept {
-        return std::string_view(bytes_.data() + begin_, end_ - begin_);
+        return std::string_view(bytes_.get() + begin_, end_ - begin_);
     }
     std::size_t size() const noexcept { return end_ - begin_; }
     void consume(std::size_t n) noexcept {
@@ -127,26 +133,39 @@ public:
         if (begin_ == end_) begin_ = end_ = 0;
     }
     std::size_t max_message() const noexcept { return max_message_; }
+    // Bytes allocated: grows on demand, never preallocated at the limit.
+    std::size_t capacity() const noexcept { return capacity_; }
 
     // Room for at least n more bytes at the end; for reading straight into the buffer.
     char* prepare(std::size_t n) {
         make_room(n);
-        return bytes_.data() + end_;
+        return bytes_.get() + end_;
     }
     void commit(std::size_t n) noexcept { end_ += n; }
 
 private:
+    // Grows by doubling up to the limit plus max_frame_overhead, then only to what is needed,
+    // so a reader that never asks for more than its limit holds no more than that.
     void make_room(std::size_t n) {
-        if (bytes_.size() - end_ >= n) return;
+        if (capacity_ - end_ >= n) return;
         if (begin_ > 0) {  // slide the unread bytes to the front before growing
-            std::memmove(bytes_.data(), bytes_.data() + begin_, end_ - begin_);
+            std::memmove(bytes_.get(), bytes_.get() + begin_, end_ - begin_);
             end_ -= begin_;
             begin_ = 0;
         }
-        if (bytes_.size() - end_ < n) bytes_.resize(end_ + n > 2 * bytes_.size() ? end_ + n : 2 * bytes_.size());
+        if (capacity_ - end_ >= n) return;
+        const std::size_t needed = end_ + n;
+        const std::size_t ceiling = max_message_ + max_frame_overhead;
+        std::size_t grown = capacity_ * 2 < ceiling ? capacity_ * 2 : ceiling;
+        if (grown < needed) grown = needed;
+        std::unique_ptr<char[]> bigger(new char[grown]);
+        if (end_) std::memcpy(bigger.get(), bytes_.get(), end_);
+        bytes_ = std::move(bigger);
+        capacity_ = grown;
     }
 
-    std::vector<char> bytes_;
+    std::unique_ptr<char[]> bytes_;
+    std::size_t capacity_ = 0;
     std::size_t begin_ = 0, end_ = 0;
     std::size_t searched_ = 0;  // bytes from begin_ already searched for searched_for_
     std::string searched_for_;
@@ -154,7 +173,7 @@ private:
 };
 
 // What one non-blocking fill() did.
-enum class FillResult { data, would_block, end_of_stream };
+enum class FillResult { data, would_block, end_of_stream, full };
 
 class StreamReader {
 public:
@@ -182,6 +201,7 @@ public:
 
     // One line without its delimiter (which may arrive split across reads).
     std::string_view read_line(std::error_code& ec, std::string_view delimiter = "\n") {
+        note_delimiter(delimiter);
         return read_until_complete(ec, [&](std::error_code& e) { return buffer_.next_line(e, delimiter); });
     }
     std::string_view read_line(std::string_view delimiter = "\n") {
@@ -221,8 +241,12 @@ public:
     // ---- non-blocking use, e.g. when a Poller says readable --------------------------------
 
     // One recv that never waits, appended to the buffer.
+    // full: the buffer is at its ceiling; parse (try_message/try_line) before filling again.
     FillResult fill(std::error_code& ec) {
-        auto n = socket_->try_recv(buffer_.prepare(chunk_), chunk_, ec);
+        ec.clear();
+        std::size_t room = room_left();
+        if (room == 0) return FillResult::full;
+        auto n = socket_->try_recv(buffer_.prepare(room), room, ec);
         if (ec || !n) return FillResult::would_block;
         if (*n == 0) return FillResult::end_of_stream;
         buffer_.commit(*n);
@@ -233,6 +257,7 @@ public:
         return buffer_.next_message(ec, prefix);
     }
     std::optional<std::string_view> try_line(std::error_code& ec, std::string_view delimiter = "\n") {
+        note_delimiter(delimiter);
         return buffer_.next_line(ec, delimiter);
     }
 
@@ -247,7 +272,12 @@ private:
         for (;;) {
             if (auto m = parse(ec)) return *m;
             if (ec) return {};
-            std::size_t n = socket_->recv(buffer_.prepare(chunk_), chunk_, ec);
+            std::size_t room = room_left();
+            if (room == 0) {  // unreachable while slack_ covers the frame being parsed
+                ec = errc::message_too_large;
+                return {};
+            }
+            std::size_t n = socket_->recv(buffer_.prepare(room), room, ec);
             if (ec) return {};
             if (n == 0) {
                 ec = errc::end_of_stream;
@@ -265,9 +295,22 @@ private:
         return n;
     }
 
+    // How much the next read may add: a chunk, but never past the limit plus the slack the
+    // frames parsed so far need, so a too-long frame is detected with the buffer at its ceiling.
+    std::size_t room_left() const noexcept {
+        std::size_t ceiling = buffer_.max_message() + slack_;
+        std::size_t used = buffer_.size();
+        std::size_t room = ceiling > used ? ceiling - used : 0;
+        return room < chunk_ ? room : chunk_;
+    }
+    void note_delimiter(std::string_view delimiter) noexcept {
+        if (delimiter.size() + 1 > slack_) slack_ = delimiter.size() + 1;
+    }
+
     Socket* socket_;
     MessageBuffer buffer_;
     std::size_t chunk_;
+    std::size_t slack_ = max_frame_overhead;
 };
 
 // Writes the big-endian length prefix and the payload with one gather write (no copy, one
