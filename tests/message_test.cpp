@@ -14,6 +14,40 @@
 using namespace sockets;
 using namespace std::chrono_literals;
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runs f on a worker thread. If it has not returned within the hang guard, shuts down `peer`
+// (the other end of the connection f uses) so the blocked call fails instead of hanging the
+// suite; the hang shows as an empty optional. Worker threads make no Catch2 assertions.
+template <class F>
+auto without_hanging(Socket& peer, F f) -> std::optional<decltype(f())> {
+    auto result = std::async(std::launch::async, f);
+    if (result.wait_for(10s) == std::future_status::ready) return result.get();
+    std::error_code ignored;
+    peer.close(ignored);
+    result.get();
+    return std::nullopt;
+}
+
+struct Timed {
+    std::size_t bytes = 0;
+    std::error_code ec;
+    Clock::duration took{};
+};
+
+template <class F>
+Timed timed(F f) {
+    Timed t;
+    auto start = Clock::now();
+    t.bytes = f(t.ec);
+    t.took = Clock::now() - start;
+    return t;
+}
+
+}  // namespace
+
 TEST_CASE("length-prefixed messages of size 0, 1, 64 KiB and the maximum round-trip", "[message]") {
     auto p = test::tcp_pair();
     const std::size_t max = 1u << 20;
@@ -301,4 +335,18 @@ TEST_CASE("a reader's buffer never exceeds its limit plus a small constant (#9)"
         CHECK(reader.read_message() == "small");
         CHECK(reader.buffer().capacity() <= 64 * 1024);
     }
+}
+
+TEST_CASE("a timed gather write to a peer that stops reading gives up at the deadline", "[message][timeout]") {
+    auto p = test::tcp_pair();  // a blocking socket: the deadline must not depend on the mode
+    std::string big(64u << 20, 'z');
+    ConstBuffer pieces[2] = {{"head", 4}, {big.data(), big.size()}};
+    auto t = without_hanging(p.server, [&] {
+        return timed([&](std::error_code& ec) { return p.client.send_all_buffers(pieces, 2, 300ms, ec); });
+    });
+    REQUIRE(t);
+    CHECK(t->ec == std::errc::timed_out);
+    CHECK(t->bytes < big.size());
+    CHECK(t->took >= 300ms);
+    CHECK(t->took < 5s);
 }

@@ -1038,10 +1038,14 @@ inline std::pair<Socket, Socket> socket_pair(Type type = Type::stream) {
 inline std::size_t Socket::send_all_buffers_until(const ConstBuffer* buffers, std::size_t count,
                                                   const detail::Deadline& deadline, std::error_code& ec) noexcept {
     if (!check_open(ec)) return 0;
+    // Under a deadline the call must not block in the kernel (a blocking socket would wait
+    // there past the deadline): MSG_DONTWAIT on POSIX, non-blocking mode on Windows.
+    detail::WindowsNonBlockingForDeadline mode(handle_, deadline.finite());
+    const int flags = deadline.finite() ? detail::dontwait_flag : 0;
     std::size_t total = 0, index = 0, offset = 0;  // offset: bytes of buffers[index] already sent
     while (index < count && buffers[index].size == offset) ++index, offset = 0;
     while (index < count) {
-        long sent = detail::gather_send(handle_, buffers + index, count - index, offset);
+        long sent = detail::gather_send(handle_, buffers + index, count - index, offset, flags);
         if (sent < 0) {
             int code = detail::last_error_code();
             if (detail::is_interrupted(code)) continue;

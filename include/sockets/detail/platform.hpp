@@ -236,7 +236,8 @@ private:
 // One gather write of up to 64 pieces, the first starting offset bytes in. Buffer has .data
 // and .size. Returns bytes sent or -1 (error in last_error_code()).
 template <class Buffer>
-long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count, std::size_t offset) noexcept {
+long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count, std::size_t offset,
+                 int = 0) noexcept {  // no per-call flags: see WindowsNonBlockingForDeadline
     WSABUF pieces[64];
     DWORD n = 0;
     for (; n < count && n < 64; ++n) {
@@ -393,7 +394,8 @@ public:
 // One gather write of up to 64 pieces, the first starting offset bytes in. Buffer has .data
 // and .size. Returns bytes sent or -1 (error in last_error_code()).
 template <class Buffer>
-long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count, std::size_t offset) noexcept {
+long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count, std::size_t offset,
+                 int flags = 0) noexcept {
     ::iovec pieces[64];
     std::size_t n = 0;
     for (; n < count && n < 64; ++n) {
@@ -404,7 +406,7 @@ long gather_send(native_handle_type h, const Buffer* buffers, std::size_t count,
     ::msghdr message{};
     message.msg_iov = pieces;
     message.msg_iovlen = static_cast<decltype(message.msg_iovlen)>(n);
-    return static_cast<long>(::sendmsg(h, &message, send_flags));
+    return static_cast<long>(::sendmsg(h, &message, send_flags | flags));
 }
 
 // One datagram; truncated tells whether it was larger than capacity (MSG_TRUNC).
