@@ -2,9 +2,12 @@
 #include <sockets/poller.hpp>
 
 #include <chrono>
+#include <atomic>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -349,4 +352,187 @@ TEST_CASE("a timed gather write to a peer that stops reading gives up at the dea
     CHECK(t->bytes < big.size());
     CHECK(t->took >= 300ms);
     CHECK(t->took < 5s);
+}
+
+// #10: every framing call has a Timeout form whose deadline bounds the whole call.
+TEST_CASE("read_message gives up at the deadline and keeps the partial message", "[message][timeout]") {
+    auto p = test::tcp_pair();
+    unsigned char header[4];
+    store_be(header, std::uint32_t{3});
+    p.client.send_all(header, 2);  // half a prefix, then the peer stalls
+    StreamReader reader(p.server);
+    auto t = without_hanging(p.client, [&] {
+        return timed([&](std::error_code& ec) { return reader.read_message(300ms, ec).size(); });
+    });
+    REQUIRE(t);
+    CHECK(t->ec == std::errc::timed_out);
+    CHECK(t->took >= 300ms);
+    CHECK(t->took < 5s);
+    CHECK(reader.buffered().size() == 2);
+    p.client.send_all(header + 2, 2);
+    p.client.send_all(std::string("abc"));
+    CHECK(reader.read_message(10s) == "abc");
+}
+
+TEST_CASE("the deadline bounds the whole read, not each system call", "[message][timeout]") {
+    auto p = test::tcp_pair();
+    std::atomic<bool> stop{false};
+    auto trickle = std::async(std::launch::async, [&] {  // a prefix, then one byte every 5 ms
+        unsigned char header[4];
+        store_be(header, std::uint32_t{100000});
+        std::error_code ec;
+        p.client.send_all(header, 4, ec);
+        while (!stop && !ec) {
+            p.client.send_all("x", 1, ec);
+            std::this_thread::sleep_for(5ms);  // the stall pattern under test, not synchronisation
+        }
+    });
+    StreamReader reader(p.server);
+    std::error_code line_ec, message_ec;
+    auto start = Clock::now();
+    reader.read_line(300ms, line_ec, "never");
+    auto line_took = Clock::now() - start;
+    reader.read_message(300ms, message_ec);  // each recv gets a byte long before 300 ms
+    auto took = Clock::now() - start;
+    stop = true;
+    trickle.get();
+    CHECK(line_ec == std::errc::timed_out);
+    CHECK(line_took < 5s);
+    CHECK(message_ec == std::errc::timed_out);
+    CHECK(took < 10s);  // per system call, it would run for 100000 * 5 ms
+}
+
+TEST_CASE("timeout extremes: 1 us and zero expire at once, Timeout::max() waits", "[message][timeout]") {
+    auto p = test::tcp_pair();
+    StreamReader reader(p.server);
+    std::error_code ec;
+    CHECK(reader.read_message(1us, ec).empty());
+    CHECK(ec == std::errc::timed_out);
+    reader.read_line(Timeout::zero(), ec);
+    CHECK(ec == std::errc::timed_out);
+    char byte;
+    CHECK(reader.read_some(&byte, 1, 1us, ec) == 0);
+    CHECK(ec == std::errc::timed_out);
+    CHECK(reader.read_exact(&byte, 1, 1us, ec) == 0);
+    CHECK(ec == std::errc::timed_out);
+
+    // Buffered frames need no waiting: a 1 us deadline still delivers them.
+    p.client.send_all(std::string("one\ntwo\n"));
+    CHECK(reader.read_line(10s) == "one");
+    CHECK(reader.read_line(1us, ec) == "two");
+    CHECK_FALSE(ec);
+
+    auto waiting = std::async(std::launch::async, [&] {
+        std::error_code e;
+        std::string m(reader.read_message(Timeout::max(), e));
+        return std::make_pair(m, e);
+    });
+    CHECK(waiting.wait_for(50ms) == std::future_status::timeout);  // max() is not "expired"
+    send_message(p.client, "late");
+    auto got = waiting.get();
+    CHECK(got.first == "late");
+    CHECK_FALSE(got.second);
+}
+
+TEST_CASE("read_exact and read_some time out with what arrived", "[message][timeout]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("0123"));
+    StreamReader reader(p.server);
+    char out[10];
+    std::error_code ec;
+    CHECK(reader.read_some(out, 2, 10s, ec) == 2);
+    auto t = without_hanging(p.client, [&] { return timed([&](std::error_code& e) { return reader.read_exact(out, 10, 200ms, e); }); });
+    REQUIRE(t);
+    CHECK(t->ec == std::errc::timed_out);
+    CHECK(t->bytes == 2);  // "23" from the buffer or the socket, then the stall
+    CHECK(t->took < 5s);
+    CHECK_THROWS_AS(reader.read_some(out, 1, 1ms), std::system_error);
+}
+
+TEST_CASE("send_message, send_line and MessageWriter give up when the peer stops reading", "[message][timeout]") {
+    auto p = test::tcp_pair();
+    std::string big(64u << 20, 'z');
+    SECTION("send_message") {
+        auto t = without_hanging(p.server, [&] {
+            return timed([&](std::error_code& ec) { return send_message(p.client, big, 300ms, ec); });
+        });
+        REQUIRE(t);
+        CHECK(t->ec == std::errc::timed_out);
+        CHECK(t->bytes < big.size());
+        CHECK(t->took < 5s);
+        CHECK_THROWS_AS(send_message(p.client, big, 1us), TransferError);
+    }
+    SECTION("send_line") {
+        auto t = without_hanging(p.server, [&] {
+            return timed([&](std::error_code& ec) { return send_line(p.client, big, 300ms, ec); });
+        });
+        REQUIRE(t);
+        CHECK(t->ec == std::errc::timed_out);
+        CHECK(t->took < 5s);
+    }
+    SECTION("MessageWriter::flush and its destructor") {
+        auto t = without_hanging(p.server, [&] {
+            MessageWriter writer(p.client, big.size() + 16);
+            writer.write_message(big);  // below the batch size: queued, nothing sent yet
+            std::size_t queued = writer.pending();
+            Timed flushed = timed([&](std::error_code& ec) {
+                writer.flush(300ms, ec);
+                return queued - writer.pending();
+            });
+            writer.set_destroy_timeout(200ms);
+            return flushed;
+        });  // the destructor runs inside: it must not block forever either
+        REQUIRE(t);
+        CHECK(t->ec == std::errc::timed_out);
+        CHECK(t->bytes < big.size());
+        CHECK(t->took < 5s);
+    }
+}
+
+namespace {
+// A byte stream that is not a Socket (as a TLS stream will be): it forwards the transfer calls
+// the framing layer needs to a socket and counts them.
+struct CountingStream {
+    Socket& socket;
+    int calls = 0;
+    std::size_t recv(void* b, std::size_t n, Timeout t, std::error_code& ec) { return ++calls, socket.recv(b, n, t, ec); }
+    std::size_t recv_exact(void* b, std::size_t n, Timeout t, std::error_code& ec) {
+        return ++calls, socket.recv_exact(b, n, t, ec);
+    }
+    std::size_t send_all(const void* d, std::size_t n, Timeout t, std::error_code& ec) {
+        return ++calls, socket.send_all(d, n, t, ec);
+    }
+    std::size_t send_all_buffers(const ConstBuffer* b, std::size_t n, Timeout t, std::error_code& ec) {
+        return ++calls, socket.send_all_buffers(b, n, t, ec);
+    }
+    std::optional<std::size_t> try_recv(void* b, std::size_t n, std::error_code& ec) {
+        return ++calls, socket.try_recv(b, n, ec);
+    }
+};
+}  // namespace
+
+TEST_CASE("the framing layer runs over any byte stream with the Socket's transfer calls", "[message][stream]") {
+    static_assert(std::is_same_v<StreamReader, BasicStreamReader<Socket>>);
+    static_assert(std::is_same_v<MessageWriter, BasicMessageWriter<Socket>>);
+    auto p = test::tcp_pair();
+    CountingStream out{p.client}, in{p.server};
+    send_message(out, "framed");
+    send_line(out, "a line", 10s);
+    {
+        BasicMessageWriter writer(out);  // class template argument deduction, as for the reader
+        writer.write_message("batched");
+    }
+    out.socket.send_all(std::string("rest"));
+    BasicStreamReader reader(in, 1024);
+    CHECK(reader.read_message() == "framed");
+    CHECK(reader.read_line(10s) == "a line");
+    CHECK(reader.read_message(10s) == "batched");
+    char rest[4];
+    CHECK(reader.read_exact(rest, 4, 10s) == 4);
+    CHECK(std::string(rest, 4) == "rest");
+    std::error_code ec;
+    p.server.set_nonblocking(true);  // try_recv's precondition (Winsock has no MSG_DONTWAIT)
+    CHECK(reader.fill(ec) == FillResult::would_block);
+    CHECK(out.calls == 3);
+    CHECK(in.calls >= 2);
 }

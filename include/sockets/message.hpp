@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -25,6 +26,7 @@
 #include "byte_order.hpp"
 #include "error.hpp"
 #include "socket.hpp"
+#include "timeout.hpp"
 
 namespace sockets {
 
@@ -175,78 +177,109 @@ private:
 // What one non-blocking fill() did.
 enum class FillResult { data, would_block, end_of_stream, full };
 
-class StreamReader {
+// The framing calls work over any byte stream with the Socket's transfer calls:
+//   std::size_t recv(void*, std::size_t, Timeout, std::error_code&)
+//   std::size_t recv_exact(void*, std::size_t, Timeout, std::error_code&)
+//   std::size_t send_all(const void*, std::size_t, Timeout, std::error_code&)
+//   std::size_t send_all_buffers(const ConstBuffer*, std::size_t, Timeout, std::error_code&)
+//   std::optional<std::size_t> try_recv(void*, std::size_t, std::error_code&)   (fill() only)
+// where Timeout::max() means no deadline. Socket is one; StreamReader and MessageWriter are
+// the Socket instances, BasicStreamReader<S> and BasicMessageWriter<S> the others.
+//
+// Every read and write has a Timeout form bounding the whole call (however many system calls
+// it takes) and reports std::errc::timed_out; the forms without one wait as long as it takes.
+template <class Stream>
+class BasicStreamReader {
 public:
-    // Reads up to chunk bytes per system call. The reader borrows the socket, which must
-    // outlive it; it can be neither copied nor moved, so an object holding a socket and its
-    // reader cannot be moved away from the socket either (keep such objects behind a
-    // std::unique_ptr to store them in a container).
-    explicit StreamReader(Socket& socket, std::size_t max_message = default_max_message,
-                          std::size_t chunk = 64 * 1024)
-        : socket_(&socket), buffer_(max_message), chunk_(chunk) {}
-    StreamReader(const StreamReader&) = delete;
-    StreamReader& operator=(const StreamReader&) = delete;
+    // Reads up to chunk bytes per system call. The reader borrows the stream, which must
+    // outlive it; it can be neither copied nor moved, so an object holding a stream and its
+    // reader cannot be moved away from the stream either (keep such objects behind a
+    // std::unique_ptr to store them in a container). The buffer grows on demand up to
+    // max_message + max_frame_overhead bytes.
+    explicit BasicStreamReader(Stream& stream, std::size_t max_message = default_max_message,
+                               std::size_t chunk = 64 * 1024)
+        : stream_(&stream), buffer_(max_message), chunk_(chunk > 0 ? chunk : 1) {}
+    BasicStreamReader(const BasicStreamReader&) = delete;
+    BasicStreamReader& operator=(const BasicStreamReader&) = delete;
 
     // One whole length-prefixed message (view valid until the next read). The peer closing
-    // mid-message is errc::end_of_stream; the partial message stays in buffered().
-    std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
-        return read_until_complete(ec, [&](std::error_code& e) { return buffer_.next_message(e, prefix); });
+    // mid-message is errc::end_of_stream; a timeout is std::errc::timed_out. Either way the
+    // partial message stays in buffered() and a later call resumes it.
+    std::string_view read_message(Timeout timeout, std::error_code& ec, Prefix prefix = Prefix::u32) {
+        return read_until_complete(timeout, ec, [&](std::error_code& e) { return buffer_.next_message(e, prefix); });
     }
-    std::string_view read_message(Prefix prefix = Prefix::u32) {
+    std::string_view read_message(Timeout timeout, Prefix prefix = Prefix::u32) {
         std::error_code ec;
-        std::string_view m = read_message(ec, prefix);
+        std::string_view m = read_message(timeout, ec, prefix);
         detail::throw_if(ec, "read_message");
         return m;
     }
+    std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
+        return read_message(Timeout::max(), ec, prefix);
+    }
+    std::string_view read_message(Prefix prefix = Prefix::u32) { return read_message(Timeout::max(), prefix); }
 
     // One line without its delimiter (which may arrive split across reads).
-    std::string_view read_line(std::error_code& ec, std::string_view delimiter = "\n") {
+    std::string_view read_line(Timeout timeout, std::error_code& ec, std::string_view delimiter = "\n") {
         note_delimiter(delimiter);
-        return read_until_complete(ec, [&](std::error_code& e) { return buffer_.next_line(e, delimiter); });
+        return read_until_complete(timeout, ec, [&](std::error_code& e) { return buffer_.next_line(e, delimiter); });
     }
-    std::string_view read_line(std::string_view delimiter = "\n") {
+    std::string_view read_line(Timeout timeout, std::string_view delimiter = "\n") {
         std::error_code ec;
-        std::string_view line = read_line(ec, delimiter);
+        std::string_view line = read_line(timeout, ec, delimiter);
         detail::throw_if(ec, "read_line");
         return line;
     }
-
-    // Exactly size bytes: buffered ones first, then straight from the socket.
-    std::size_t read_exact(void* out, std::size_t size, std::error_code& ec) {
-        std::size_t from_buffer = take_buffered(out, size);
-        std::size_t rest = socket_->recv_exact(static_cast<char*>(out) + from_buffer, size - from_buffer, ec);
-        if (size == from_buffer) ec.clear();
-        return from_buffer + rest;
+    std::string_view read_line(std::error_code& ec, std::string_view delimiter = "\n") {
+        return read_line(Timeout::max(), ec, delimiter);
     }
-    std::size_t read_exact(void* out, std::size_t size) {
+    std::string_view read_line(std::string_view delimiter = "\n") { return read_line(Timeout::max(), delimiter); }
+
+    // Exactly size bytes: buffered ones first, then straight from the stream. Returns the
+    // bytes delivered (all of them unless ec is set).
+    std::size_t read_exact(void* out, std::size_t size, Timeout timeout, std::error_code& ec) {
+        ec.clear();
+        std::size_t from_buffer = take_buffered(out, size);
+        if (from_buffer == size) return size;
+        return from_buffer + stream_->recv_exact(static_cast<char*>(out) + from_buffer, size - from_buffer, timeout, ec);
+    }
+    std::size_t read_exact(void* out, std::size_t size, Timeout timeout) {
         std::error_code ec;
-        std::size_t n = read_exact(out, size, ec);
+        std::size_t n = read_exact(out, size, timeout, ec);
         if (ec) throw TransferError(ec, "read_exact", n);
         return n;
     }
+    std::size_t read_exact(void* out, std::size_t size, std::error_code& ec) {
+        return read_exact(out, size, Timeout::max(), ec);
+    }
+    std::size_t read_exact(void* out, std::size_t size) { return read_exact(out, size, Timeout::max()); }
 
     // Whatever is available, at most capacity bytes: buffered bytes, or one recv. 0: closed.
-    std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
+    std::size_t read_some(void* out, std::size_t capacity, Timeout timeout, std::error_code& ec) {
         ec.clear();
         if (buffer_.size() > 0 || capacity == 0) return take_buffered(out, capacity);
-        return socket_->recv(out, capacity, ec);
+        return stream_->recv(out, capacity, timeout, ec);
     }
-    std::size_t read_some(void* out, std::size_t capacity) {
+    std::size_t read_some(void* out, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
-        std::size_t n = read_some(out, capacity, ec);
+        std::size_t n = read_some(out, capacity, timeout, ec);
         detail::throw_if(ec, "read_some");
         return n;
     }
+    std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
+        return read_some(out, capacity, Timeout::max(), ec);
+    }
+    std::size_t read_some(void* out, std::size_t capacity) { return read_some(out, capacity, Timeout::max()); }
 
     // ---- non-blocking use, e.g. when a Poller says readable --------------------------------
 
-    // One recv that never waits, appended to the buffer.
-    // full: the buffer is at its ceiling; parse (try_message/try_line) before filling again.
+    // One recv that never waits, appended to the buffer. full: the buffer is at its ceiling;
+    // parse (try_message/try_line) before filling again.
     FillResult fill(std::error_code& ec) {
         ec.clear();
         std::size_t room = room_left();
         if (room == 0) return FillResult::full;
-        auto n = socket_->try_recv(buffer_.prepare(room), room, ec);
+        auto n = stream_->try_recv(buffer_.prepare(room), room, ec);
         if (ec || !n) return FillResult::would_block;
         if (*n == 0) return FillResult::end_of_stream;
         buffer_.commit(*n);
@@ -264,11 +297,14 @@ public:
     std::string_view buffered() const noexcept { return buffer_.buffered(); }
     void consume(std::size_t n) noexcept { buffer_.consume(n); }
     MessageBuffer& buffer() noexcept { return buffer_; }
-    Socket& socket() noexcept { return *socket_; }
+    Stream& stream() noexcept { return *stream_; }
+    Stream& socket() noexcept { return *stream_; }  // the older name of stream()
 
 private:
+    // Parses, and reads more until a frame is complete, under one deadline for the whole call.
     template <class Parse>
-    std::string_view read_until_complete(std::error_code& ec, Parse parse) {
+    std::string_view read_until_complete(Timeout timeout, std::error_code& ec, Parse parse) {
+        const detail::Deadline deadline(timeout);
         for (;;) {
             if (auto m = parse(ec)) return *m;
             if (ec) return {};
@@ -277,7 +313,7 @@ private:
                 ec = errc::message_too_large;
                 return {};
             }
-            std::size_t n = socket_->recv(buffer_.prepare(room), room, ec);
+            std::size_t n = stream_->recv(buffer_.prepare(room), room, deadline.remaining(), ec);
             if (ec) return {};
             if (n == 0) {
                 ec = errc::end_of_stream;
@@ -307,49 +343,72 @@ private:
         if (delimiter.size() + 1 > slack_) slack_ = delimiter.size() + 1;
     }
 
-    Socket* socket_;
+    Stream* stream_;
     MessageBuffer buffer_;
     std::size_t chunk_;
     std::size_t slack_ = max_frame_overhead;
 };
 
+using StreamReader = BasicStreamReader<Socket>;
+
 // Writes the big-endian length prefix and the payload with one gather write (no copy, one
-// system call unless the kernel takes it in parts). Returns the bytes sent, prefix included.
-inline std::size_t send_message(Socket& socket, const void* payload, std::size_t size, std::error_code& ec,
-                                Prefix prefix = Prefix::u32) {
+// system call unless the kernel takes it in parts). Returns the bytes sent, prefix included;
+// after a timeout (std::errc::timed_out) or an error, the bytes that did go out.
+template <class Stream>
+std::size_t send_message(Stream& stream, const void* payload, std::size_t size, Timeout timeout,
+                         std::error_code& ec, Prefix prefix = Prefix::u32) {
     ec.clear();
     unsigned char header[8];
     const std::size_t width = detail::encode_prefix(header, prefix, size, ec);
     if (ec) return 0;
     ConstBuffer pieces[2] = {{header, width}, {payload, size}};
-    return socket.send_all_buffers(pieces, 2, ec);
+    return stream.send_all_buffers(pieces, 2, timeout, ec);
 }
-inline std::size_t send_message(Socket& socket, std::string_view payload, std::error_code& ec,
-                                Prefix prefix = Prefix::u32) {
-    return send_message(socket, payload.data(), payload.size(), ec, prefix);
+template <class Stream>
+std::size_t send_message(Stream& stream, const void* payload, std::size_t size, std::error_code& ec,
+                         Prefix prefix = Prefix::u32) {
+    return send_message(stream, payload, size, Timeout::max(), ec, prefix);
 }
-inline std::size_t send_message(Socket& socket, std::string_view payload, Prefix prefix = Prefix::u32) {
+template <class Stream>
+std::size_t send_message(Stream& stream, std::string_view payload, Timeout timeout, std::error_code& ec,
+                         Prefix prefix = Prefix::u32) {
+    return send_message(stream, payload.data(), payload.size(), timeout, ec, prefix);
+}
+template <class Stream>
+std::size_t send_message(Stream& stream, std::string_view payload, Timeout timeout, Prefix prefix = Prefix::u32) {
     std::error_code ec;
-    std::size_t n = send_message(socket, payload.data(), payload.size(), ec, prefix);
+    std::size_t n = send_message(stream, payload.data(), payload.size(), timeout, ec, prefix);
     if (ec) throw TransferError(ec, "send_message", n);
     return n;
 }
+template <class Stream>
+std::size_t send_message(Stream& stream, std::string_view payload, std::error_code& ec, Prefix prefix = Prefix::u32) {
+    return send_message(stream, payload.data(), payload.size(), Timeout::max(), ec, prefix);
+}
+template <class Stream>
+std::size_t send_message(Stream& stream, std::string_view payload, Prefix prefix = Prefix::u32) {
+    return send_message(stream, payload, Timeout::max(), prefix);
+}
 
 // Collects many small messages and sends them in one system call per batch: the writing twin
-// of StreamReader. Messages go out when the batch reaches batch_size bytes, on flush(), and on
-// destruction (errors there are lost: call flush() to see them).
-class MessageWriter {
+// of BasicStreamReader, borrowing its stream the same way. Messages go out when the batch
+// reaches batch_size bytes, on flush(), and on destruction: the destructor makes a best-effort
+// flush bounded by destroy_timeout() (1 s unless set; zero: only what the kernel takes at once),
+// drops what is still pending and loses any error. Call flush() to know.
+template <class Stream>
+class BasicMessageWriter {
 public:
-    explicit MessageWriter(Socket& socket, std::size_t batch_size = 64 * 1024, Prefix prefix = Prefix::u32)
-        : socket_(&socket), batch_size_(batch_size), prefix_(prefix) {}
-    MessageWriter(const MessageWriter&) = delete;
-    MessageWriter& operator=(const MessageWriter&) = delete;
-    ~MessageWriter() {
+    explicit BasicMessageWriter(Stream& stream, std::size_t batch_size = 64 * 1024, Prefix prefix = Prefix::u32)
+        : stream_(&stream), batch_size_(batch_size), prefix_(prefix) {}
+    BasicMessageWriter(const BasicMessageWriter&) = delete;
+    BasicMessageWriter& operator=(const BasicMessageWriter&) = delete;
+    ~BasicMessageWriter() {
         std::error_code ignored;
-        flush(ignored);
+        flush(destroy_timeout_, ignored);
     }
 
-    void write_message(std::string_view payload, std::error_code& ec) {
+    // Queues one message; flushes (under timeout) when the batch is full.
+    void write_message(std::string_view payload, Timeout timeout, std::error_code& ec) {
         ec.clear();
         unsigned char header[8];
         const std::size_t width = detail::encode_prefix(header, prefix_, payload.size(), ec);
@@ -358,44 +417,68 @@ public:
         pending_.resize(at + width + payload.size());
         std::memcpy(pending_.data() + at, header, width);
         if (!payload.empty()) std::memcpy(pending_.data() + at + width, payload.data(), payload.size());
-        if (pending_.size() >= batch_size_) flush(ec);
+        if (pending_.size() >= batch_size_) flush(timeout, ec);
     }
-    void write_message(std::string_view payload) {
+    void write_message(std::string_view payload, Timeout timeout) {
         std::error_code ec;
-        write_message(payload, ec);
+        write_message(payload, timeout, ec);
         detail::throw_if(ec, "write_message");
     }
+    void write_message(std::string_view payload, std::error_code& ec) { write_message(payload, Timeout::max(), ec); }
+    void write_message(std::string_view payload) { write_message(payload, Timeout::max()); }
 
-    // Sends everything collected. On error the unsent bytes stay queued.
-    void flush(std::error_code& ec) {
-        std::size_t sent = socket_->send_all(pending_.data(), pending_.size(), ec);
+    // Sends everything collected. On error or timeout the unsent bytes stay queued.
+    void flush(Timeout timeout, std::error_code& ec) {
+        ec.clear();
+        if (pending_.empty()) return;
+        std::size_t sent = stream_->send_all(pending_.data(), pending_.size(), timeout, ec);
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(sent));
     }
-    void flush() {
+    void flush(Timeout timeout) {
         std::error_code ec;
-        flush(ec);
+        flush(timeout, ec);
         detail::throw_if(ec, "flush");
     }
+    void flush(std::error_code& ec) { flush(Timeout::max(), ec); }
+    void flush() { flush(Timeout::max()); }
+
     std::size_t pending() const noexcept { return pending_.size(); }
+    Timeout destroy_timeout() const noexcept { return destroy_timeout_; }
+    void set_destroy_timeout(Timeout timeout) noexcept { destroy_timeout_ = timeout; }
+    Stream& stream() noexcept { return *stream_; }
 
 private:
-    Socket* socket_;
+    Stream* stream_;
     std::size_t batch_size_;
     Prefix prefix_;
+    Timeout destroy_timeout_ = std::chrono::seconds(1);
     std::vector<char> pending_;
 };
 
+using MessageWriter = BasicMessageWriter<Socket>;
+
 // The text and its delimiter, in one gather write.
-inline std::size_t send_line(Socket& socket, std::string_view line, std::error_code& ec,
-                             std::string_view delimiter = "\n") {
+template <class Stream>
+std::size_t send_line(Stream& stream, std::string_view line, Timeout timeout, std::error_code& ec,
+                      std::string_view delimiter = "\n") {
+    ec.clear();
     ConstBuffer pieces[2] = {{line.data(), line.size()}, {delimiter.data(), delimiter.size()}};
-    return socket.send_all_buffers(pieces, 2, ec);
+    return stream.send_all_buffers(pieces, 2, timeout, ec);
 }
-inline std::size_t send_line(Socket& socket, std::string_view line, std::string_view delimiter = "\n") {
+template <class Stream>
+std::size_t send_line(Stream& stream, std::string_view line, Timeout timeout, std::string_view delimiter = "\n") {
     std::error_code ec;
-    std::size_t n = send_line(socket, line, ec, delimiter);
+    std::size_t n = send_line(stream, line, timeout, ec, delimiter);
     if (ec) throw TransferError(ec, "send_line", n);
     return n;
+}
+template <class Stream>
+std::size_t send_line(Stream& stream, std::string_view line, std::error_code& ec, std::string_view delimiter = "\n") {
+    return send_line(stream, line, Timeout::max(), ec, delimiter);
+}
+template <class Stream>
+std::size_t send_line(Stream& stream, std::string_view line, std::string_view delimiter = "\n") {
+    return send_line(stream, line, Timeout::max(), delimiter);
 }
 
 }  // namespace sockets
