@@ -536,3 +536,51 @@ TEST_CASE("the framing layer runs over any byte stream with the Socket's transfe
     CHECK(out.calls == 3);
     CHECK(in.calls >= 2);
 }
+
+TEST_CASE("read_line accepts LF or CRLF by default; an explicit delimiter is exact", "[message][line]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("GET / HTTP/1.1\r\nHost: x\n\r\nodd\r\r\nkeep\r\n"));
+    StreamReader reader(p.server);
+    CHECK(reader.read_line() == "GET / HTTP/1.1");
+    CHECK(reader.read_line() == "Host: x");
+    CHECK(reader.read_line() == "");
+    CHECK(reader.read_line() == "odd\r");  // only one "\r" belongs to the line ending
+    CHECK(reader.read_line("\n") == "keep\r");
+
+    MessageBuffer buffer(3);  // the limit counts the line, not its ending
+    std::error_code ec;
+    buffer.feed("abc\r\nabcd\r\n", 11);
+    CHECK(buffer.next_line(ec) == std::string_view("abc"));
+    CHECK_FALSE(buffer.next_line(ec));
+    CHECK(ec == errc::message_too_large);
+}
+
+TEST_CASE("read_line is strict at the end of the stream; read_line_or_remainder returns the rest", "[message][line]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("one\ntwo\nlast"));
+    p.client.shutdown(Shutdown::write);
+    StreamReader reader(p.server);
+    std::error_code ec;
+    CHECK(reader.read_line() == "one");
+    CHECK(reader.read_line_or_remainder(ec) == "two");  // a whole line is a line either way
+    CHECK(reader.read_line(ec).empty());
+    CHECK(ec == errc::end_of_stream);
+    CHECK(reader.buffered() == "last");  // strict: the rest is kept
+    CHECK(reader.read_line_or_remainder(10s, ec) == "last");
+    CHECK_FALSE(ec);
+    CHECK(reader.buffered().empty());
+    reader.read_line_or_remainder(ec);
+    CHECK(ec == errc::end_of_stream);  // an empty rest is not a line
+    CHECK_THROWS_AS(reader.read_line_or_remainder(), std::system_error);
+}
+
+TEST_CASE("the remainder respects the limit", "[message][line]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("12345"));
+    p.client.shutdown(Shutdown::write);
+    StreamReader reader(p.server, 4);
+    std::error_code ec;
+    reader.read_line_or_remainder(ec, "--------");
+    CHECK(ec == errc::message_too_large);
+    CHECK(reader.buffered() == "12345");
+}

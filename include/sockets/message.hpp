@@ -60,6 +60,27 @@ inline constexpr std::size_t default_max_message = 16u << 20;
 // (and the "\r" before it). A delimiter longer than this adds its own length instead.
 inline constexpr std::size_t max_frame_overhead = 8;
 
+// Where a line ends: an exact delimiter ("\r\n", "--", std::string_view("\0", 1)), or
+// Delimiter::lf_or_crlf(), the default of every line reader: "\n", and one "\r" right before
+// it is part of the ending too (text protocols: HTTP, SMTP, Redis, and files from Windows).
+class Delimiter {
+public:
+    constexpr Delimiter(const char* text) noexcept : text_(text) {}  // NOLINT: implicit on purpose
+    constexpr Delimiter(std::string_view text) noexcept : text_(text) {}  // NOLINT
+    Delimiter(const std::string& text) noexcept : text_(text) {}  // NOLINT
+    static constexpr Delimiter lf_or_crlf() noexcept { return Delimiter(std::string_view("\n"), true); }
+
+    constexpr std::string_view text() const noexcept { return text_; }
+    constexpr bool strips_cr() const noexcept { return strip_cr_; }
+    // The longest ending: what a buffer needs beyond the line itself.
+    constexpr std::size_t max_size() const noexcept { return text_.size() + (strip_cr_ ? 1 : 0); }
+
+private:
+    constexpr Delimiter(std::string_view text, bool strip_cr) noexcept : text_(text), strip_cr_(strip_cr) {}
+    std::string_view text_;
+    bool strip_cr_ = false;
+};
+
 class MessageBuffer {
 public:
     explicit MessageBuffer(std::size_t max_message = default_max_message) : max_message_(max_message) {}
@@ -93,34 +114,39 @@ public:
         return data.substr(width, static_cast<std::size_t>(length));
     }
 
-    // The next line without its delimiter, or std::nullopt if the delimiter has not arrived.
-    // A line longer than the limit with no delimiter in sight is errc::message_too_large.
-    std::optional<std::string_view> next_line(std::error_code& ec, std::string_view delimiter = "\n") {
+    // The next line without its ending, or std::nullopt if the ending has not arrived. The
+    // limit counts the line alone; a line longer than that is errc::message_too_large, as soon
+    // as the buffer holds more than the limit plus an ending without one in sight.
+    std::optional<std::string_view> next_line(std::error_code& ec,
+                                              Delimiter delimiter = Delimiter::lf_or_crlf()) {
         ec.clear();
         std::string_view data = buffered();
-        if (delimiter.empty()) {
+        std::string_view text = delimiter.text();
+        if (text.empty()) {
             ec = std::make_error_code(std::errc::invalid_argument);
             return std::nullopt;
         }
-        // Resume where the last search for this same delimiter stopped, less a partial
-        // delimiter that may straddle it; a search for another delimiter starts over.
-        if (delimiter != searched_for_) {
-            searched_for_.assign(delimiter.data(), delimiter.size());
+        // Resume where the last search for this same text stopped, less a partial delimiter
+        // that may straddle it; a search for other text starts over.
+        if (text != searched_for_) {
+            searched_for_.assign(text.data(), text.size());
             searched_ = 0;
         }
-        std::size_t from = searched_ >= delimiter.size() ? searched_ - (delimiter.size() - 1) : 0;
-        std::size_t at = data.find(delimiter, from);
+        std::size_t from = searched_ >= text.size() ? searched_ - (text.size() - 1) : 0;
+        std::size_t at = data.find(text, from);
         if (at == std::string_view::npos) {
             searched_ = data.size();
-            if (data.size() > max_message_ + delimiter.size()) ec = errc::message_too_large;
+            if (data.size() > max_message_ + delimiter.max_size()) ec = errc::message_too_large;
             return std::nullopt;
         }
-        if (at > max_message_) {
+        std::size_t length = at;
+        if (delimiter.strips_cr() && at > 0 && data[at - 1] == '\r') --length;
+        if (length > max_message_) {
             ec = errc::message_too_large;
             return std::nullopt;
         }
-        consume(at + delimiter.size());
-        return data.substr(0, at);
+        consume(at + text.size());
+        return data.substr(0, length);
     }
 
     // Everything received and not yet handed out (e.g. a partial message after the peer closed,
@@ -219,21 +245,44 @@ public:
     }
     std::string_view read_message(Prefix prefix = Prefix::u32) { return read_message(Timeout::max(), prefix); }
 
-    // One line without its delimiter (which may arrive split across reads).
-    std::string_view read_line(Timeout timeout, std::error_code& ec, std::string_view delimiter = "\n") {
-        note_delimiter(delimiter);
-        return read_until_complete(timeout, ec, [&](std::error_code& e) { return buffer_.next_line(e, delimiter); });
+    // One line without its ending (which may arrive split across reads); by default "\n" or
+    // "\r\n". Strict: the peer closing before the ending is errc::end_of_stream, the
+    // unterminated rest staying in buffered().
+    std::string_view read_line(Timeout timeout, std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line_until(timeout, ec, delimiter, false);
     }
-    std::string_view read_line(Timeout timeout, std::string_view delimiter = "\n") {
+    std::string_view read_line(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
         std::string_view line = read_line(timeout, ec, delimiter);
         detail::throw_if(ec, "read_line");
         return line;
     }
-    std::string_view read_line(std::error_code& ec, std::string_view delimiter = "\n") {
+    std::string_view read_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line(Timeout::max(), ec, delimiter);
     }
-    std::string_view read_line(std::string_view delimiter = "\n") { return read_line(Timeout::max(), delimiter); }
+    std::string_view read_line(Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line(Timeout::max(), delimiter);
+    }
+
+    // Like read_line, but lenient at the end, as Python's readline(): when the peer closes
+    // after a last line without an ending, that rest (as it is, not empty) is the last line;
+    // only the call after it reports errc::end_of_stream.
+    std::string_view read_line_or_remainder(Timeout timeout, std::error_code& ec,
+                                            Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line_until(timeout, ec, delimiter, true);
+    }
+    std::string_view read_line_or_remainder(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        std::error_code ec;
+        std::string_view line = read_line_or_remainder(timeout, ec, delimiter);
+        detail::throw_if(ec, "read_line");
+        return line;
+    }
+    std::string_view read_line_or_remainder(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line_or_remainder(Timeout::max(), ec, delimiter);
+    }
+    std::string_view read_line_or_remainder(Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line_or_remainder(Timeout::max(), delimiter);
+    }
 
     // Exactly size bytes: buffered ones first, then straight from the stream. Returns the
     // bytes delivered (all of them unless ec is set).
@@ -289,7 +338,7 @@ public:
     std::optional<std::string_view> try_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
         return buffer_.next_message(ec, prefix);
     }
-    std::optional<std::string_view> try_line(std::error_code& ec, std::string_view delimiter = "\n") {
+    std::optional<std::string_view> try_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         note_delimiter(delimiter);
         return buffer_.next_line(ec, delimiter);
     }
@@ -301,9 +350,16 @@ public:
     Stream& socket() noexcept { return *stream_; }  // the older name of stream()
 
 private:
+    std::string_view read_line_until(Timeout timeout, std::error_code& ec, Delimiter delimiter, bool remainder) {
+        note_delimiter(delimiter);
+        return read_until_complete(
+            timeout, ec, [&](std::error_code& e) { return buffer_.next_line(e, delimiter); }, remainder);
+    }
+
     // Parses, and reads more until a frame is complete, under one deadline for the whole call.
+    // At the end of the stream, remainder hands out what is left as the last frame.
     template <class Parse>
-    std::string_view read_until_complete(Timeout timeout, std::error_code& ec, Parse parse) {
+    std::string_view read_until_complete(Timeout timeout, std::error_code& ec, Parse parse, bool remainder = false) {
         const detail::Deadline deadline(timeout);
         for (;;) {
             if (auto m = parse(ec)) return *m;
@@ -316,11 +372,22 @@ private:
             std::size_t n = stream_->recv(buffer_.prepare(room), room, deadline.remaining(), ec);
             if (ec) return {};
             if (n == 0) {
+                if (remainder && buffer_.size() > 0) return take_remainder(ec);
                 ec = errc::end_of_stream;
                 return {};
             }
             buffer_.commit(n);
         }
+    }
+
+    std::string_view take_remainder(std::error_code& ec) noexcept {
+        std::string_view rest = buffer_.buffered();
+        if (rest.size() > buffer_.max_message()) {
+            ec = errc::message_too_large;
+            return {};
+        }
+        buffer_.consume(rest.size());  // the bytes stay in place until the next read
+        return rest;
     }
 
     std::size_t take_buffered(void* out, std::size_t size) noexcept {
@@ -339,8 +406,8 @@ private:
         std::size_t room = ceiling > used ? ceiling - used : 0;
         return room < chunk_ ? room : chunk_;
     }
-    void note_delimiter(std::string_view delimiter) noexcept {
-        if (delimiter.size() + 1 > slack_) slack_ = delimiter.size() + 1;
+    void note_delimiter(Delimiter delimiter) noexcept {
+        if (delimiter.max_size() + 1 > slack_) slack_ = delimiter.max_size() + 1;
     }
 
     Stream* stream_;
