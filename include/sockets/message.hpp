@@ -2,19 +2,20 @@
 // length prefix or a delimiter (the HOWTO's advice). Three layers, each usable alone:
 //
 //   MessageBuffer   bytes in, whole messages out; no I/O at all (feed it from any event loop)
-//   StreamReader    a MessageBuffer over a Socket: reads big chunks, hands out many small
-//                   messages per system call; blocking, or non-blocking with fill()
-//   send_message    a length prefix and the payload in one gather write
+//   StreamReader    a MessageBuffer over a Socket (BasicStreamReader: over any byte stream):
+//                   reads big chunks, hands out many small messages per system call;
+//                   blocking, with a deadline, or non-blocking with fill()
+//   send_message    a length prefix and the payload in one gather write (MessageWriter: many)
 //
 //   send_message(client, "hello");                  // 00 00 00 05 h e l l o, one sendmsg
-//   StreamReader reader(server);
+//   StreamReader reader(server);                    // borrows server: not copyable or movable
 //   std::string_view m = reader.read_message();     // "hello"
-//   std::string_view line = reader.read_line();     // up to "\n", without it
+//   std::string_view line = reader.read_line(5s);   // up to "\n" or "\r\n", without it
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -56,8 +57,8 @@ inline std::size_t encode_prefix(unsigned char* header, Prefix prefix, std::size
 // hostile 0xFFFFFFFF prefix cannot make the reader allocate gigabytes.
 inline constexpr std::size_t default_max_message = 16u << 20;
 
-// What a reader may hold beyond its limit: the widest length prefix, or a line delimiter
-// (and the "\r" before it). A delimiter longer than this adds its own length instead.
+// What a reader's buffer may hold beyond its limit: the widest length prefix, or a line ending
+// ("\r\n"). Only a line delimiter of 8 bytes or more needs more: its length + 1.
 inline constexpr std::size_t max_frame_overhead = 8;
 
 // Where a line ends: an exact delimiter ("\r\n", "--", std::string_view("\0", 1)), or
