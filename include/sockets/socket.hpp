@@ -321,7 +321,9 @@ public:
         return n;
     }
     std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout, std::error_code& ec) noexcept {
-        return transfer(buffer, capacity, false, detail::Deadline(timeout), ec);
+        const detail::Deadline deadline(timeout);
+        detail::WindowsNonBlockingForDeadline mode(handle_, deadline.finite());  // else Winsock blocks
+        return transfer(buffer, capacity, false, deadline, ec);
     }
     std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
