@@ -2,8 +2,13 @@
 #include <sockets/poller.hpp>
 
 #include <chrono>
+#include <atomic>
 #include <future>
+#include <memory>
+#include <optional>
 #include <string>
+#include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "catch.hpp"
@@ -11,6 +16,40 @@
 
 using namespace sockets;
 using namespace std::chrono_literals;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runs f on a worker thread. If it has not returned within the hang guard, shuts down `peer`
+// (the other end of the connection f uses) so the blocked call fails instead of hanging the
+// suite; the hang shows as an empty optional. Worker threads make no Catch2 assertions.
+template <class F>
+auto without_hanging(Socket& peer, F f) -> std::optional<decltype(f())> {
+    auto result = std::async(std::launch::async, f);
+    if (result.wait_for(10s) == std::future_status::ready) return result.get();
+    std::error_code ignored;
+    peer.close(ignored);
+    result.get();
+    return std::nullopt;
+}
+
+struct Timed {
+    std::size_t bytes = 0;
+    std::error_code ec;
+    Clock::duration took{};
+};
+
+template <class F>
+Timed timed(F f) {
+    Timed t;
+    auto start = Clock::now();
+    t.bytes = f(t.ec);
+    t.took = Clock::now() - start;
+    return t;
+}
+
+}  // namespace
 
 TEST_CASE("length-prefixed messages of size 0, 1, 64 KiB and the maximum round-trip", "[message]") {
     auto p = test::tcp_pair();
@@ -207,4 +246,341 @@ TEST_CASE("MessageWriter batches many messages into few system calls, in order",
     for (int i = 0; i < 20000; ++i) REQUIRE(reader.read_message() == std::to_string(i));
     CHECK(sender.get() == 0);
     CHECK(reader.read_message() == "");
+}
+
+TEST_CASE("a failed search for one delimiter does not hide a line ending in another (#7)", "[message][line]") {
+    MessageBuffer buffer;
+    std::error_code ec;
+    buffer.feed("abc\n", 4);
+    CHECK_FALSE(buffer.next_line(ec, "\r\n"));
+    CHECK(buffer.next_line(ec, "\n") == std::string_view("abc"));
+
+    buffer.feed("x--y\n", 5);
+    CHECK_FALSE(buffer.next_line(ec, "\r\n"));
+    CHECK(buffer.next_line(ec, "--") == std::string_view("x"));
+    CHECK(buffer.next_line(ec, "\n") == std::string_view("y"));
+}
+
+TEST_CASE("read_line finds a line already buffered after a search for another delimiter (#7)", "[message][line]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("abc\n"));
+    p.client.shutdown(Shutdown::write);
+    StreamReader reader(p.server);
+    std::error_code ec;
+    reader.read_line(ec, "\r\n");
+    CHECK(ec == errc::end_of_stream);  // the stream ended: "abc\n" is all there is, buffered
+    CHECK(reader.read_line(ec, "\n") == "abc");
+    CHECK_FALSE(ec);
+}
+
+// #8: a reader or writer borrows its socket, so it must not be copied or moved away from it.
+// A struct holding a Socket and its reader (the classic vector-of-connections bug) therefore
+// cannot be copied or moved either: std::vector<Conn>::push_back does not compile.
+namespace {
+struct Conn {
+    explicit Conn(Socket s) : socket(std::move(s)), reader(socket) {}
+    Socket socket;
+    StreamReader reader;
+};
+}  // namespace
+static_assert(!std::is_copy_constructible_v<StreamReader> && !std::is_move_constructible_v<StreamReader>);
+static_assert(!std::is_copy_assignable_v<StreamReader> && !std::is_move_assignable_v<StreamReader>);
+static_assert(!std::is_copy_constructible_v<MessageWriter> && !std::is_move_constructible_v<MessageWriter>);
+static_assert(!std::is_move_constructible_v<Conn> && !std::is_move_assignable_v<Conn>);
+
+TEST_CASE("connections holding a socket and its reader live behind a stable address (#8)", "[message]") {
+    auto p = test::tcp_pair();
+    std::vector<std::unique_ptr<Conn>> conns;
+    for (int i = 0; i < 64; ++i) conns.push_back(std::make_unique<Conn>(Socket()));  // growth moves pointers only
+    conns.push_back(std::make_unique<Conn>(std::move(p.server)));
+    for (int i = 0; i < 64; ++i) conns.push_back(std::make_unique<Conn>(Socket()));
+    send_message(p.client, "still here");
+    CHECK(conns[64]->reader.read_message() == "still here");
+}
+
+// #9: a reader with limit L holds at most L + max_frame_overhead bytes (a line delimiter longer
+// than that adds its own length), and its buffer grows on demand.
+TEST_CASE("a reader's buffer never exceeds its limit plus a small constant (#9)", "[message][memory]") {
+    const std::size_t limit = 1u << 20;
+    const std::size_t overhead = 8;
+    SECTION("a message of exactly the limit") {
+        auto p = test::tcp_pair();
+        std::string big(limit, 'm');
+        auto sender = std::async(std::launch::async, [&] {
+            std::error_code ec;
+            send_message(p.client, big, ec);
+            return ec;
+        });
+        StreamReader reader(p.server, limit);
+        CHECK(reader.read_message().size() == limit);
+        CHECK(reader.buffer().capacity() <= limit + overhead);
+        CHECK_FALSE(sender.get());
+    }
+    SECTION("an endless line") {
+        auto p = test::tcp_pair();
+        auto sender = std::async(std::launch::async, [&] {
+            std::string chunk(64 * 1024, 'x');
+            std::error_code ec;
+            while (!ec) (void)p.client.send_all(chunk.data(), chunk.size(), ec);  // until the reader hangs up
+        });
+        StreamReader reader(p.server, limit);
+        std::error_code ec;
+        reader.read_line(ec);
+        CHECK(ec == errc::message_too_large);
+        CHECK(reader.buffer().capacity() <= limit + overhead);
+        p.server.close();
+        sender.get();
+    }
+    SECTION("the default limit: small messages keep the buffer small") {
+        auto p = test::tcp_pair();
+        send_message(p.client, "small");
+        StreamReader reader(p.server);
+        CHECK(reader.read_message() == "small");
+        CHECK(reader.buffer().capacity() <= 64 * 1024);
+    }
+}
+
+TEST_CASE("a timed gather write to a peer that stops reading gives up at the deadline", "[message][timeout]") {
+    auto p = test::tcp_pair();  // a blocking socket: the deadline must not depend on the mode
+    std::string big(64u << 20, 'z');
+    ConstBuffer pieces[2] = {{"head", 4}, {big.data(), big.size()}};
+    auto t = without_hanging(p.server, [&] {
+        return timed([&](std::error_code& ec) { return p.client.send_all_buffers(pieces, 2, 300ms, ec); });
+    });
+    REQUIRE(t);
+    CHECK(t->ec == std::errc::timed_out);
+    CHECK(t->bytes < big.size());
+    CHECK(t->took >= 300ms);
+    CHECK(t->took < 5s);
+}
+
+// #10: every framing call has a Timeout form whose deadline bounds the whole call.
+TEST_CASE("read_message gives up at the deadline and keeps the partial message", "[message][timeout]") {
+    auto p = test::tcp_pair();
+    unsigned char header[4];
+    store_be(header, std::uint32_t{3});
+    p.client.send_all(header, 2);  // half a prefix, then the peer stalls
+    StreamReader reader(p.server);
+    auto t = without_hanging(p.client, [&] {
+        return timed([&](std::error_code& ec) { return reader.read_message(300ms, ec).size(); });
+    });
+    REQUIRE(t);
+    CHECK(t->ec == std::errc::timed_out);
+    CHECK(t->took >= 300ms);
+    CHECK(t->took < 5s);
+    CHECK(reader.buffered().size() == 2);
+    p.client.send_all(header + 2, 2);
+    p.client.send_all(std::string("abc"));
+    CHECK(reader.read_message(10s) == "abc");
+}
+
+TEST_CASE("the deadline bounds the whole read, not each system call", "[message][timeout]") {
+    auto p = test::tcp_pair();
+    std::atomic<bool> stop{false};
+    auto trickle = std::async(std::launch::async, [&] {  // a prefix, then one byte every 5 ms
+        unsigned char header[4];
+        store_be(header, std::uint32_t{100000});
+        std::error_code ec;
+        (void)p.client.send_all(header, 4, ec);
+        while (!stop && !ec) {
+            (void)p.client.send_all("x", 1, ec);
+            std::this_thread::sleep_for(5ms);  // the stall pattern under test, not synchronisation
+        }
+    });
+    StreamReader reader(p.server);
+    std::error_code line_ec, message_ec;
+    auto start = Clock::now();
+    reader.read_line(300ms, line_ec, "never");
+    auto line_took = Clock::now() - start;
+    reader.read_message(300ms, message_ec);  // each recv gets a byte long before 300 ms
+    auto took = Clock::now() - start;
+    stop = true;
+    trickle.get();
+    CHECK(line_ec == std::errc::timed_out);
+    CHECK(line_took < 5s);
+    CHECK(message_ec == std::errc::timed_out);
+    CHECK(took < 10s);  // per system call, it would run for 100000 * 5 ms
+}
+
+TEST_CASE("timeout extremes: 1 us and zero expire at once, Timeout::max() waits", "[message][timeout]") {
+    auto p = test::tcp_pair();
+    StreamReader reader(p.server);
+    std::error_code ec;
+    CHECK(reader.read_message(1us, ec).empty());
+    CHECK(ec == std::errc::timed_out);
+    reader.read_line(Timeout::zero(), ec);
+    CHECK(ec == std::errc::timed_out);
+    char byte;
+    CHECK(reader.read_some(&byte, 1, 1us, ec) == 0);
+    CHECK(ec == std::errc::timed_out);
+    CHECK(reader.read_exact(&byte, 1, 1us, ec) == 0);
+    CHECK(ec == std::errc::timed_out);
+
+    // Buffered frames need no waiting: a 1 us deadline still delivers them.
+    p.client.send_all(std::string("one\ntwo\n"));
+    CHECK(reader.read_line(10s) == "one");
+    CHECK(reader.read_line(1us, ec) == "two");
+    CHECK_FALSE(ec);
+
+    auto waiting = std::async(std::launch::async, [&] {
+        std::error_code e;
+        std::string m(reader.read_message(Timeout::max(), e));
+        return std::make_pair(m, e);
+    });
+    CHECK(waiting.wait_for(50ms) == std::future_status::timeout);  // max() is not "expired"
+    send_message(p.client, "late");
+    auto got = waiting.get();
+    CHECK(got.first == "late");
+    CHECK_FALSE(got.second);
+}
+
+TEST_CASE("read_exact and read_some time out with what arrived", "[message][timeout]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("0123"));
+    StreamReader reader(p.server);
+    char out[10];
+    std::error_code ec;
+    CHECK(reader.read_some(out, 2, 10s, ec) == 2);
+    auto t = without_hanging(p.client, [&] { return timed([&](std::error_code& e) { return reader.read_exact(out, 10, 200ms, e); }); });
+    REQUIRE(t);
+    CHECK(t->ec == std::errc::timed_out);
+    CHECK(t->bytes == 2);  // "23" from the buffer or the socket, then the stall
+    CHECK(t->took < 5s);
+    CHECK_THROWS_AS(reader.read_some(out, 1, 1ms), std::system_error);
+}
+
+TEST_CASE("send_message, send_line and MessageWriter give up when the peer stops reading", "[message][timeout]") {
+    auto p = test::tcp_pair();
+    std::string big(64u << 20, 'z');
+    SECTION("send_message") {
+        auto t = without_hanging(p.server, [&] {
+            return timed([&](std::error_code& ec) { return send_message(p.client, big, 300ms, ec); });
+        });
+        REQUIRE(t);
+        CHECK(t->ec == std::errc::timed_out);
+        CHECK(t->bytes < big.size());
+        CHECK(t->took < 5s);
+        CHECK_THROWS_AS(send_message(p.client, big, 1us), TransferError);
+    }
+    SECTION("send_line") {
+        auto t = without_hanging(p.server, [&] {
+            return timed([&](std::error_code& ec) { return send_line(p.client, big, 300ms, ec); });
+        });
+        REQUIRE(t);
+        CHECK(t->ec == std::errc::timed_out);
+        CHECK(t->took < 5s);
+    }
+    SECTION("MessageWriter::flush and its destructor") {
+        auto t = without_hanging(p.server, [&] {
+            MessageWriter writer(p.client, big.size() + 16);
+            writer.write_message(big);  // below the batch size: queued, nothing sent yet
+            std::size_t queued = writer.pending();
+            Timed flushed = timed([&](std::error_code& ec) {
+                writer.flush(300ms, ec);
+                return queued - writer.pending();
+            });
+            writer.set_destroy_timeout(200ms);
+            return flushed;
+        });  // the destructor runs inside: it must not block forever either
+        REQUIRE(t);
+        CHECK(t->ec == std::errc::timed_out);
+        CHECK(t->bytes < big.size());
+        CHECK(t->took < 5s);
+    }
+}
+
+namespace {
+// A byte stream that is not a Socket (as a TLS stream will be): it forwards the transfer calls
+// the framing layer needs to a socket and counts them.
+struct CountingStream {
+    Socket& socket;
+    int calls = 0;
+    std::size_t recv(void* b, std::size_t n, Timeout t, std::error_code& ec) { return ++calls, socket.recv(b, n, t, ec); }
+    std::size_t recv_exact(void* b, std::size_t n, Timeout t, std::error_code& ec) {
+        return ++calls, socket.recv_exact(b, n, t, ec);
+    }
+    std::size_t send_all(const void* d, std::size_t n, Timeout t, std::error_code& ec) {
+        return ++calls, socket.send_all(d, n, t, ec);
+    }
+    std::size_t send_all_buffers(const ConstBuffer* b, std::size_t n, Timeout t, std::error_code& ec) {
+        return ++calls, socket.send_all_buffers(b, n, t, ec);
+    }
+    std::optional<std::size_t> try_recv(void* b, std::size_t n, std::error_code& ec) {
+        return ++calls, socket.try_recv(b, n, ec);
+    }
+};
+}  // namespace
+
+TEST_CASE("the framing layer runs over any byte stream with the Socket's transfer calls", "[message][stream]") {
+    static_assert(std::is_same_v<StreamReader, BasicStreamReader<Socket>>);
+    static_assert(std::is_same_v<MessageWriter, BasicMessageWriter<Socket>>);
+    auto p = test::tcp_pair();
+    CountingStream out{p.client}, in{p.server};
+    send_message(out, "framed");
+    send_line(out, "a line", 10s);
+    {
+        BasicMessageWriter writer(out);  // class template argument deduction, as for the reader
+        writer.write_message("batched");
+    }
+    out.socket.send_all(std::string("rest"));
+    BasicStreamReader reader(in, 1024);
+    CHECK(reader.read_message() == "framed");
+    CHECK(reader.read_line(10s) == "a line");
+    CHECK(reader.read_message(10s) == "batched");
+    char rest[4];
+    CHECK(reader.read_exact(rest, 4, 10s) == 4);
+    CHECK(std::string(rest, 4) == "rest");
+    std::error_code ec;
+    p.server.set_nonblocking(true);  // try_recv's precondition (Winsock has no MSG_DONTWAIT)
+    CHECK(reader.fill(ec) == FillResult::would_block);
+    CHECK(out.calls == 3);
+    CHECK(in.calls >= 2);
+}
+
+TEST_CASE("read_line accepts LF or CRLF by default; an explicit delimiter is exact", "[message][line]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("GET / HTTP/1.1\r\nHost: x\n\r\nodd\r\r\nkeep\r\n"));
+    StreamReader reader(p.server);
+    CHECK(reader.read_line() == "GET / HTTP/1.1");
+    CHECK(reader.read_line() == "Host: x");
+    CHECK(reader.read_line() == "");
+    CHECK(reader.read_line() == "odd\r");  // only one "\r" belongs to the line ending
+    CHECK(reader.read_line("\n") == "keep\r");
+
+    MessageBuffer buffer(3);  // the limit counts the line, not its ending
+    std::error_code ec;
+    buffer.feed("abc\r\nabcd\r\n", 11);
+    CHECK(buffer.next_line(ec) == std::string_view("abc"));
+    CHECK_FALSE(buffer.next_line(ec));
+    CHECK(ec == errc::message_too_large);
+}
+
+TEST_CASE("read_line is strict at the end of the stream; read_line_or_remainder returns the rest", "[message][line]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("one\ntwo\nlast"));
+    p.client.shutdown(Shutdown::write);
+    StreamReader reader(p.server);
+    std::error_code ec;
+    CHECK(reader.read_line() == "one");
+    CHECK(reader.read_line_or_remainder(ec) == "two");  // a whole line is a line either way
+    CHECK(reader.read_line(ec).empty());
+    CHECK(ec == errc::end_of_stream);
+    CHECK(reader.buffered() == "last");  // strict: the rest is kept
+    CHECK(reader.read_line_or_remainder(10s, ec) == "last");
+    CHECK_FALSE(ec);
+    CHECK(reader.buffered().empty());
+    reader.read_line_or_remainder(ec);
+    CHECK(ec == errc::end_of_stream);  // an empty rest is not a line
+    CHECK_THROWS_AS(reader.read_line_or_remainder(), std::system_error);
+}
+
+TEST_CASE("the remainder respects the limit", "[message][line]") {
+    auto p = test::tcp_pair();
+    p.client.send_all(std::string("12345"));
+    p.client.shutdown(Shutdown::write);
+    StreamReader reader(p.server, 4);
+    std::error_code ec;
+    reader.read_line_or_remainder(ec, "--------");
+    CHECK(ec == errc::message_too_large);
+    CHECK(reader.buffered() == "12345");
 }

@@ -2,20 +2,24 @@
 // length prefix or a delimiter (the HOWTO's advice). Three layers, each usable alone:
 //
 //   MessageBuffer   bytes in, whole messages out; no I/O at all (feed it from any event loop)
-//   StreamReader    a MessageBuffer over a Socket: reads big chunks, hands out many small
-//                   messages per system call; blocking, or non-blocking with fill()
-//   send_message    a length prefix and the payload in one gather write
+//   StreamReader    a MessageBuffer over a Socket (BasicStreamReader: over any byte stream):
+//                   reads big chunks, hands out many small messages per system call;
+//                   blocking, with a deadline, or non-blocking with fill()
+//   send_message    a length prefix and the payload in one gather write (MessageWriter: many)
 //
 //   send_message(client, "hello");                  // 00 00 00 05 h e l l o, one sendmsg
-//   StreamReader reader(server);
+//   StreamReader reader(server);                    // borrows server: not copyable or movable
 //   std::string_view m = reader.read_message();     // "hello"
-//   std::string_view line = reader.read_line();     // up to "\n", without it
+//   std::string_view line = reader.read_line(5s);   // up to "\n" or "\r\n", without it
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -23,6 +27,7 @@
 #include "byte_order.hpp"
 #include "error.hpp"
 #include "socket.hpp"
+#include "timeout.hpp"
 
 namespace sockets {
 
@@ -52,14 +57,40 @@ inline std::size_t encode_prefix(unsigned char* header, Prefix prefix, std::size
 // hostile 0xFFFFFFFF prefix cannot make the reader allocate gigabytes.
 inline constexpr std::size_t default_max_message = 16u << 20;
 
+// What a reader's buffer may hold beyond its limit: the widest length prefix, or a line ending
+// ("\r\n"). Only a line delimiter of 8 bytes or more needs more: its length + 1.
+inline constexpr std::size_t max_frame_overhead = 8;
+
+// Where a line ends: an exact delimiter ("\r\n", "--", std::string_view("\0", 1)), or
+// Delimiter::lf_or_crlf(), the default of every line reader: "\n", and one "\r" right before
+// it is part of the ending too (text protocols: HTTP, SMTP, Redis, and files from Windows).
+class Delimiter {
+public:
+    constexpr Delimiter(const char* text) noexcept : text_(text) {}  // NOLINT: implicit on purpose
+    constexpr Delimiter(std::string_view text) noexcept : text_(text) {}  // NOLINT
+    Delimiter(const std::string& text) noexcept : text_(text) {}  // NOLINT
+    static constexpr Delimiter lf_or_crlf() noexcept { return Delimiter(std::string_view("\n"), true); }
+
+    constexpr std::string_view text() const noexcept { return text_; }
+    constexpr bool strips_cr() const noexcept { return strip_cr_; }
+    // The longest ending: what a buffer needs beyond the line itself.
+    constexpr std::size_t max_size() const noexcept { return text_.size() + (strip_cr_ ? 1 : 0); }
+
+private:
+    constexpr Delimiter(std::string_view text, bool strip_cr) noexcept : text_(text), strip_cr_(strip_cr) {}
+    std::string_view text_;
+    bool strip_cr_ = false;
+};
+
 class MessageBuffer {
 public:
     explicit MessageBuffer(std::size_t max_message = default_max_message) : max_message_(max_message) {}
 
     // Appends bytes that arrived.
     void feed(const void* data, std::size_t size) {
+        if (size == 0) return;
         make_room(size);
-        std::memcpy(bytes_.data() + end_, data, size);
+        std::memcpy(bytes_.get() + end_, data, size);
         end_ += size;
     }
 
@@ -84,35 +115,45 @@ public:
         return data.substr(width, static_cast<std::size_t>(length));
     }
 
-    // The next line without its delimiter, or std::nullopt if the delimiter has not arrived.
-    // A line longer than the limit with no delimiter in sight is errc::message_too_large.
-    std::optional<std::string_view> next_line(std::error_code& ec, std::string_view delimiter = "\n") {
+    // The next line without its ending, or std::nullopt if the ending has not arrived. The
+    // limit counts the line alone; a line longer than that is errc::message_too_large, as soon
+    // as the buffer holds more than the limit plus an ending without one in sight.
+    std::optional<std::string_view> next_line(std::error_code& ec,
+                                              Delimiter delimiter = Delimiter::lf_or_crlf()) {
         ec.clear();
         std::string_view data = buffered();
-        if (delimiter.empty()) {
+        std::string_view text = delimiter.text();
+        if (text.empty()) {
             ec = std::make_error_code(std::errc::invalid_argument);
             return std::nullopt;
         }
-        // Resume where the last search stopped, less a partial delimiter that may straddle it.
-        std::size_t from = searched_ >= delimiter.size() ? searched_ - (delimiter.size() - 1) : 0;
-        std::size_t at = data.find(delimiter, from);
+        // Resume where the last search for this same text stopped, less a partial delimiter
+        // that may straddle it; a search for other text starts over.
+        if (text != searched_for_) {
+            searched_for_.assign(text.data(), text.size());
+            searched_ = 0;
+        }
+        std::size_t from = searched_ >= text.size() ? searched_ - (text.size() - 1) : 0;
+        std::size_t at = data.find(text, from);
         if (at == std::string_view::npos) {
             searched_ = data.size();
-            if (data.size() > max_message_ + delimiter.size()) ec = errc::message_too_large;
+            if (data.size() > max_message_ + delimiter.max_size()) ec = errc::message_too_large;
             return std::nullopt;
         }
-        if (at > max_message_) {
+        std::size_t length = at;
+        if (delimiter.strips_cr() && at > 0 && data[at - 1] == '\r') --length;
+        if (length > max_message_) {
             ec = errc::message_too_large;
             return std::nullopt;
         }
-        consume(at + delimiter.size());
-        return data.substr(0, at);
+        consume(at + text.size());
+        return data.substr(0, length);
     }
 
     // Everything received and not yet handed out (e.g. a partial message after the peer closed,
     // or the start of a body when a protocol switches from lines to lengths).
     std::string_view buffered() const noexcept {
-        return std::string_view(bytes_.data() + begin_, end_ - begin_);
+        return std::string_view(bytes_.get() + begin_, end_ - begin_);
     }
     std::size_t size() const noexcept { return end_ - begin_; }
     void consume(std::size_t n) noexcept {
@@ -121,97 +162,174 @@ public:
         if (begin_ == end_) begin_ = end_ = 0;
     }
     std::size_t max_message() const noexcept { return max_message_; }
+    // Bytes allocated: grows on demand, never preallocated at the limit.
+    std::size_t capacity() const noexcept { return capacity_; }
 
     // Room for at least n more bytes at the end; for reading straight into the buffer.
     char* prepare(std::size_t n) {
         make_room(n);
-        return bytes_.data() + end_;
+        return bytes_.get() + end_;
     }
     void commit(std::size_t n) noexcept { end_ += n; }
 
 private:
+    // Grows by doubling up to the limit plus max_frame_overhead, then only to what is needed,
+    // so a reader that never asks for more than its limit holds no more than that.
     void make_room(std::size_t n) {
-        if (bytes_.size() - end_ >= n) return;
+        if (capacity_ - end_ >= n) return;
         if (begin_ > 0) {  // slide the unread bytes to the front before growing
-            std::memmove(bytes_.data(), bytes_.data() + begin_, end_ - begin_);
+            std::memmove(bytes_.get(), bytes_.get() + begin_, end_ - begin_);
             end_ -= begin_;
-            searched_ = searched_ > begin_ ? searched_ - begin_ : 0;
             begin_ = 0;
         }
-        if (bytes_.size() - end_ < n) bytes_.resize(end_ + n > 2 * bytes_.size() ? end_ + n : 2 * bytes_.size());
+        if (capacity_ - end_ >= n) return;
+        const std::size_t needed = end_ + n;
+        const std::size_t ceiling = max_message_ + max_frame_overhead;
+        std::size_t grown = capacity_ * 2 < ceiling ? capacity_ * 2 : ceiling;
+        if (grown < needed) grown = needed;
+        std::unique_ptr<char[]> bigger(new char[grown]);
+        if (end_) std::memcpy(bigger.get(), bytes_.get(), end_);
+        bytes_ = std::move(bigger);
+        capacity_ = grown;
     }
 
-    std::vector<char> bytes_;
+    std::unique_ptr<char[]> bytes_;
+    std::size_t capacity_ = 0;
     std::size_t begin_ = 0, end_ = 0;
-    std::size_t searched_ = 0;  // bytes already searched for a delimiter, relative to begin_
+    std::size_t searched_ = 0;  // bytes from begin_ already searched for searched_for_
+    std::string searched_for_;
     std::size_t max_message_;
 };
 
 // What one non-blocking fill() did.
-enum class FillResult { data, would_block, end_of_stream };
+enum class FillResult { data, would_block, end_of_stream, full };
 
-class StreamReader {
+// The framing calls work over any byte stream with the Socket's transfer calls:
+//   std::size_t recv(void*, std::size_t, Timeout, std::error_code&)
+//   std::size_t recv_exact(void*, std::size_t, Timeout, std::error_code&)
+//   std::size_t send_all(const void*, std::size_t, Timeout, std::error_code&)
+//   std::size_t send_all_buffers(const ConstBuffer*, std::size_t, Timeout, std::error_code&)
+//   std::optional<std::size_t> try_recv(void*, std::size_t, std::error_code&)   (fill() only)
+// where Timeout::max() means no deadline. Socket is one; StreamReader and MessageWriter are
+// the Socket instances, BasicStreamReader<S> and BasicMessageWriter<S> the others.
+//
+// Every read and write has a Timeout form bounding the whole call (however many system calls
+// it takes) and reports std::errc::timed_out; the forms without one wait as long as it takes.
+template <class Stream>
+class BasicStreamReader {
 public:
-    // Reads up to chunk bytes per system call. The socket must outlive the reader.
-    explicit StreamReader(Socket& socket, std::size_t max_message = default_max_message,
-                          std::size_t chunk = 64 * 1024)
-        : socket_(&socket), buffer_(max_message), chunk_(chunk) {}
+    // Reads up to chunk bytes per system call. The reader borrows the stream, which must
+    // outlive it; it can be neither copied nor moved, so an object holding a stream and its
+    // reader cannot be moved away from the stream either (keep such objects behind a
+    // std::unique_ptr to store them in a container). The buffer grows on demand up to
+    // max_message + max_frame_overhead bytes.
+    explicit BasicStreamReader(Stream& stream, std::size_t max_message = default_max_message,
+                               std::size_t chunk = 64 * 1024)
+        : stream_(&stream), buffer_(max_message), chunk_(chunk > 0 ? chunk : 1) {}
+    BasicStreamReader(const BasicStreamReader&) = delete;
+    BasicStreamReader& operator=(const BasicStreamReader&) = delete;
 
     // One whole length-prefixed message (view valid until the next read). The peer closing
-    // mid-message is errc::end_of_stream; the partial message stays in buffered().
-    std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
-        return read_until_complete(ec, [&](std::error_code& e) { return buffer_.next_message(e, prefix); });
+    // mid-message is errc::end_of_stream; a timeout is std::errc::timed_out. Either way the
+    // partial message stays in buffered() and a later call resumes it.
+    std::string_view read_message(Timeout timeout, std::error_code& ec, Prefix prefix = Prefix::u32) {
+        return read_until_complete(timeout, ec, [&](std::error_code& e) { return buffer_.next_message(e, prefix); });
     }
-    std::string_view read_message(Prefix prefix = Prefix::u32) {
+    std::string_view read_message(Timeout timeout, Prefix prefix = Prefix::u32) {
         std::error_code ec;
-        std::string_view m = read_message(ec, prefix);
+        std::string_view m = read_message(timeout, ec, prefix);
         detail::throw_if(ec, "read_message");
         return m;
     }
-
-    // One line without its delimiter (which may arrive split across reads).
-    std::string_view read_line(std::error_code& ec, std::string_view delimiter = "\n") {
-        return read_until_complete(ec, [&](std::error_code& e) { return buffer_.next_line(e, delimiter); });
+    std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
+        return read_message(Timeout::max(), ec, prefix);
     }
-    std::string_view read_line(std::string_view delimiter = "\n") {
+    std::string_view read_message(Prefix prefix = Prefix::u32) { return read_message(Timeout::max(), prefix); }
+
+    // One line without its ending (which may arrive split across reads); by default "\n" or
+    // "\r\n". Strict: the peer closing before the ending is errc::end_of_stream, the
+    // unterminated rest staying in buffered().
+    std::string_view read_line(Timeout timeout, std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line_until(timeout, ec, delimiter, false);
+    }
+    std::string_view read_line(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
-        std::string_view line = read_line(ec, delimiter);
+        std::string_view line = read_line(timeout, ec, delimiter);
         detail::throw_if(ec, "read_line");
         return line;
     }
-
-    // Exactly size bytes: buffered ones first, then straight from the socket.
-    std::size_t read_exact(void* out, std::size_t size, std::error_code& ec) {
-        std::size_t from_buffer = take_buffered(out, size);
-        std::size_t rest = socket_->recv_exact(static_cast<char*>(out) + from_buffer, size - from_buffer, ec);
-        if (size == from_buffer) ec.clear();
-        return from_buffer + rest;
+    std::string_view read_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line(Timeout::max(), ec, delimiter);
     }
-    std::size_t read_exact(void* out, std::size_t size) {
+    std::string_view read_line(Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line(Timeout::max(), delimiter);
+    }
+
+    // Like read_line, but lenient at the end, as Python's readline(): when the peer closes
+    // after a last line without an ending, that rest (as it is, not empty) is the last line;
+    // only the call after it reports errc::end_of_stream.
+    std::string_view read_line_or_remainder(Timeout timeout, std::error_code& ec,
+                                            Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line_until(timeout, ec, delimiter, true);
+    }
+    std::string_view read_line_or_remainder(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
-        std::size_t n = read_exact(out, size, ec);
+        std::string_view line = read_line_or_remainder(timeout, ec, delimiter);
+        detail::throw_if(ec, "read_line");
+        return line;
+    }
+    std::string_view read_line_or_remainder(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line_or_remainder(Timeout::max(), ec, delimiter);
+    }
+    std::string_view read_line_or_remainder(Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line_or_remainder(Timeout::max(), delimiter);
+    }
+
+    // Exactly size bytes: buffered ones first, then straight from the stream. Returns the
+    // bytes delivered (all of them unless ec is set).
+    std::size_t read_exact(void* out, std::size_t size, Timeout timeout, std::error_code& ec) {
+        ec.clear();
+        std::size_t from_buffer = take_buffered(out, size);
+        if (from_buffer == size) return size;
+        return from_buffer + stream_->recv_exact(static_cast<char*>(out) + from_buffer, size - from_buffer, timeout, ec);
+    }
+    std::size_t read_exact(void* out, std::size_t size, Timeout timeout) {
+        std::error_code ec;
+        std::size_t n = read_exact(out, size, timeout, ec);
         if (ec) throw TransferError(ec, "read_exact", n);
         return n;
     }
+    std::size_t read_exact(void* out, std::size_t size, std::error_code& ec) {
+        return read_exact(out, size, Timeout::max(), ec);
+    }
+    std::size_t read_exact(void* out, std::size_t size) { return read_exact(out, size, Timeout::max()); }
 
     // Whatever is available, at most capacity bytes: buffered bytes, or one recv. 0: closed.
-    std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
+    std::size_t read_some(void* out, std::size_t capacity, Timeout timeout, std::error_code& ec) {
         ec.clear();
         if (buffer_.size() > 0 || capacity == 0) return take_buffered(out, capacity);
-        return socket_->recv(out, capacity, ec);
+        return stream_->recv(out, capacity, timeout, ec);
     }
-    std::size_t read_some(void* out, std::size_t capacity) {
+    std::size_t read_some(void* out, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
-        std::size_t n = read_some(out, capacity, ec);
+        std::size_t n = read_some(out, capacity, timeout, ec);
         detail::throw_if(ec, "read_some");
         return n;
     }
+    std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
+        return read_some(out, capacity, Timeout::max(), ec);
+    }
+    std::size_t read_some(void* out, std::size_t capacity) { return read_some(out, capacity, Timeout::max()); }
 
     // ---- non-blocking use, e.g. when a Poller says readable --------------------------------
 
-    // One recv that never waits, appended to the buffer.
+    // One recv that never waits, appended to the buffer. full: the buffer is at its ceiling;
+    // parse (try_message/try_line) before filling again.
     FillResult fill(std::error_code& ec) {
-        auto n = socket_->try_recv(buffer_.prepare(chunk_), chunk_, ec);
+        ec.clear();
+        std::size_t room = room_left();
+        if (room == 0) return FillResult::full;
+        auto n = stream_->try_recv(buffer_.prepare(room), room, ec);
         if (ec || !n) return FillResult::would_block;
         if (*n == 0) return FillResult::end_of_stream;
         buffer_.commit(*n);
@@ -221,29 +339,56 @@ public:
     std::optional<std::string_view> try_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
         return buffer_.next_message(ec, prefix);
     }
-    std::optional<std::string_view> try_line(std::error_code& ec, std::string_view delimiter = "\n") {
+    std::optional<std::string_view> try_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        note_delimiter(delimiter);
         return buffer_.next_line(ec, delimiter);
     }
 
     std::string_view buffered() const noexcept { return buffer_.buffered(); }
     void consume(std::size_t n) noexcept { buffer_.consume(n); }
     MessageBuffer& buffer() noexcept { return buffer_; }
-    Socket& socket() noexcept { return *socket_; }
+    Stream& stream() noexcept { return *stream_; }
+    Stream& socket() noexcept { return *stream_; }  // the older name of stream()
 
 private:
+    std::string_view read_line_until(Timeout timeout, std::error_code& ec, Delimiter delimiter, bool remainder) {
+        note_delimiter(delimiter);
+        return read_until_complete(
+            timeout, ec, [&](std::error_code& e) { return buffer_.next_line(e, delimiter); }, remainder);
+    }
+
+    // Parses, and reads more until a frame is complete, under one deadline for the whole call.
+    // At the end of the stream, remainder hands out what is left as the last frame.
     template <class Parse>
-    std::string_view read_until_complete(std::error_code& ec, Parse parse) {
+    std::string_view read_until_complete(Timeout timeout, std::error_code& ec, Parse parse, bool remainder = false) {
+        const detail::Deadline deadline(timeout);
         for (;;) {
             if (auto m = parse(ec)) return *m;
             if (ec) return {};
-            std::size_t n = socket_->recv(buffer_.prepare(chunk_), chunk_, ec);
+            std::size_t room = room_left();
+            if (room == 0) {  // unreachable while slack_ covers the frame being parsed
+                ec = errc::message_too_large;
+                return {};
+            }
+            std::size_t n = stream_->recv(buffer_.prepare(room), room, deadline.remaining(), ec);
             if (ec) return {};
             if (n == 0) {
+                if (remainder && buffer_.size() > 0) return take_remainder(ec);
                 ec = errc::end_of_stream;
                 return {};
             }
             buffer_.commit(n);
         }
+    }
+
+    std::string_view take_remainder(std::error_code& ec) noexcept {
+        std::string_view rest = buffer_.buffered();
+        if (rest.size() > buffer_.max_message()) {
+            ec = errc::message_too_large;
+            return {};
+        }
+        buffer_.consume(rest.size());  // the bytes stay in place until the next read
+        return rest;
     }
 
     std::size_t take_buffered(void* out, std::size_t size) noexcept {
@@ -254,48 +399,84 @@ private:
         return n;
     }
 
-    Socket* socket_;
+    // How much the next read may add: a chunk, but never past the limit plus the slack the
+    // frames parsed so far need, so a too-long frame is detected with the buffer at its ceiling.
+    std::size_t room_left() const noexcept {
+        std::size_t ceiling = buffer_.max_message() + slack_;
+        std::size_t used = buffer_.size();
+        std::size_t room = ceiling > used ? ceiling - used : 0;
+        return room < chunk_ ? room : chunk_;
+    }
+    void note_delimiter(Delimiter delimiter) noexcept {
+        if (delimiter.max_size() + 1 > slack_) slack_ = delimiter.max_size() + 1;
+    }
+
+    Stream* stream_;
     MessageBuffer buffer_;
     std::size_t chunk_;
+    std::size_t slack_ = max_frame_overhead;
 };
 
+using StreamReader = BasicStreamReader<Socket>;
+
 // Writes the big-endian length prefix and the payload with one gather write (no copy, one
-// system call unless the kernel takes it in parts). Returns the bytes sent, prefix included.
-inline std::size_t send_message(Socket& socket, const void* payload, std::size_t size, std::error_code& ec,
-                                Prefix prefix = Prefix::u32) {
+// system call unless the kernel takes it in parts). Returns the bytes sent, prefix included;
+// after a timeout (std::errc::timed_out) or an error, the bytes that did go out.
+template <class Stream>
+std::size_t send_message(Stream& stream, const void* payload, std::size_t size, Timeout timeout,
+                         std::error_code& ec, Prefix prefix = Prefix::u32) {
     ec.clear();
     unsigned char header[8];
     const std::size_t width = detail::encode_prefix(header, prefix, size, ec);
     if (ec) return 0;
     ConstBuffer pieces[2] = {{header, width}, {payload, size}};
-    return socket.send_all_buffers(pieces, 2, ec);
+    return stream.send_all_buffers(pieces, 2, timeout, ec);
 }
-inline std::size_t send_message(Socket& socket, std::string_view payload, std::error_code& ec,
-                                Prefix prefix = Prefix::u32) {
-    return send_message(socket, payload.data(), payload.size(), ec, prefix);
+template <class Stream>
+std::size_t send_message(Stream& stream, const void* payload, std::size_t size, std::error_code& ec,
+                         Prefix prefix = Prefix::u32) {
+    return send_message(stream, payload, size, Timeout::max(), ec, prefix);
 }
-inline std::size_t send_message(Socket& socket, std::string_view payload, Prefix prefix = Prefix::u32) {
+template <class Stream>
+std::size_t send_message(Stream& stream, std::string_view payload, Timeout timeout, std::error_code& ec,
+                         Prefix prefix = Prefix::u32) {
+    return send_message(stream, payload.data(), payload.size(), timeout, ec, prefix);
+}
+template <class Stream>
+std::size_t send_message(Stream& stream, std::string_view payload, Timeout timeout, Prefix prefix = Prefix::u32) {
     std::error_code ec;
-    std::size_t n = send_message(socket, payload.data(), payload.size(), ec, prefix);
+    std::size_t n = send_message(stream, payload.data(), payload.size(), timeout, ec, prefix);
     if (ec) throw TransferError(ec, "send_message", n);
     return n;
 }
+template <class Stream>
+std::size_t send_message(Stream& stream, std::string_view payload, std::error_code& ec, Prefix prefix = Prefix::u32) {
+    return send_message(stream, payload.data(), payload.size(), Timeout::max(), ec, prefix);
+}
+template <class Stream>
+std::size_t send_message(Stream& stream, std::string_view payload, Prefix prefix = Prefix::u32) {
+    return send_message(stream, payload, Timeout::max(), prefix);
+}
 
 // Collects many small messages and sends them in one system call per batch: the writing twin
-// of StreamReader. Messages go out when the batch reaches batch_size bytes, on flush(), and on
-// destruction (errors there are lost: call flush() to see them).
-class MessageWriter {
+// of BasicStreamReader, borrowing its stream the same way. Messages go out when the batch
+// reaches batch_size bytes, on flush(), and on destruction: the destructor makes a best-effort
+// flush bounded by destroy_timeout() (1 s unless set; zero: only what the kernel takes at once),
+// drops what is still pending and loses any error. Call flush() to know.
+template <class Stream>
+class BasicMessageWriter {
 public:
-    explicit MessageWriter(Socket& socket, std::size_t batch_size = 64 * 1024, Prefix prefix = Prefix::u32)
-        : socket_(&socket), batch_size_(batch_size), prefix_(prefix) {}
-    MessageWriter(const MessageWriter&) = delete;
-    MessageWriter& operator=(const MessageWriter&) = delete;
-    ~MessageWriter() {
+    explicit BasicMessageWriter(Stream& stream, std::size_t batch_size = 64 * 1024, Prefix prefix = Prefix::u32)
+        : stream_(&stream), batch_size_(batch_size), prefix_(prefix) {}
+    BasicMessageWriter(const BasicMessageWriter&) = delete;
+    BasicMessageWriter& operator=(const BasicMessageWriter&) = delete;
+    ~BasicMessageWriter() {
         std::error_code ignored;
-        flush(ignored);
+        flush(destroy_timeout_, ignored);
     }
 
-    void write_message(std::string_view payload, std::error_code& ec) {
+    // Queues one message; flushes (under timeout) when the batch is full.
+    void write_message(std::string_view payload, Timeout timeout, std::error_code& ec) {
         ec.clear();
         unsigned char header[8];
         const std::size_t width = detail::encode_prefix(header, prefix_, payload.size(), ec);
@@ -304,44 +485,68 @@ public:
         pending_.resize(at + width + payload.size());
         std::memcpy(pending_.data() + at, header, width);
         if (!payload.empty()) std::memcpy(pending_.data() + at + width, payload.data(), payload.size());
-        if (pending_.size() >= batch_size_) flush(ec);
+        if (pending_.size() >= batch_size_) flush(timeout, ec);
     }
-    void write_message(std::string_view payload) {
+    void write_message(std::string_view payload, Timeout timeout) {
         std::error_code ec;
-        write_message(payload, ec);
+        write_message(payload, timeout, ec);
         detail::throw_if(ec, "write_message");
     }
+    void write_message(std::string_view payload, std::error_code& ec) { write_message(payload, Timeout::max(), ec); }
+    void write_message(std::string_view payload) { write_message(payload, Timeout::max()); }
 
-    // Sends everything collected. On error the unsent bytes stay queued.
-    void flush(std::error_code& ec) {
-        std::size_t sent = socket_->send_all(pending_.data(), pending_.size(), ec);
+    // Sends everything collected. On error or timeout the unsent bytes stay queued.
+    void flush(Timeout timeout, std::error_code& ec) {
+        ec.clear();
+        if (pending_.empty()) return;
+        std::size_t sent = stream_->send_all(pending_.data(), pending_.size(), timeout, ec);
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(sent));
     }
-    void flush() {
+    void flush(Timeout timeout) {
         std::error_code ec;
-        flush(ec);
+        flush(timeout, ec);
         detail::throw_if(ec, "flush");
     }
+    void flush(std::error_code& ec) { flush(Timeout::max(), ec); }
+    void flush() { flush(Timeout::max()); }
+
     std::size_t pending() const noexcept { return pending_.size(); }
+    Timeout destroy_timeout() const noexcept { return destroy_timeout_; }
+    void set_destroy_timeout(Timeout timeout) noexcept { destroy_timeout_ = timeout; }
+    Stream& stream() noexcept { return *stream_; }
 
 private:
-    Socket* socket_;
+    Stream* stream_;
     std::size_t batch_size_;
     Prefix prefix_;
+    Timeout destroy_timeout_ = std::chrono::seconds(1);
     std::vector<char> pending_;
 };
 
+using MessageWriter = BasicMessageWriter<Socket>;
+
 // The text and its delimiter, in one gather write.
-inline std::size_t send_line(Socket& socket, std::string_view line, std::error_code& ec,
-                             std::string_view delimiter = "\n") {
+template <class Stream>
+std::size_t send_line(Stream& stream, std::string_view line, Timeout timeout, std::error_code& ec,
+                      std::string_view delimiter = "\n") {
+    ec.clear();
     ConstBuffer pieces[2] = {{line.data(), line.size()}, {delimiter.data(), delimiter.size()}};
-    return socket.send_all_buffers(pieces, 2, ec);
+    return stream.send_all_buffers(pieces, 2, timeout, ec);
 }
-inline std::size_t send_line(Socket& socket, std::string_view line, std::string_view delimiter = "\n") {
+template <class Stream>
+std::size_t send_line(Stream& stream, std::string_view line, Timeout timeout, std::string_view delimiter = "\n") {
     std::error_code ec;
-    std::size_t n = send_line(socket, line, ec, delimiter);
+    std::size_t n = send_line(stream, line, timeout, ec, delimiter);
     if (ec) throw TransferError(ec, "send_line", n);
     return n;
+}
+template <class Stream>
+std::size_t send_line(Stream& stream, std::string_view line, std::error_code& ec, std::string_view delimiter = "\n") {
+    return send_line(stream, line, Timeout::max(), ec, delimiter);
+}
+template <class Stream>
+std::size_t send_line(Stream& stream, std::string_view line, std::string_view delimiter = "\n") {
+    return send_line(stream, line, Timeout::max(), delimiter);
 }
 
 }  // namespace sockets
