@@ -652,7 +652,7 @@ public:
                     report_stale(entries[i]);  // closed while registered: once, then gone
                     continue;
                 }
-                report(entries[i], translate(got));
+                report(entries[i], translate(entries[i].handle, got));
             }
             report_failed_connects();
             sweep();
@@ -661,16 +661,21 @@ public:
     }
 
 private:
-    static Events translate(short got) noexcept {
+    static Events translate(native_handle_type h, short got) noexcept {
         Events events = Events::none;
         if (got & (POLLIN | POLLRDNORM)) events |= Events::readable;
         if (got & (POLLOUT | POLLWRNORM)) events |= Events::writable;
         if (got & POLLERR) events |= Events::error;
 #if defined(_WIN32)
         // WSAPoll says POLLHUP on the peer's FIN alone (a half-close too): that is the end of
-        // the stream, readable. Over in both directions is a reset: POLLHUP with POLLERR.
-        if (got & POLLHUP) events |= (got & POLLERR) ? Events::hang_up | Events::readable : Events::readable;
+        // the stream, readable. Over in both directions means a reset (POLLERR) or our own
+        // sending side shut as well, which an empty send tells (once per connection's end).
+        if (got & POLLHUP) {
+            events |= Events::readable;
+            if ((got & POLLERR) || ::send(h, nullptr, 0, 0) != 0) events |= Events::hang_up;
+        }
 #else
+        (void)h;
         if (got & POLLHUP) events |= Events::hang_up | Events::readable;
 #endif
         return events;
@@ -690,7 +695,7 @@ private:
     // (as a connecting socket does), WSAPoll waits in slices and select's except set, which
     // does report the failure, is asked after each.
     static constexpr int connect_check_ms = 100;
-    int connect_slice(int timeout_ms) const noexcept {
+    int connect_slice(int timeout_ms) noexcept {
         for (const detail::Registration& e : registry_.entries())
             if (e.awaiting_write) return (timeout_ms < 0 || timeout_ms > connect_check_ms) ? connect_check_ms : timeout_ms;
         return timeout_ms;
