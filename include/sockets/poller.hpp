@@ -281,27 +281,38 @@ struct Registration {
     bool awaiting_write = false;     // Windows: writable requested and not yet reported
 };
 
-// Handle -> position in a dense vector, so add/modify/remove are O(1) and waits walk only
-// the registered entries. insert() is strong: everything that can throw happens first.
+// Handle -> position in a dense vector of registrations, so add/modify/remove are O(1) and
+// waits walk only the registered entries. Small handles (the usual case) are looked up in a
+// table indexed by handle, one load per event; a handle past the table's bound goes to a hash
+// map instead, so an odd large number never costs a huge table. insert() is strong:
+// everything that can throw happens before anything changes.
 class Registry {
 public:
     Registration* find(native_handle_type h) noexcept {
-        auto it = index_.find(h);
-        return it == index_.end() ? nullptr : &entries_[it->second];
+        std::size_t position;
+        return locate(h, position) ? &entries_[position] : nullptr;
     }
     bool insert(const Registration& entry) {
         reserve_for(entries_, entries_.size() + 1);
-        if (!index_.emplace(entry.handle, entries_.size()).second) return false;
+        native_handle_type h = entry.handle;
+        if (direct(h)) {
+            std::size_t at = static_cast<std::size_t>(h);
+            if (table_.size() <= at) table_.resize(at < 2 * table_.size() ? 2 * table_.size() : at + 1);
+            if (table_[at] != 0) return false;
+            table_[at] = static_cast<std::uint32_t>(entries_.size() + 1);
+        } else if (!spill_.emplace(h, entries_.size()).second) {
+            return false;
+        }
         entries_.push_back(entry);  // cannot throw: capacity reserved
         return true;
     }
     // Returns the position the removed entry had, for parallel arrays to mirror the swap.
     std::size_t erase(Registration* e) noexcept {
         std::size_t position = static_cast<std::size_t>(e - entries_.data());
-        index_.erase(e->handle);
+        set(e->handle, 0, false);
         if (position + 1 != entries_.size()) {
             entries_[position] = entries_.back();
-            index_.find(entries_[position].handle)->second = position;
+            set(entries_[position].handle, position, true);
         }
         entries_.pop_back();
         return position;
@@ -310,8 +321,33 @@ public:
     std::size_t size() const noexcept { return entries_.size(); }
 
 private:
+    static constexpr std::uint64_t table_bound = 65536;  // 256 KiB of table at most
+    static bool direct(native_handle_type h) noexcept { return static_cast<std::uint64_t>(h) < table_bound; }
+    bool locate(native_handle_type h, std::size_t& position) const noexcept {
+        if (direct(h)) {
+            std::size_t at = static_cast<std::size_t>(h);
+            if (at >= table_.size() || table_[at] == 0) return false;
+            position = table_[at] - 1;
+            return true;
+        }
+        auto it = spill_.find(h);
+        if (it == spill_.end()) return false;
+        position = it->second;
+        return true;
+    }
+    // Only for handles already present: never allocates.
+    void set(native_handle_type h, std::size_t position, bool present) noexcept {
+        if (direct(h))
+            table_[static_cast<std::size_t>(h)] = present ? static_cast<std::uint32_t>(position + 1) : 0;
+        else if (present)
+            spill_.find(h)->second = position;
+        else
+            spill_.erase(h);
+    }
+
     std::vector<Registration> entries_;
-    std::unordered_map<native_handle_type, std::size_t> index_;
+    std::vector<std::uint32_t> table_;                               // handle -> position + 1
+    std::unordered_map<native_handle_type, std::size_t> spill_;      // handles >= table_bound
 };
 
 // What every backend shares: the registry, the batch and its liveness marks, the waker and
@@ -640,14 +676,17 @@ public:
         return run(deadline, ec, [this](int timeout_ms, bool& woken) {
             int rc = detail::poll_handles(fds_.data(), fds_.size(), connect_slice(timeout_ms));
             if (rc < 0) return rc;
+            int left = rc;
             if (fds_[0].revents) {
                 woken = true;
                 waker_.drain();
+                --left;
             }
             auto& entries = registry_.entries();
-            for (std::size_t i = 0; i < entries.size(); ++i) {
+            for (std::size_t i = 0; i < entries.size() && left > 0; ++i) {
                 short got = fds_[i + 1].revents;
                 if (!got) continue;
+                --left;
                 if ((got & POLLNVAL) || !still_same(entries[i])) {
                     report_stale(entries[i]);  // closed while registered: once, then gone
                     continue;
