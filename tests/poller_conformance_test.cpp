@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -357,3 +358,45 @@ TEMPLATE_TEST_CASE("wait does not allocate once sockets are added", "[poller][al
     fail_every = false;
     CHECK(nonempty == 3);
 }
+
+#if defined(__linux__)
+#include <sys/resource.h>
+
+static long resident_kib() {
+    long pages = 0, resident = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        std::fclose(f);
+    }
+    return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
+TEMPLATE_TEST_CASE("a registration with a large descriptor number costs no table of that size", "[poller][alloc]",
+                   PollPoller, EpollPoller) {
+    rlimit limit{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
+    const rlim_t high = rlim_t{1} << 20;  // 16 MiB of table at 16 bytes a slot
+    if (limit.rlim_max < high + 1) {
+        WARN("RLIMIT_NOFILE hard limit too low to test: " << limit.rlim_max);
+        return;
+    }
+    rlimit raised = limit;
+    raised.rlim_cur = high + 1;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &raised) == 0);
+    {
+        auto p = test::tcp_pair();
+        int fd = ::fcntl(p.server.native_handle(), F_DUPFD_CLOEXEC, static_cast<int>(high - 1));
+        REQUIRE(fd >= static_cast<int>(high - 1));
+        Socket far(fd);
+        TestType poller;
+        long before = resident_kib();
+        poller.add(far, Events::readable, 5);
+        long grown = resident_kib() - before;
+        CHECK(grown < 2048);
+        p.client.send_all(std::string("x"));
+        CHECK(wait_for_token(poller, 5).handle == fd);
+        poller.remove(far);
+    }
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+#endif
