@@ -29,13 +29,17 @@
 // no longer exists. The Ready you are holding stays intact.
 //
 // Lifetime rule: remove() a socket before you close it. If you close it first, the poller
-// notices instead of misbehaving: the registration is dropped and reported at most once, as
-// Events::error alone (a closed descriptor found by poll/select, or a descriptor that no longer
-// names the registered socket); remove() of it reports std::errc::bad_file_descriptor (and
-// forgets it); add() of a new socket that got the same number is accepted. epoll keeps a
-// closed descriptor's registration alive while a duplicate (dup, fork) holds the socket open;
-// the poller re-checks a registration on its 1st, 2nd, 4th, 8th... report (a power of two, so
-// the cost stays off the hot path) and rebuilds its epoll set to purge such a ghost.
+// notices instead of misbehaving (no busy loop, no refused number): poll/select find the closed
+// descriptor at the next wait, drop the registration and report it once, as Events::error
+// alone; remove() of it reports std::errc::bad_file_descriptor and forgets it; add() of a new
+// socket that got the same number is accepted and never inherits the old one's events. epoll
+// keeps a closed descriptor's registration alive while a duplicate (dup, fork) holds the socket
+// open, and only a system call per event could see it at once: a registration is re-checked on
+// its 1st, 2nd, 4th, 8th... report (then the epoll set is rebuilt to purge it), so a socket
+// reported k times before it was closed may still be reported up to k more times. (epoll
+// without a duplicate: the kernel forgets it silently, and size() counts it until remove()
+// or add() meets its number.) Winsock has no identity to compare: on Windows a new socket
+// given a closed registration's handle before the next wait is refused as already_registered.
 //
 // wake() may be called from any thread: the wait in progress (or the next one) returns, with
 // no Ready entry for the wake-up.
