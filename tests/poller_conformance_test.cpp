@@ -31,6 +31,17 @@ constexpr auto guard = 10s;  // hang guard only
 static std::atomic<long> fail_after{-1};
 static std::atomic<bool> fail_every{false};
 
+// TSan's runtime defines the global operator new/delete itself (a second definition does not
+// link): there, allocation failures cannot be injected and those tests are skipped.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SOCKETS_TEST_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(SOCKETS_TEST_TSAN)
+constexpr bool can_fail_allocations = false;
+#else
+constexpr bool can_fail_allocations = true;
 void* operator new(std::size_t size) {
     if (fail_every) throw std::bad_alloc();
     long n = fail_after.load();
@@ -40,6 +51,7 @@ void* operator new(std::size_t size) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 // The sanitizer's runtime allocates some blocks with its own operator new that ours (malloc)
 // later frees: the same heap, a mismatch only in name.
@@ -307,6 +319,10 @@ TEMPLATE_TEST_CASE("Timeout::max() waits for readiness instead of returning at o
 // ---- exception safety ------------------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("an allocation failure in add leaves the poller unchanged", "[poller][alloc]", POLLER_BACKENDS) {
+    if (!can_fail_allocations) {
+        WARN("allocation failures cannot be injected in this build");
+        return;
+    }
     TestType poller;
     std::vector<test::TcpPair> pairs;
     for (int i = 0; i < 40; ++i) pairs.push_back(test::tcp_pair());
@@ -347,6 +363,10 @@ TEMPLATE_TEST_CASE("an allocation failure in add leaves the poller unchanged", "
 }
 
 TEMPLATE_TEST_CASE("wait does not allocate once sockets are added", "[poller][alloc]", POLLER_BACKENDS) {
+    if (!can_fail_allocations) {
+        WARN("allocation failures cannot be injected in this build");
+        return;
+    }
     TestType poller;
     std::vector<test::TcpPair> pairs;
     for (int i = 0; i < 20; ++i) {
