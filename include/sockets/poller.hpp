@@ -6,11 +6,43 @@
 //       if (r.token == 0) ...                       // only ready entries come back
 //
 // Readiness is not completion: readable means one recv will not block, not that a whole
-// message is there. Backends, all with the same interface:
+// message is there. Backends, all with the same interface and the same event model:
 //   SelectPoller  select(): everywhere; limited to FD_SETSIZE (refused beyond it, never overrun)
 //   PollPoller    poll() / WSAPoll(): no descriptor limit, O(n) per wait
 //   EpollPoller   epoll (Linux): wait cost independent of how many sockets are registered
 // All are level-triggered: a socket stays ready until you drain it.
+//
+// Event model (every backend; tests/poller_conformance_test.cpp checks it):
+//   readable  recv/accept will not block: data, a pending connection, or the end of the stream.
+//             The peer's shutdown(write) (half-close) and the peer's close() look the same to
+//             TCP (a FIN): both are readable, recv returns 0, and you may still send.
+//   writable  send will not block; a non-blocking connect has finished (check finish_connect).
+//   error     the socket has a pending error (e.g. refused connect, reset); never requested.
+//   hang_up   the connection is over in both directions (reset by the peer, or the peer's FIN
+//             after our own shutdown(write)); never on a half-close; always with readable, so
+//             recv reports how it ended. Never requested. SelectPoller cannot see it
+//             (reports_hang_up == false): there the same socket is readable and recv tells.
+//
+// Batches: wait() returns a ReadyList, valid until the next wait. Removing a registration (or
+// giving it a new token with modify, or replacing a stale one with add) while you walk the
+// batch drops its not-yet-visited entry: the loop never sees an event for a registration that
+// no longer exists. The Ready you are holding stays intact.
+//
+// Lifetime rule: remove() a socket before you close it. If you close it first, the poller
+// notices instead of misbehaving (no busy loop, no refused number): poll/select find the closed
+// descriptor at the next wait, drop the registration and report it once, as Events::error
+// alone; remove() of it reports std::errc::bad_file_descriptor and forgets it; add() of a new
+// socket that got the same number is accepted and never inherits the old one's events. epoll
+// keeps a closed descriptor's registration alive while a duplicate (dup, fork) holds the socket
+// open, and only a system call per event could see it at once: a registration is re-checked on
+// its 1st, 2nd, 4th, 8th... report (then the epoll set is rebuilt to purge it), so a socket
+// reported k times before it was closed may still be reported up to k more times. (epoll
+// without a duplicate: the kernel forgets it silently, and size() counts it until remove()
+// or add() meets its number.) Winsock has no identity to compare: on Windows a new socket
+// given a closed registration's handle before the next wait is refused as already_registered.
+//
+// wake() may be called from any thread: the wait in progress (or the next one) returns, with
+// no Ready entry for the wake-up.
 #pragma once
 
 #include <chrono>
@@ -25,14 +57,21 @@
 #include "error.hpp"
 #include "socket.hpp"
 
+#if !defined(_WIN32)
+#include <sys/stat.h>
+#endif
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#endif
+
 namespace sockets {
 
 enum class Events : unsigned {
     none = 0,
-    readable = 1,   // recv/accept will not block (includes end-of-stream)
+    readable = 1,   // recv/accept will not block (data, a connection, or end of stream)
     writable = 2,   // send will not block; a connecting socket finished (check finish_connect)
-    error = 4,      // the socket has a pending error (only reported, never requested)
-    hang_up = 8,    // the peer closed (poll/epoll; select cannot tell)
+    error = 4,      // the socket has a pending error, or was closed while registered (never requested)
+    hang_up = 8,    // over in both directions; always with readable (never requested; not select)
 };
 constexpr Events operator|(Events a, Events b) noexcept {
     return static_cast<Events>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
@@ -51,61 +90,387 @@ struct Ready {
     bool has(Events e) const noexcept { return any(events & e); }
 };
 
+// One wait's batch: iterating skips entries whose registration was removed (or re-tokened)
+// after the wait returned. Valid until the next wait or the poller's destruction.
+class ReadyList {
+public:
+    class iterator {
+    public:
+        using value_type = Ready;
+        using reference = const Ready&;
+        using pointer = const Ready*;
+        using difference_type = std::ptrdiff_t;
+        using iterator_category = std::forward_iterator_tag;
+
+        iterator() noexcept = default;
+        iterator(const Ready* at, const Ready* end, const unsigned char* dead) noexcept
+            : at_(at), end_(end), dead_(dead) {
+            skip();
+        }
+        reference operator*() const noexcept { return *at_; }
+        pointer operator->() const noexcept { return at_; }
+        // Checks liveness only when moving on, so the entry being processed stays put even if
+        // its own registration is removed meanwhile.
+        iterator& operator++() noexcept {
+            ++at_;
+            ++dead_;
+            skip();
+            return *this;
+        }
+        iterator operator++(int) noexcept {
+            iterator old = *this;
+            ++*this;
+            return old;
+        }
+        friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.at_ == b.at_; }
+        friend bool operator!=(const iterator& a, const iterator& b) noexcept { return a.at_ != b.at_; }
+
+    private:
+        void skip() noexcept {
+            while (at_ != end_ && *dead_) {
+                ++at_;
+                ++dead_;
+            }
+        }
+        const Ready* at_ = nullptr;
+        const Ready* end_ = nullptr;
+        const unsigned char* dead_ = nullptr;
+    };
+
+    ReadyList() noexcept = default;
+    ReadyList(const Ready* first, std::size_t count, const unsigned char* dead) noexcept
+        : first_(first), count_(count), dead_(dead) {}
+
+    iterator begin() const noexcept { return iterator(first_, first_ + count_, dead_); }
+    iterator end() const noexcept { return iterator(first_ + count_, first_ + count_, dead_ + count_); }
+    bool empty() const noexcept { return begin() == end(); }
+    // Live entries (O(n): counts them).
+    std::size_t size() const noexcept {
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < count_; ++i) n += dead_[i] ? 0 : 1;
+        return n;
+    }
+    // The i-th live entry (O(n)); i < size().
+    const Ready& operator[](std::size_t i) const noexcept {
+        auto it = begin();
+        while (i--) ++it;
+        return *it;
+    }
+    const Ready& front() const noexcept { return *begin(); }
+
+private:
+    const Ready* first_ = nullptr;
+    std::size_t count_ = 0;
+    const unsigned char* dead_ = nullptr;
+};
+
 namespace detail {
 
-// The shared wait loop: retries EINTR with the time left and never returns empty-handed
-// before the deadline (poll may wake a little early; a signal may interrupt it).
-template <class WaitOnce>
-const std::vector<Ready>& wait_until(std::vector<Ready>& ready, const Deadline& deadline,
-                                     std::error_code& ec, WaitOnce wait_once) noexcept {
-    ec.clear();
-    for (;;) {
-        ready.clear();
-        int rc = wait_once(deadline.remaining_ms());
-        if (rc < 0) {
-            int code = last_error_code();
-            if (is_interrupted(code)) continue;
-            ec = os_error(code);
-            return ready;
-        }
-        if (!ready.empty() || deadline.expired() || deadline.remaining_ms() == 0) return ready;
+// What a handle refers to, so "the socket we registered" can be told from "a new socket that
+// got the number of a closed one" (POSIX reuses the lowest free descriptor at once).
+struct HandleIdentity {
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+    friend bool operator==(const HandleIdentity& a, const HandleIdentity& b) noexcept {
+        return a.device == b.device && a.inode == b.inode;
     }
+    friend bool operator!=(const HandleIdentity& a, const HandleIdentity& b) noexcept { return !(a == b); }
+};
+
+// False when h names no open socket (closed, never opened, or absurd).
+inline bool identify(native_handle_type h, HandleIdentity& id) noexcept {
+#if defined(_WIN32)
+    // Winsock has no identity to compare; a handle that is a socket counts as the same one.
+    int type = 0;
+    int length = sizeof type;
+    id = HandleIdentity{};
+    return ::getsockopt(h, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &length) == 0;
+#else
+    struct ::stat st{};
+    if (::fstat(h, &st) != 0) return false;
+    id = HandleIdentity{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+    return true;
+#endif
 }
 
-// Handle -> position in a dense vector, so add/modify/remove are O(1) and waits walk only
-// the registered entries.
-template <class Entry>
+inline std::error_code closed_handle() noexcept { return std::make_error_code(std::errc::bad_file_descriptor); }
+
+// The same answer from every backend for a handle that cannot be registered.
+inline bool validate(native_handle_type h, HandleIdentity& id, std::error_code& ec) noexcept {
+    if (h == invalid_handle)
+        ec = errc::not_open;
+    else if (!identify(h, id))
+        ec = closed_handle();
+    return !ec;
+}
+
+// Grows capacity geometrically, so reserving "one more" before each insert stays amortised O(1).
+template <class T>
+void reserve_for(std::vector<T>& v, std::size_t n) {
+    if (v.capacity() < n) v.reserve(n < 2 * v.capacity() ? 2 * v.capacity() : n);
+}
+
+// Makes wait() return from another thread: eventfd (Linux), a pipe (other POSIX), a loopback
+// TCP pair (Windows, where only sockets can be waited on).
+class Waker {
+public:
+    Waker() {
+#if defined(__linux__)
+        read_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        if (!read_.is_open()) throw_error(last_error(), "poller eventfd");
+#elif !defined(_WIN32)
+        int fds[2];
+        if (::pipe(fds) != 0) throw_error(last_error(), "poller pipe");
+        read_ = Socket(fds[0]);
+        write_ = Socket(fds[1]);
+        for (int fd : fds) {
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+            ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+        }
+#else
+        Socket listener = listen_on(Address::loopback(Family::ipv4), 1);
+        write_ = connect_to(listener.local_address());
+        read_ = listener.accept();
+        write_.set_no_delay(true);
+        write_.set_nonblocking(true);
+        read_.set_nonblocking(true);
+#endif
+    }
+    native_handle_type handle() const noexcept { return read_.native_handle(); }
+
+    // Thread-safe. A full pipe/buffer (EAGAIN) already means a wake-up is pending.
+    void wake() noexcept {
+#if defined(__linux__)
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(read_.native_handle(), &one, sizeof one);
+#elif !defined(_WIN32)
+        char one = 1;
+        [[maybe_unused]] auto n = ::write(write_.native_handle(), &one, 1);
+#else
+        char one = 1;
+        ::send(write_.native_handle(), &one, 1, 0);
+#endif
+    }
+    void drain() noexcept {
+#if defined(__linux__)
+        std::uint64_t count;
+        [[maybe_unused]] auto n = ::read(read_.native_handle(), &count, sizeof count);
+#elif !defined(_WIN32)
+        char buffer[64];
+        while (::read(read_.native_handle(), buffer, sizeof buffer) > 0) {
+        }
+#else
+        char buffer[64];
+        while (::recv(read_.native_handle(), buffer, sizeof buffer, 0) > 0) {
+        }
+#endif
+    }
+
+private:
+    Socket read_;   // not always a socket, but a descriptor Socket closes correctly
+    Socket write_;  // unused with eventfd
+};
+
+// One registration, whatever the backend.
+struct Registration {
+    native_handle_type handle;
+    Events events;
+    std::uint64_t token;
+    HandleIdentity identity;
+    std::uint32_t generation = 0;    // epoll: tells a ghost of an older registration apart
+    std::uint32_t reports = 0;       // how often reported: schedules the stale check
+    std::uint64_t batch = 0;         // the wait attempt that last reported it...
+    std::size_t ready_index = 0;     // ...and where
+    bool stale = false;              // found closed/replaced during a wait: dropped after it
+    bool awaiting_write = false;     // Windows: writable requested and not yet reported
+};
+
+// Handle -> position in a dense vector of registrations, so add/modify/remove are O(1) and
+// waits walk only the registered entries. Small handles (the usual case) are looked up in a
+// table indexed by handle, one load per event; a handle past the table's bound goes to a hash
+// map instead, so an odd large number never costs a huge table. insert() is strong:
+// everything that can throw happens before anything changes.
 class Registry {
 public:
-    Entry* find(native_handle_type h) noexcept {
-        auto it = index_.find(h);
-        return it == index_.end() ? nullptr : &entries_[it->second];
+    Registration* find(native_handle_type h) noexcept {
+        std::size_t position;
+        return locate(h, position) ? &entries_[position] : nullptr;
     }
-    bool insert(native_handle_type h, const Entry& entry) {
-        if (!index_.emplace(h, entries_.size()).second) return false;
-        entries_.push_back(entry);
+    bool insert(const Registration& entry) {
+        reserve_for(entries_, entries_.size() + 1);
+        native_handle_type h = entry.handle;
+        if (direct(h)) {
+            std::size_t at = static_cast<std::size_t>(h);
+            if (table_.size() <= at) table_.resize(at < 2 * table_.size() ? 2 * table_.size() : at + 1);
+            if (table_[at] != 0) return false;
+            table_[at] = static_cast<std::uint32_t>(entries_.size() + 1);
+        } else if (!spill_.emplace(h, entries_.size()).second) {
+            return false;
+        }
+        entries_.push_back(entry);  // cannot throw: capacity reserved
         return true;
     }
     // Returns the position the removed entry had, for parallel arrays to mirror the swap.
-    bool erase(native_handle_type h, std::size_t& position) {
-        auto it = index_.find(h);
-        if (it == index_.end()) return false;
-        position = it->second;
-        index_.erase(it);
+    std::size_t erase(Registration* e) noexcept {
+        std::size_t position = static_cast<std::size_t>(e - entries_.data());
+        set(e->handle, 0, false);
         if (position + 1 != entries_.size()) {
             entries_[position] = entries_.back();
-            index_[handle_of(entries_[position])] = position;
+            set(entries_[position].handle, position, true);
         }
         entries_.pop_back();
-        return true;
+        return position;
     }
-    std::vector<Entry>& entries() noexcept { return entries_; }
+    std::vector<Registration>& entries() noexcept { return entries_; }
     std::size_t size() const noexcept { return entries_.size(); }
 
 private:
-    static native_handle_type handle_of(const Entry& e) noexcept { return e.handle; }
-    std::vector<Entry> entries_;
-    std::unordered_map<native_handle_type, std::size_t> index_;
+    static constexpr std::uint64_t table_bound = 65536;  // 256 KiB of table at most
+    static bool direct(native_handle_type h) noexcept { return static_cast<std::uint64_t>(h) < table_bound; }
+    bool locate(native_handle_type h, std::size_t& position) const noexcept {
+        if (direct(h)) {
+            std::size_t at = static_cast<std::size_t>(h);
+            if (at >= table_.size() || table_[at] == 0) return false;
+            position = table_[at] - 1;
+            return true;
+        }
+        auto it = spill_.find(h);
+        if (it == spill_.end()) return false;
+        position = it->second;
+        return true;
+    }
+    // Only for handles already present: never allocates.
+    void set(native_handle_type h, std::size_t position, bool present) noexcept {
+        if (direct(h))
+            table_[static_cast<std::size_t>(h)] = present ? static_cast<std::uint32_t>(position + 1) : 0;
+        else if (present)
+            spill_.find(h)->second = position;
+        else
+            spill_.erase(h);
+    }
+
+    std::vector<Registration> entries_;
+    std::vector<std::uint32_t> table_;                               // handle -> position + 1
+    std::unordered_map<native_handle_type, std::size_t> spill_;      // handles >= table_bound
+};
+
+// What every backend shares: the registry, the batch and its liveness marks, the waker and
+// the wait loop.
+class PollerCore {
+public:
+    std::size_t size() const noexcept { return registry_.size(); }
+    void wake() noexcept { waker_.wake(); }
+
+protected:
+    // The registration for h; if it names a closed or different socket it is dropped (via
+    // drop) and ec says so.
+    template <class Drop>
+    Registration* find_live(native_handle_type h, std::error_code& ec, Drop drop) {
+        Registration* e = registry_.find(h);
+        if (!e) {
+            ec = errc::not_registered;
+            return nullptr;
+        }
+        HandleIdentity id;
+        if (!identify(h, id) || id != e->identity) {
+            ec = closed_handle();
+            drop(e);
+            return nullptr;
+        }
+        return e;
+    }
+
+    // add's common half: validation, and a stale registration of the same number (its socket
+    // was closed without remove) is dropped via drop so the new socket can take its place.
+    template <class Drop>
+    bool admit(native_handle_type h, HandleIdentity& id, std::error_code& ec, Drop drop) {
+        ec.clear();
+        if (!validate(h, id, ec)) return false;
+        if (Registration* old = registry_.find(h)) {
+            if (old->identity == id) {
+                ec = errc::already_registered;
+                return false;
+            }
+            drop(old);
+        }
+        return true;
+    }
+
+    // The entry of this registration in the batch, if not yet visited, must not be delivered.
+    void forget(const Registration& e) noexcept {
+        if (e.batch == batch_ && e.ready_index < dead_.size()) dead_[e.ready_index] = 1;
+    }
+    void retoken(Registration& e, std::uint64_t token) noexcept {
+        if (e.token != token) forget(e);
+        e.token = token;
+    }
+
+    // At most one entry per registration per attempt, so the reserved capacity always fits.
+    void report(Registration& e, Events events) noexcept {
+        if (e.batch == batch_) {
+            ready_[e.ready_index].events |= events;
+            return;
+        }
+        e.batch = batch_;
+        e.ready_index = ready_.size();
+        ready_.push_back(Ready{e.token, e.handle, events});
+        dead_.push_back(0);
+        if (any(events & (Events::writable | Events::error))) e.awaiting_write = false;
+    }
+    // A closed socket is reported once, as error alone, and dropped after the attempt.
+    void report_stale(Registration& e) noexcept {
+        if (e.batch == batch_) ready_[e.ready_index].events = Events::error;
+        else report(e, Events::error);
+        e.stale = true;
+        any_stale_ = true;
+    }
+    // Re-checks the identity on the 1st, 2nd, 4th, 8th... report: a stale registration that
+    // the OS still reports (epoll with a duplicate alive, a reused number) is found without a
+    // system call per event.
+    static bool still_same(Registration& e) noexcept {
+        ++e.reports;
+        if ((e.reports & (e.reports - 1)) != 0) return true;
+        HandleIdentity id;
+        return identify(e.handle, id) && id == e.identity;
+    }
+
+    // The shared wait loop: retries EINTR with the time left and never returns empty-handed
+    // before the deadline unless woken (poll may wake a little early; a signal may interrupt
+    // it). wait_once(timeout_ms, woken) returns the OS result (< 0: error in last_error_code()).
+    template <class WaitOnce>
+    ReadyList run(const Deadline& deadline, std::error_code& ec, WaitOnce wait_once) {
+        ec.clear();
+        // The only allocation of a wait, before anything changes: at most one entry per
+        // registration, so the attempts below never allocate.
+        reserve_for(ready_, registry_.size());
+        reserve_for(dead_, registry_.size());
+        for (;;) {
+            ready_.clear();
+            dead_.clear();
+            ++batch_;
+            bool woken = false;
+            int rc = wait_once(deadline.remaining_ms(), woken);
+            if (rc < 0) {
+                int code = last_error_code();
+                if (is_interrupted(code)) continue;
+                ec = os_error(code);
+                ready_.clear();
+                dead_.clear();
+                break;
+            }
+            if (woken || !ready_.empty() || deadline.expired() || deadline.remaining_ms() == 0) break;
+        }
+        return ReadyList(ready_.data(), ready_.size(), dead_.data());
+    }
+
+    Registry registry_;
+    Waker waker_;
+    bool any_stale_ = false;
+
+private:
+    std::vector<Ready> ready_;
+    std::vector<unsigned char> dead_;  // parallel to ready_
+    std::uint64_t batch_ = 0;
 };
 
 inline void throw_poller(std::error_code ec, const char* operation) { throw_if(ec, operation); }
@@ -113,7 +478,7 @@ inline void throw_poller(std::error_code ec, const char* operation) { throw_if(e
 }  // namespace detail
 
 // The interface every backend shares, written once: the throwing forms and Socket overloads
-// call the backend's error_code forms (add/modify/remove/wait_for).
+// call the backend's error_code forms (add/modify/remove/wait_until).
 template <class Backend>
 class PollerInterface {
 public:
@@ -145,22 +510,22 @@ public:
     void remove(const Socket& s, std::error_code& ec) { self().remove(s.native_handle(), ec); }
     void remove(const Socket& s) { remove(s.native_handle()); }
 
-    // The ready entries (valid until the next wait). Empty only when the timeout expired.
-    // Timeout::zero() polls without waiting.
-    const std::vector<Ready>& wait(Timeout timeout, std::error_code& ec) {
-        return self().wait_until(detail::Deadline(timeout), ec);
-    }
-    const std::vector<Ready>& wait(Timeout timeout) {
+    // The ready entries (valid until the next wait). Empty only when the timeout expired, an
+    // error occurred or wake() was called. Timeout::zero() polls once; Timeout::max() waits
+    // however long it takes. May throw std::bad_alloc (only when more sockets are registered
+    // than at the previous wait).
+    ReadyList wait(Timeout timeout, std::error_code& ec) { return self().wait_until(detail::Deadline(timeout), ec); }
+    ReadyList wait(Timeout timeout) {
         std::error_code ec;
-        const auto& ready = wait(timeout, ec);
+        ReadyList ready = wait(timeout, ec);
         detail::throw_poller(ec, "poller wait");
         return ready;
     }
-    // Waits until something is ready, however long that takes.
-    const std::vector<Ready>& wait(std::error_code& ec) { return self().wait_until(detail::Deadline(), ec); }
-    const std::vector<Ready>& wait() {
+    // Waits until something is ready (or wake()), however long that takes.
+    ReadyList wait(std::error_code& ec) { return self().wait_until(detail::Deadline(), ec); }
+    ReadyList wait() {
         std::error_code ec;
-        const auto& ready = wait(ec);
+        ReadyList ready = wait(ec);
         detail::throw_poller(ec, "poller wait");
         return ready;
     }
@@ -171,7 +536,7 @@ private:
 
 // ---- select ----------------------------------------------------------------------------------
 
-class SelectPoller : public PollerInterface<SelectPoller> {
+class SelectPoller : public detail::PollerCore, public PollerInterface<SelectPoller> {
 public:
     using PollerInterface::add;
     using PollerInterface::modify;
@@ -179,66 +544,98 @@ public:
     static constexpr bool reports_hang_up = false;
     static constexpr const char* name = "select";
 
+    SelectPoller() {
+        if (!detail::select_accepts(waker_.handle(), 0))
+            detail::throw_error(errc::handle_out_of_range, "select poller wake-up handle");
+    }
+
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        ec.clear();
-        if (!detail::select_accepts(h, registry_.size()))
+        detail::HandleIdentity id;
+        if (!admit(h, id, ec, [this](detail::Registration* e) { drop(e); })) return;
+        // One slot of each fd_set holds the wake-up handle.
+        if (!detail::select_accepts(h, registry_.size() + 1)) {
             ec = errc::handle_out_of_range;
-        else if (!registry_.insert(h, Entry{h, events, token}))
-            ec = errc::already_registered;
+            return;
+        }
+        registry_.insert(detail::Registration{h, events, token, id});
     }
     void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
         ec.clear();
-        if (Entry* e = registry_.find(h))
-            *e = Entry{h, events, token};
-        else
-            ec = errc::not_registered;
+        if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) {
+            e->events = events;
+            retoken(*e, token);
+        }
     }
     void remove(native_handle_type h, std::error_code& ec) {
         ec.clear();
-        std::size_t position;
-        if (!registry_.erase(h, position)) ec = errc::not_registered;
+        if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) drop(e);
     }
-    std::size_t size() const noexcept { return registry_.size(); }
 
-    const std::vector<Ready>& wait_until(const detail::Deadline& deadline, std::error_code& ec) {
-        return detail::wait_until(ready_, deadline, ec, [this](int timeout_ms) {
+    ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
+        return run(deadline, ec, [this](int timeout_ms, bool& woken) {
             fd_set read, write, except;
-            FD_ZERO(&read);
-            FD_ZERO(&write);
-            FD_ZERO(&except);
-            native_handle_type max_handle = 0;
-            for (const Entry& e : registry_.entries()) {
-                if (any(e.events & Events::readable)) FD_SET(e.handle, &read);
-                if (any(e.events & Events::writable)) FD_SET(e.handle, &write);
-                if (detail::select_except_means_error) FD_SET(e.handle, &except);
-                if (e.handle > max_handle) max_handle = e.handle;
+            int rc = select_once(read, write, except, timeout_ms);
+            if (rc < 0) return find_closed() ? 1 : rc;  // EBADF/WSAENOTSOCK: which one?
+            if (rc == 0) return rc;
+            if (FD_ISSET(waker_.handle(), &read)) {
+                woken = true;
+                waker_.drain();
             }
-            int rc = detail::select_handles(static_cast<int>(max_handle), &read, &write, &except, timeout_ms);
-            if (rc <= 0) return rc;
-            for (const Entry& e : registry_.entries()) {
+            for (detail::Registration& e : registry_.entries()) {
                 Events got = Events::none;
                 if (FD_ISSET(e.handle, &read)) got |= Events::readable;
                 if (FD_ISSET(e.handle, &write)) got |= Events::writable;
                 if (detail::select_except_means_error && FD_ISSET(e.handle, &except)) got |= Events::error;
-                if (any(got)) ready_.push_back(Ready{e.token, e.handle, got});
+                if (!any(got)) continue;
+                if (still_same(e)) report(e, got);
+                else report_stale(e);
             }
+            sweep();
             return rc;
         });
     }
 
 private:
-    struct Entry {
-        native_handle_type handle;
-        Events events;
-        std::uint64_t token;
-    };
-    detail::Registry<Entry> registry_;
-    std::vector<Ready> ready_;
+    int select_once(fd_set& read, fd_set& write, fd_set& except, int timeout_ms) noexcept {
+        FD_ZERO(&read);
+        FD_ZERO(&write);
+        FD_ZERO(&except);
+        FD_SET(waker_.handle(), &read);
+        native_handle_type max_handle = waker_.handle();
+        for (const detail::Registration& e : registry_.entries()) {
+            if (any(e.events & Events::readable)) FD_SET(e.handle, &read);
+            if (any(e.events & Events::writable)) FD_SET(e.handle, &write);
+            if (detail::select_except_means_error) FD_SET(e.handle, &except);
+            if (e.handle > max_handle) max_handle = e.handle;
+        }
+        return detail::select_handles(static_cast<int>(max_handle), &read, &write, &except, timeout_ms);
+    }
+    // select fails as a whole on a closed handle: find the ones closed, report each once.
+    bool find_closed() noexcept {
+        for (detail::Registration& e : registry_.entries()) {
+            detail::HandleIdentity id;
+            if (!detail::identify(e.handle, id) || id != e.identity) report_stale(e);
+        }
+        bool found = any_stale_;
+        sweep();
+        return found;
+    }
+    void sweep() noexcept {
+        if (!any_stale_) return;
+        any_stale_ = false;
+        auto& entries = registry_.entries();
+        for (std::size_t i = entries.size(); i-- > 0;)
+            if (entries[i].stale) registry_.erase(&entries[i]);
+    }
+    void drop(detail::Registration* e) noexcept {
+        forget(*e);
+        registry_.erase(e);
+    }
 };
 
 // ---- poll / WSAPoll --------------------------------------------------------------------------
 
-class PollPoller : public PollerInterface<PollPoller> {
+class PollPoller : public detail::PollerCore, public PollerInterface<PollPoller> {
 public:
     using PollerInterface::add;
     using PollerInterface::modify;
@@ -246,82 +643,151 @@ public:
     static constexpr bool reports_hang_up = true;
     static constexpr const char* name = "poll";
 
+    PollPoller() {
+        detail::pollfd_type p{};
+        p.fd = waker_.handle();
+        p.events = detail::poll_read;
+        fds_.push_back(p);
+    }
+
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        ec.clear();
-        if (!registry_.insert(h, Entry{h, token})) {
-            ec = errc::already_registered;
-            return;
-        }
+        detail::HandleIdentity id;
+        if (!admit(h, id, ec, [this](detail::Registration* e) { drop(e); })) return;
+        detail::reserve_for(fds_, fds_.size() + 1);  // before the registry changes: strong
+        detail::Registration entry{h, events, token, id};
+        entry.awaiting_write = any(events & Events::writable);
+        registry_.insert(entry);
         detail::pollfd_type p{};
         p.fd = h;
         p.events = native_events(events);
-        fds_.push_back(p);
+        fds_.push_back(p);  // cannot throw: capacity reserved
     }
     void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
         ec.clear();
-        Entry* e = registry_.find(h);
-        if (!e) {
-            ec = errc::not_registered;
-            return;
-        }
-        e->token = token;
-        fds_[static_cast<std::size_t>(e - registry_.entries().data())].events = native_events(events);
+        detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); });
+        if (!e) return;
+        e->events = events;
+        e->awaiting_write = any(events & Events::writable);
+        retoken(*e, token);
+        fds_[position(e)].events = native_events(events);
     }
     void remove(native_handle_type h, std::error_code& ec) {
         ec.clear();
-        std::size_t position;
-        if (!registry_.erase(h, position)) {
-            ec = errc::not_registered;
-            return;
-        }
-        fds_[position] = fds_.back();  // mirror the registry's swap-with-last
-        fds_.pop_back();
+        if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) drop(e);
     }
-    std::size_t size() const noexcept { return registry_.size(); }
 
-    const std::vector<Ready>& wait_until(const detail::Deadline& deadline, std::error_code& ec) {
-        return detail::wait_until(ready_, deadline, ec, [this](int timeout_ms) {
-            int rc = fds_.empty() ? detail::sleep_ms(timeout_ms)
-                                  : detail::poll_handles(fds_.data(), fds_.size(), timeout_ms);
-            if (rc <= 0) return rc;
+    ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
+        return run(deadline, ec, [this](int timeout_ms, bool& woken) {
+            int rc = detail::poll_handles(fds_.data(), fds_.size(), connect_slice(timeout_ms));
+            if (rc < 0) return rc;
             int left = rc;
-            for (std::size_t i = 0; i < fds_.size() && left > 0; ++i) {
-                short got = fds_[i].revents;
+            if (fds_[0].revents) {
+                woken = true;
+                waker_.drain();
+                --left;
+            }
+            auto& entries = registry_.entries();
+            for (std::size_t i = 0; i < entries.size() && left > 0; ++i) {
+                short got = fds_[i + 1].revents;
                 if (!got) continue;
                 --left;
-                Events events = Events::none;
-                if (got & (POLLIN | POLLRDNORM)) events |= Events::readable;
-                if (got & (POLLOUT | POLLWRNORM)) events |= Events::writable;
-                if (got & (POLLERR | POLLNVAL)) events |= Events::error;
-                // WSAPoll reports a peer's close as POLLHUP alone; recv would return 0 at once,
-                // which is what readable promises.
-                if (got & detail::poll_hang_up) events |= Events::hang_up | Events::readable;
-                ready_.push_back(Ready{registry_.entries()[i].token, fds_[i].fd, events});
+                if ((got & POLLNVAL) || !still_same(entries[i])) {
+                    report_stale(entries[i]);  // closed while registered: once, then gone
+                    continue;
+                }
+                report(entries[i], translate(entries[i].handle, got));
             }
+            report_failed_connects();
+            sweep();
             return rc;
         });
     }
 
 private:
+    static Events translate(native_handle_type h, short got) noexcept {
+        Events events = Events::none;
+        if (got & (POLLIN | POLLRDNORM)) events |= Events::readable;
+        if (got & (POLLOUT | POLLWRNORM)) events |= Events::writable;
+        if (got & POLLERR) events |= Events::error;
+#if defined(_WIN32)
+        // WSAPoll says POLLHUP on the peer's FIN alone (a half-close too): that is the end of
+        // the stream, readable. Over in both directions means a reset (POLLERR) or our own
+        // sending side shut as well, which an empty send tells (once per connection's end).
+        if (got & POLLHUP) {
+            events |= Events::readable;
+            if ((got & POLLERR) || ::send(h, nullptr, 0, 0) != 0) events |= Events::hang_up;
+        }
+#else
+        (void)h;
+        if (got & POLLHUP) events |= Events::hang_up | Events::readable;
+#endif
+        return events;
+    }
     static short native_events(Events e) noexcept {
         short n = 0;
-        if (any(e & Events::readable)) n = static_cast<short>(n | detail::poll_read | (detail::poll_hang_up & ~POLLHUP));
+        if (any(e & Events::readable)) n = static_cast<short>(n | detail::poll_read);
         if (any(e & Events::writable)) n = static_cast<short>(n | detail::poll_write);
         return n;
     }
-    struct Entry {
-        native_handle_type handle;
-        std::uint64_t token;
-    };
-    detail::Registry<Entry> registry_;
-    std::vector<detail::pollfd_type> fds_;  // parallel to registry_.entries()
-    std::vector<Ready> ready_;
+
+#if defined(_WIN32)
+    // WSAPoll does not report a failed non-blocking connect before Windows 10 2004: Microsoft's
+    // WSAPoll documentation says "As of Windows 10 version 2004, when a TCP socket fails to
+    // connect, (POLLHUP | POLLERR | POLLWRNORM) is indicated", earlier versions indicate
+    // nothing and a wait for writability never ends. While a socket waits for writability
+    // (as a connecting socket does), WSAPoll waits in slices and select's except set, which
+    // does report the failure, is asked after each.
+    static constexpr int connect_check_ms = 100;
+    int connect_slice(int timeout_ms) noexcept {
+        for (const detail::Registration& e : registry_.entries())
+            if (e.awaiting_write) return (timeout_ms < 0 || timeout_ms > connect_check_ms) ? connect_check_ms : timeout_ms;
+        return timeout_ms;
+    }
+    void report_failed_connects() noexcept {
+        auto& entries = registry_.entries();
+        for (std::size_t first = 0; first < entries.size();) {
+            fd_set failed;
+            FD_ZERO(&failed);
+            std::size_t i = first;
+            for (; i < entries.size() && failed.fd_count < FD_SETSIZE; ++i)
+                if (entries[i].awaiting_write && !entries[i].stale) FD_SET(entries[i].handle, &failed);
+            timeval zero{0, 0};
+            if (failed.fd_count > 0 && ::select(0, nullptr, nullptr, &failed, &zero) > 0)
+                for (std::size_t j = first; j < i; ++j)
+                    if (entries[j].awaiting_write && FD_ISSET(entries[j].handle, &failed))
+                        report(entries[j], Events::error | Events::writable);
+            first = i;
+        }
+    }
+#else
+    static int connect_slice(int timeout_ms) noexcept { return timeout_ms; }
+    static void report_failed_connects() noexcept {}
+#endif
+
+    std::size_t position(const detail::Registration* e) noexcept {
+        return static_cast<std::size_t>(e - registry_.entries().data()) + 1;
+    }
+    void drop(detail::Registration* e) noexcept {
+        forget(*e);
+        std::size_t at = registry_.erase(e) + 1;
+        fds_[at] = fds_.back();  // mirror the registry's swap-with-last
+        fds_.pop_back();
+    }
+    void sweep() noexcept {
+        if (!any_stale_) return;
+        any_stale_ = false;
+        auto& entries = registry_.entries();
+        for (std::size_t i = entries.size(); i-- > 0;)
+            if (entries[i].stale) drop(&entries[i]);
+    }
+
+    std::vector<detail::pollfd_type> fds_;  // [0] the waker, then parallel to registry_.entries()
 };
 
 // ---- epoll (Linux) ---------------------------------------------------------------------------
 
 #if defined(SOCKETS_HAS_EPOLL)
-class EpollPoller : public PollerInterface<EpollPoller> {
+class EpollPoller : public detail::PollerCore, public PollerInterface<EpollPoller> {
 public:
     using PollerInterface::add;
     using PollerInterface::modify;
@@ -329,88 +795,157 @@ public:
     static constexpr bool reports_hang_up = true;
     static constexpr const char* name = "epoll";
 
-    EpollPoller() : epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
-        if (!epoll_.is_open()) detail::throw_error(detail::last_error(), "epoll_create1");
-    }
+    EpollPoller() { open_set(); }
 
+    // The kernel validates the descriptor before anything is allocated (an absurd number is
+    // EBADF, not a huge table); an allocation failure afterwards undoes the kernel's part.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        ec.clear();
-        if (h < 0) {
-            ec = errc::not_open;
-            return;
+        detail::HandleIdentity id;
+        if (!admit(h, id, ec, [this](detail::Registration* e) { drop_stale(e); })) return;
+        std::uint32_t generation = ++generation_;
+        if (!control(EPOLL_CTL_ADD, h, events, generation, ec)) return;
+        try {
+            detail::Registration entry{h, events, token, id};
+            entry.generation = generation;
+            registry_.insert(entry);
+        } catch (...) {
+            ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, h, nullptr);
+            throw;
         }
-        if (static_cast<std::size_t>(h) >= slots_.size()) slots_.resize(static_cast<std::size_t>(h) + 1);
-        if (slots_[static_cast<std::size_t>(h)].used) {
-            ec = errc::already_registered;
-            return;
-        }
-        if (!control(EPOLL_CTL_ADD, h, events, ec)) return;
-        slots_[static_cast<std::size_t>(h)] = Slot{token, true};
-        ++size_;
     }
     void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
         ec.clear();
-        if (!registered(h)) {
+        detail::Registration* e = registry_.find(h);
+        if (!e) {
             ec = errc::not_registered;
             return;
         }
-        if (control(EPOLL_CTL_MOD, h, events, ec)) slots_[static_cast<std::size_t>(h)].token = token;
+        if (!control(EPOLL_CTL_MOD, h, events, e->generation, ec)) {
+            if (ec == std::errc::bad_file_descriptor || ec == std::errc::no_such_file_or_directory) {
+                ec = detail::closed_handle();  // closed, or the number now names another file
+                drop_stale(e);
+            }
+            return;
+        }
+        e->events = events;
+        retoken(*e, token);
     }
     void remove(native_handle_type h, std::error_code& ec) {
         ec.clear();
-        if (!registered(h)) {
+        detail::Registration* e = registry_.find(h);
+        if (!e) {
             ec = errc::not_registered;
             return;
         }
-        slots_[static_cast<std::size_t>(h)].used = false;
-        --size_;
-        // A descriptor closed before removal has already left the epoll set: not an error.
-        if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, h, nullptr) != 0 && errno != EBADF && errno != ENOENT)
-            ec = detail::last_error();
+        if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, h, nullptr) == 0) {
+            forget(*e);
+            registry_.erase(e);
+            return;
+        }
+        ec = detail::last_error();
+        if (ec == std::errc::bad_file_descriptor || ec == std::errc::no_such_file_or_directory) {
+            ec = detail::closed_handle();
+            drop_stale(e);
+        }
     }
-    std::size_t size() const noexcept { return size_; }
 
-    const std::vector<Ready>& wait_until(const detail::Deadline& deadline, std::error_code& ec) {
+    ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
         // Level-triggered: events beyond this batch are reported by the next wait.
-        std::size_t batch = size_ < 16 ? 16 : (size_ > 1024 ? 1024 : size_);
+        std::size_t batch = size() < 16 ? 16 : (size() > 1024 ? 1024 : size() + 1);
         if (events_.size() < batch) events_.resize(batch);
-        return detail::wait_until(ready_, deadline, ec, [this, batch](int timeout_ms) {
+        return run(deadline, ec, [this, batch](int timeout_ms, bool& woken) {
             int rc = ::epoll_wait(epoll_.native_handle(), events_.data(), static_cast<int>(batch), timeout_ms);
             for (int i = 0; i < rc; ++i) {
-                const ::epoll_event& e = events_[static_cast<std::size_t>(i)];
-                Events got = Events::none;
-                if (e.events & EPOLLIN) got |= Events::readable;
-                if (e.events & EPOLLOUT) got |= Events::writable;
-                if (e.events & EPOLLERR) got |= Events::error;
-                if (e.events & (EPOLLHUP | EPOLLRDHUP)) got |= Events::hang_up;
-                ready_.push_back(Ready{slots_[static_cast<std::size_t>(e.data.fd)].token, e.data.fd, got});
+                const ::epoll_event& event = events_[static_cast<std::size_t>(i)];
+                if (event.data.u64 == waker_id) {
+                    woken = true;
+                    waker_.drain();
+                    continue;
+                }
+                auto h = static_cast<native_handle_type>(event.data.u64 & 0xffffffffu);
+                detail::Registration* e = registry_.find(h);
+                if (!e || e->generation != static_cast<std::uint32_t>(event.data.u64 >> 32)) {
+                    rebuild_ = true;  // a ghost of a registration closed while a duplicate lives
+                    continue;
+                }
+                if (!still_same(*e)) {
+                    report_stale(*e);
+                    rebuild_ = true;
+                    continue;
+                }
+                report(*e, translate(event.events));
             }
+            if (rc >= 0 && rebuild_) rebuild(true);
             return rc;
         });
     }
 
 private:
-    bool registered(native_handle_type h) const noexcept {
-        return h >= 0 && static_cast<std::size_t>(h) < slots_.size() && slots_[static_cast<std::size_t>(h)].used;
+    static constexpr std::uint64_t waker_id = ~std::uint64_t{0};
+
+    static Events translate(std::uint32_t got) noexcept {
+        Events events = Events::none;
+        if (got & EPOLLIN) events |= Events::readable;
+        if (got & EPOLLOUT) events |= Events::writable;
+        if (got & EPOLLERR) events |= Events::error;
+        if (got & EPOLLHUP) events |= Events::hang_up | Events::readable;
+        return events;
     }
-    bool control(int op, native_handle_type h, Events events, std::error_code& ec) {
+    bool control(int op, native_handle_type h, Events events, std::uint32_t generation, std::error_code& ec) {
         ::epoll_event e{};
-        if (any(events & Events::readable)) e.events |= EPOLLIN | EPOLLRDHUP;
+        if (any(events & Events::readable)) e.events |= EPOLLIN;
         if (any(events & Events::writable)) e.events |= EPOLLOUT;
-        e.data.fd = h;
+        e.data.u64 = (std::uint64_t{generation} << 32) | static_cast<std::uint32_t>(h);
         if (::epoll_ctl(epoll_.native_handle(), op, h, &e) == 0) return true;
         ec = detail::last_error();
         return false;
     }
-    struct Slot {
-        std::uint64_t token = 0;
-        bool used = false;
-    };
-    Socket epoll_;                // not a socket, but a descriptor Socket closes correctly
-    std::vector<Slot> slots_;     // indexed by descriptor: O(1) token lookup per event
-    std::size_t size_ = 0;
+    void open_set() {
+        Socket set(::epoll_create1(EPOLL_CLOEXEC));
+        if (!set.is_open()) detail::throw_error(detail::last_error(), "epoll_create1");
+        ::epoll_event e{};
+        e.events = EPOLLIN;
+        e.data.u64 = waker_id;
+        if (::epoll_ctl(set.native_handle(), EPOLL_CTL_ADD, waker_.handle(), &e) != 0)
+            detail::throw_error(detail::last_error(), "epoll_ctl wake-up");
+        epoll_ = std::move(set);
+    }
+    // A registration whose descriptor was closed may live on in the kernel (a duplicate keeps
+    // the socket open) where no epoll_ctl can reach it: only a new epoll set forgets it.
+    void drop_stale(detail::Registration* e) noexcept {
+        forget(*e);
+        registry_.erase(e);
+        rebuild_ = true;
+        rebuild(false);
+    }
+    // Inside a wait, registrations found stale on the way are reported (once, as error);
+    // outside one they are dropped silently, since the batch may be in the user's hands.
+    void rebuild(bool in_wait) noexcept {
+        try {
+            open_set();
+        } catch (...) {
+            return;  // out of descriptors: keep the old set and try again on the next wait
+        }
+        rebuild_ = false;
+        auto& entries = registry_.entries();
+        for (std::size_t i = entries.size(); i-- > 0;) {
+            detail::Registration& e = entries[i];
+            std::error_code ec;
+            detail::HandleIdentity id;
+            if (e.stale || !detail::identify(e.handle, id) || id != e.identity ||
+                !control(EPOLL_CTL_ADD, e.handle, e.events, e.generation, ec)) {
+                if (!e.stale && in_wait) report_stale(e);
+                if (!in_wait) forget(e);
+                registry_.erase(&e);
+            }
+        }
+        any_stale_ = false;
+    }
+
+    Socket epoll_;  // not a socket, but a descriptor Socket closes correctly
     std::vector<::epoll_event> events_;
-    std::vector<Ready> ready_;
+    std::uint32_t generation_ = 0;
+    bool rebuild_ = false;
 };
 
 using Poller = EpollPoller;
