@@ -36,11 +36,12 @@ struct Options {
     std::string where = "127.0.0.1:0";       // port 0: the OS picks one; we print it
     long clients = -1;                       // exit after this many clients (-1: serve forever)
     std::chrono::seconds timeout{10};        // per request (and idle between requests)
+    std::chrono::seconds idle{60};           // silence allowed between requests (poller servers)
     std::chrono::seconds lifetime{300};      // per connection, however busy
     unsigned threads = 32;                   // worker pool size (threaded servers)
 };
 
-// Parses "[ADDRESS] [--clients N] [--timeout S] [--lifetime S] [--threads N]"; prints usage
+// Parses "[ADDRESS] [--clients N] [--timeout S] [--idle S] [--lifetime S] [--threads N]"; prints usage
 // and exits for --help or anything it does not understand.
 inline Options parse_options(int argc, char* argv[], const char* usage) {
     Options o;
@@ -54,6 +55,7 @@ inline Options parse_options(int argc, char* argv[], const char* usage) {
         long n = 0;
         if (!std::strcmp(argv[i], "--clients") && (n = number(i)) >= 0) o.clients = n;
         else if (!std::strcmp(argv[i], "--timeout") && (n = number(i)) > 0) o.timeout = std::chrono::seconds(n);
+        else if (!std::strcmp(argv[i], "--idle") && (n = number(i)) > 0) o.idle = std::chrono::seconds(n);
         else if (!std::strcmp(argv[i], "--lifetime") && (n = number(i)) > 0) o.lifetime = std::chrono::seconds(n);
         else if (!std::strcmp(argv[i], "--threads") && (n = number(i)) > 0) o.threads = static_cast<unsigned>(n);
         else if (argv[i][0] != '-') o.where = argv[i];
@@ -62,6 +64,7 @@ inline Options parse_options(int argc, char* argv[], const char* usage) {
                         "  ADDRESS       where to listen (default 127.0.0.1:0: the OS picks the port)\n"
                         "  --clients N   exit after serving N clients (default: until SIGINT/SIGTERM)\n"
                         "  --timeout S   seconds a client has for each request, and may stay idle (10)\n"
+                        "  --idle S      seconds a client may stay silent, where the protocol allows it (60)\n"
                         "  --lifetime S  seconds one connection may last in all (300)\n"
                         "  --threads N   worker threads, where the server has a pool (32)\n",
                         usage);
