@@ -26,6 +26,14 @@ constexpr std::size_t max_line = 4096;
 constexpr std::size_t max_backlog = 256 * 1024;
 constexpr std::uint64_t listener_token = 0;
 
+// Client text goes to our log: never let it carry terminal escape sequences there.
+static std::string printable(std::string_view text) {
+    std::string out(text);
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return out;
+}
+
 struct Client {
     explicit Client(Socket s) : socket(std::move(s)), reader(socket, max_line, 4096) {}
     Socket socket;
@@ -33,6 +41,7 @@ struct Client {
     std::string name;                         // empty until the first line
     std::string outgoing;                     // bytes the kernel has not taken yet
     bool watching_writable = false;           // registered for Events::writable
+    Clock::time_point joined = Clock::now();
     Clock::time_point last_heard = Clock::now();
     Clock::time_point last_sent = Clock::now();  // last progress writing to it
 };
@@ -120,12 +129,12 @@ private:
                 broadcast(token, c.name + ": " + std::string(*line) + "\n");
         }
         if (!ec) ec = read_error;
-        if (ec) example::log("chat_server: %s: %s", c.name.empty() ? "(unnamed)" : c.name.c_str(), ec.message().c_str());
+        if (ec) example::log("chat_server: %s: %s", c.name.empty() ? "(unnamed)" : printable(c.name).c_str(), ec.message().c_str());
         return !ec && fill != FillResult::end_of_stream;
     }
 
     void broadcast(std::uint64_t from, const std::string& line) {
-        example::log("chat_server: %.*s", static_cast<int>(line.size() - 1), line.data());
+        example::log("chat_server: %s", printable(std::string_view(line).substr(0, line.size() - 1)).c_str());
         std::vector<std::uint64_t> failed;
         for (auto& [token, other] : clients_) {
             if (token == from) continue;
@@ -164,7 +173,7 @@ private:
         next_sweep_ = now + std::chrono::seconds(1);
         std::vector<std::uint64_t> expired;
         for (auto& [token, c] : clients_) {
-            bool nameless = c->name.empty() && now - c->last_heard > options_.timeout;
+            bool nameless = c->name.empty() && now - c->joined > options_.timeout;
             bool silent = now - c->last_heard > options_.idle;
             bool stuck = !c->outgoing.empty() && now - c->last_sent > options_.timeout;
             if (nameless || silent || stuck) expired.push_back(token);
@@ -177,7 +186,7 @@ private:
         if (it == clients_.end()) return;
         std::error_code ignored;
         poller_.remove(it->second->socket, ignored);
-        const std::string& name = it->second->name;
+        std::string name = printable(it->second->name);
         example::log("chat_server: %s left%s%s", name.empty() ? "(unnamed)" : name.c_str(), why ? ": " : "", why ? why : "");
         clients_.erase(it);  // closes the socket
         ++left_;
