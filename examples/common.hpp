@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -90,11 +91,16 @@ inline bool stop_requested() { return stop_flag.load(); }
 
 // ---- logging: one line per event, whole lines even from many threads ------------------------
 
-template <class... Args>
-void log(const char* format, Args... args) {
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))  // the compiler checks the arguments against the format
+#endif
+inline void log(const char* format, ...) {
     static std::mutex mutex;
     std::lock_guard<std::mutex> lock(mutex);
-    std::printf(format, args...);
+    std::va_list args;
+    va_start(args, format);
+    std::vprintf(format, args);
+    va_end(args);
     std::fputc('\n', stdout);
     std::fflush(stdout);
 }
