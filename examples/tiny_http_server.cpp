@@ -87,9 +87,10 @@ static Reply make_reply(int status, const char* reason, std::string body, bool h
     return Reply{std::move(bytes), close};
 }
 
-static Reply error_reply(int status, const char* reason) {
+// Errors always close: after a bad request we cannot know where the next one would start.
+static Reply error_reply(int status, const char* reason, bool head_only = false) {
     std::string body = "<h1>" + std::to_string(status) + " " + reason + "</h1>\n";
-    return make_reply(status, reason, std::move(body), false, true);
+    return make_reply(status, reason, std::move(body), head_only, true);
 }
 
 // One whole request head (request line and headers, without the blank line after them).
@@ -106,8 +107,9 @@ static Reply respond(std::string_view head, bool may_keep_alive) {
     std::string_view method = request_line.substr(0, sp1);
     std::string_view target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
     std::string_view version = request_line.substr(sp2 + 1);
-    if (method.empty() || target.empty() || version.substr(0, 5) != "HTTP/") return error_reply(400, "Bad Request");
-    if (version != "HTTP/1.1" && version != "HTTP/1.0") return error_reply(505, "HTTP Version Not Supported");
+    const bool head_only = method == "HEAD";  // a reply to HEAD never has a body, errors included
+    if (method.empty() || target.empty() || version.substr(0, 5) != "HTTP/") return error_reply(400, "Bad Request", head_only);
+    if (version != "HTTP/1.1" && version != "HTTP/1.0") return error_reply(505, "HTTP Version Not Supported", head_only);
 
     std::string_view host, connection;
     bool has_body = false;
@@ -118,7 +120,7 @@ static Reply respond(std::string_view head, bool may_keep_alive) {
         auto colon = field.find(':');
         // No name, or a folded continuation line (obsolete, and a smuggling vector): refuse.
         if (colon == 0 || colon == std::string_view::npos || field.front() == ' ' || field.front() == '\t')
-            return error_reply(400, "Bad Request");
+            return error_reply(400, "Bad Request", head_only);
         std::string_view name = field.substr(0, colon), value = field.substr(colon + 1);
         while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
         while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
@@ -126,12 +128,11 @@ static Reply respond(std::string_view head, bool may_keep_alive) {
         if (iequals(name, "Connection")) connection = value;
         if (iequals(name, "Transfer-Encoding") || (iequals(name, "Content-Length") && value != "0")) has_body = true;
     }
-    if (version == "HTTP/1.1" && host.empty()) return error_reply(400, "Bad Request");
+    if (version == "HTTP/1.1" && host.empty()) return error_reply(400, "Bad Request", head_only);
 
     bool keep_alive = version == "HTTP/1.1" ? !has_token(connection, "close") : has_token(connection, "keep-alive");
     // We never read request bodies: after one, the stream is not at a request boundary.
     bool close = !keep_alive || has_body || !may_keep_alive;
-    bool head_only = method == "HEAD";
     if (method != "GET" && !head_only) {
         std::string body = "<h1>405 Method Not Allowed</h1>\n";
         return make_reply(405, "Method Not Allowed", std::move(body), false, true, "Allow: GET, HEAD\r\n");

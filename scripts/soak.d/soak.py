@@ -522,6 +522,10 @@ def real_http_clients(server):
         with connect(server.port) as s:
             s.sendall(request)
             check(read_to_end(s).startswith(b"HTTP/1.1 " + status), "HTTP %r -> %s" % (request[:20], status))
+    with connect(server.port) as s:           # HEAD never gets a body, not even with an error
+        s.sendall(b"HEAD / HTTP/1.1\r\n\r\n")
+        reply = read_to_end(s)
+        check(reply.startswith(b"HTTP/1.1 400") and reply.endswith(b"\r\n\r\n"), "HTTP bad HEAD: %r" % reply)
     with connect(server.port) as s:           # too slow: 408, then the server closes
         s.settimeout(TIMEOUT * 3 + 5)
         s.sendall(b"GET / HTTP/1.1\r\n")
