@@ -1,8 +1,8 @@
 // kv_server: a key-value store speaking length-prefixed messages. Threaded like
 // threaded_server (the main thread accepts, a bounded pool of workers serves; see
 // examples/common.hpp). Requests: "SET key value", "GET key", "DEL key". Replies: "OK", the
-// value, or "NOT_FOUND". Requests are at most 64 KiB and the store at most 100,000 keys, so
-// no client can make the server grow without bound.
+// value, or "NOT_FOUND". Requests are at most 64 KiB and the store at most 64 MiB, so no
+// client can make the server grow without bound.
 //
 //   kv_server [ADDRESS] [--clients N] [--timeout S] [--lifetime S] [--threads N]
 #include "common.hpp"
@@ -13,7 +13,7 @@ using namespace sockets;
 using example::Clock;
 
 constexpr std::size_t max_request = 64 * 1024;
-constexpr std::size_t max_keys = 100000;
+constexpr std::size_t max_store_bytes = 64u << 20;
 
 class Store {
 public:
@@ -26,13 +26,23 @@ public:
             auto it = data_.find(std::string(rest));
             return it == data_.end() ? "NOT_FOUND" : it->second;
         }
-        if (verb == "DEL") return data_.erase(std::string(rest)) ? "OK" : "NOT_FOUND";
+        if (verb == "DEL") {
+            auto it = data_.find(std::string(rest));
+            if (it == data_.end()) return "NOT_FOUND";
+            bytes_ -= it->first.size() + it->second.size();
+            data_.erase(it);
+            return "OK";
+        }
         if (verb == "SET") {
             auto key_end = rest.find(' ');
             if (key_end == std::string_view::npos) return "ERROR: SET needs a key and a value";
             std::string key(rest.substr(0, key_end));
-            if (data_.size() >= max_keys && !data_.count(key)) return "ERROR: store full";
-            data_[key] = std::string(rest.substr(key_end + 1));
+            std::string_view value = rest.substr(key_end + 1);
+            auto it = data_.find(key);
+            std::size_t old = it == data_.end() ? 0 : key.size() + it->second.size();
+            if (bytes_ - old + key.size() + value.size() > max_store_bytes) return "ERROR: store full";
+            bytes_ = bytes_ - old + key.size() + value.size();
+            data_[key] = std::string(value);
             return "OK";
         }
         return "ERROR: unknown request";
@@ -41,6 +51,7 @@ public:
 private:
     std::mutex mutex_;
     std::map<std::string, std::string> data_;
+    std::size_t bytes_ = 0;  // keys and values held
 };
 
 static void serve(Socket& client, const Address& who, Store& store, const example::Options& options) {
