@@ -75,9 +75,9 @@ private:
             if (ec) return pause_accepting(ec);
             if (!s) break;
             trouble_.succeeded();
-            s->set_nonblocking(true);
             std::uint64_t token = next_token_++;
-            poller_.add(*s, Events::readable, token, ec);
+            s->set_nonblocking(true, ec);
+            if (!ec) poller_.add(*s, Events::readable, token, ec);
             if (ec) continue;  // e.g. beyond what the backend can watch: let this one go
             auto c = std::make_unique<Client>(std::move(*s));
             c->outgoing = "welcome: " + std::to_string(clients_.size() + 1) + " online\n";

@@ -1,7 +1,8 @@
 // echo_server: sends back whatever each client sends, until the client closes its side.
 // Threaded like threaded_server (the main thread accepts, a bounded pool of workers serves;
 // see examples/common.hpp), with raw bytes instead of lines: no framing at all, so each
-// recv has the timeout and each echo the same timeout to be taken by the client.
+// recv has the timeout (--timeout), each echo the same time to be taken by the client, and
+// the connection a lifetime (--lifetime).
 //
 //   echo_server [ADDRESS] [--clients N] [--timeout S] [--lifetime S] [--threads N]
 #include "common.hpp"
@@ -16,7 +17,7 @@ static void serve(Socket& client, const Address& who, const example::Options& op
     // recv returns 0 when the client has shut down its side: then we are done.
     for (;;) {
         auto left = std::min<Clock::duration>(options.timeout, end_of_life - Clock::now());
-        std::size_t n = client.recv(buffer, sizeof buffer, left, ec);
+        std::size_t n = example::recv_within(client, buffer, sizeof buffer, left, ec);
         if (ec || n == 0) break;
         client.send_all(buffer, n, options.timeout, ec);
         if (ec) break;

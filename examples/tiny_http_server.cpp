@@ -187,9 +187,9 @@ private:
             if (ec) return pause_accepting(ec);
             if (!s) return;
             trouble_.succeeded();
-            s->set_nonblocking(true);
             std::uint64_t token = next_token_++;
-            poller_.add(*s, Events::readable, token, ec);
+            s->set_nonblocking(true, ec);
+            if (!ec) poller_.add(*s, Events::readable, token, ec);
             if (ec) continue;  // e.g. beyond what the backend can watch: let this one go
             connections_.emplace(token, std::make_unique<Connection>(std::move(*s), who));
         }
