@@ -1,147 +1,218 @@
 // chat_server: one thread, one Poller, many clients. Each line a client sends goes to every
 // other client. Writes are non-blocking with a per-client outgoing buffer, so a slow reader
-// never stalls the others (one that falls 1 MiB behind is disconnected).
+// never stalls the others.
 //
-//   chat_server [ADDRESS] [--clients N]
+// What keeps it alive among clients it did not write:
+//   - a client is known by a token that is never reused; every event and every write first
+//     looks the token up, because a client can be dropped while events for it are still
+//     waiting in the same batch (its token then maps to nothing: the event is skipped);
+//   - everything per client is bounded: a line (4 KiB), the bytes queued for it (256 KiB;
+//     a reader that falls further behind is dropped), the time to send its name (--timeout),
+//     the time it may stay silent (--idle), the time its queue may stay stuck (--timeout);
+//   - accept failing for lack of descriptors pauses accepting for a moment, no busy loop;
+//   - SIGINT/SIGTERM end the loop; destructors close every socket.
+//
+//   chat_server [ADDRESS] [--clients N] [--timeout S] [--idle S]
 //     The first line a client sends is its name. --clients N: exit once N clients have left.
-#include <sockets/sockets.hpp>
+#include "common.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
-#include <string>
 
 using namespace sockets;
+using example::Clock;
+
+constexpr std::size_t max_line = 4096;
+constexpr std::size_t max_backlog = 256 * 1024;
+constexpr std::uint64_t listener_token = 0;
+
+// Client text goes to our log: never let it carry terminal escape sequences there.
+static std::string printable(std::string_view text) {
+    std::string out(text);
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return out;
+}
 
 struct Client {
-    explicit Client(Socket s) : socket(std::move(s)), reader(socket, 4096) {}
+    explicit Client(Socket s) : socket(std::move(s)), reader(socket, max_line, 4096) {}
     Socket socket;
-    StreamReader reader;    // framing: lines
-    std::string name;       // empty until the first line
-    std::string outgoing;   // bytes not yet taken by the kernel
+    StreamReader reader;                      // framing: lines
+    std::string name;                         // empty until the first line
+    std::string outgoing;                     // bytes the kernel has not taken yet
+    bool watching_writable = false;           // registered for Events::writable
+    Clock::time_point joined = Clock::now();
+    Clock::time_point last_heard = Clock::now();
+    Clock::time_point last_sent = Clock::now();  // last progress writing to it
 };
-
-constexpr std::uint64_t listener_token = 0;
-constexpr std::size_t max_backlog = 1 << 20;
 
 class ChatServer {
 public:
-    explicit ChatServer(Socket listener) : listener_(std::move(listener)) {
+    ChatServer(Socket listener, const example::Options& options)
+        : listener_(std::move(listener)), options_(options) {
         listener_.set_nonblocking(true);
         poller_.add(listener_, Events::readable, listener_token);
     }
 
-    void run(long stop_after) {
-        while (stop_after < 0 || left_ < stop_after) {
-            for (const Ready& r : poller_.wait()) {
+    void run() {
+        while (!example::stop_requested() && (options_.clients < 0 || left_ < options_.clients)) {
+            resume_accepting_if_due();
+            for (const Ready& r : poller_.wait(example::poll_interval)) {
                 if (r.token == listener_token)
                     accept_all();
                 else
                     serve(r);
             }
+            drop_expired();
         }
     }
 
 private:
     void accept_all() {
-        while (auto s = listener_.try_accept()) {
-            s->set_nonblocking(true);
+        for (;;) {
+            std::error_code ec;
+            auto s = listener_.try_accept(nullptr, ec);
+            if (ec) return pause_accepting(ec);
+            if (!s) break;
+            trouble_.succeeded();
             std::uint64_t token = next_token_++;
-            poller_.add(*s, Events::readable, token);
+            s->set_nonblocking(true, ec);
+            if (!ec) poller_.add(*s, Events::readable, token, ec);
+            if (ec) continue;  // e.g. beyond what the backend can watch: let this one go
             auto c = std::make_unique<Client>(std::move(*s));
-            queue(*c, "welcome: " + std::to_string(clients_.size() + 1) + " online\n");
-            clients_.emplace(token, std::move(c));
-            flush(token);
+            c->outgoing = "welcome: " + std::to_string(clients_.size() + 1) + " online\n";
+            Client& added = *clients_.emplace(token, std::move(c)).first->second;
+            if (!flush(token, added)) drop(token);
         }
+    }
+
+    // Out of descriptors (or kernel memory): the pending client stays queued and the listener
+    // stays readable, so stop watching it for a moment instead of spinning on it.
+    void pause_accepting(const std::error_code& ec) {
+        trouble_.failed(ec);
+        std::error_code ignored;
+        poller_.remove(listener_, ignored);
+        resume_accepting_at_ = Clock::now() + example::accept_back_off;
+    }
+    void resume_accepting_if_due() {
+        if (!resume_accepting_at_ || Clock::now() < *resume_accepting_at_) return;
+        std::error_code ec;
+        poller_.add(listener_, Events::readable, listener_token, ec);
+        if (ec) return pause_accepting(ec);
+        resume_accepting_at_.reset();
+    }
+
+    Client* find(std::uint64_t token) {
+        auto it = clients_.find(token);
+        return it == clients_.end() ? nullptr : it->second.get();
     }
 
     void serve(const Ready& r) {
-        Client& c = *clients_.at(r.token);
-        bool gone = false;
-        if (r.has(Events::readable | Events::hang_up | Events::error)) {
-            std::error_code ec;
-            FillResult fill;
-            while ((fill = c.reader.fill(ec)) == FillResult::data) {
-            }
-            while (auto line = c.reader.try_line(ec)) {
-                if (c.name.empty())
-                    c.name = std::string(*line);
-                else
-                    broadcast(r.token, c.name + ": " + std::string(*line) + "\n");
-            }
-            gone = ec || fill == FillResult::end_of_stream;
+        Client* c = find(r.token);
+        if (!c) return;  // dropped earlier in this batch: a stale event
+        bool ok = true;
+        if (r.has(Events::readable | Events::hang_up | Events::error)) ok = read_lines(r.token, *c);
+        if (ok) ok = flush(r.token, *c);
+        if (!ok) drop(r.token);
+    }
+
+    // One recv (level-triggered: if more is waiting, the Poller says so again), then every
+    // whole line in the buffer. False when the client is gone or broke the rules.
+    bool read_lines(std::uint64_t token, Client& c) {
+        std::error_code read_error, ec;
+        FillResult fill = c.reader.fill(read_error);
+        if (fill == FillResult::data) c.last_heard = Clock::now();
+        while (auto line = c.reader.try_line(ec)) {
+            if (c.name.empty())
+                c.name = line->empty() ? "(nameless)" : std::string(*line);
+            else
+                broadcast(token, c.name + ": " + std::string(*line) + "\n");
         }
-        if (!gone) gone = !flush(r.token);
-        if (gone) drop(r.token);
+        if (!ec) ec = read_error;
+        if (ec) example::log("chat_server: %s: %s", c.name.empty() ? "(unnamed)" : printable(c.name).c_str(), ec.message().c_str());
+        return !ec && fill != FillResult::end_of_stream;
     }
 
     void broadcast(std::uint64_t from, const std::string& line) {
-        std::printf("chat_server: %s", line.c_str());
-        for (auto& [token, other] : clients_)
-            if (token != from) queue(*other, line);
-        for (auto it = clients_.begin(); it != clients_.end();) {
-            auto token = (it++)->first;  // flush may drop this client
-            if (token != from && !flush(token)) drop(token);
+        example::log("chat_server: %s", printable(std::string_view(line).substr(0, line.size() - 1)).c_str());
+        std::vector<std::uint64_t> failed;
+        for (auto& [token, other] : clients_) {
+            if (token == from) continue;
+            other->outgoing += line;
+            if (!flush(token, *other)) failed.push_back(token);
         }
+        for (auto token : failed) drop(token);  // after the loop: dropping erases from clients_
     }
 
-    static void queue(Client& c, const std::string& text) { c.outgoing += text; }
-
-    // Sends what the kernel takes now; waits for writability only while something is left.
-    bool flush(std::uint64_t token) {
-        Client& c = *clients_.at(token);
+    // Sends what the kernel takes now; watches for writability only while something is left.
+    // False when the client must go (an error, or too far behind).
+    bool flush(std::uint64_t token, Client& c) {
         std::error_code ec;
         while (!c.outgoing.empty()) {
             auto n = c.socket.try_send(c.outgoing.data(), c.outgoing.size(), ec);
             if (ec) return false;
             if (!n) break;
             c.outgoing.erase(0, *n);
+            c.last_sent = Clock::now();
         }
-        if (c.outgoing.size() > max_backlog) return false;  // too slow: let it go
-        poller_.modify(c.socket, c.outgoing.empty() ? Events::readable : Events::readable | Events::writable, token);
+        if (c.outgoing.size() > max_backlog) return false;
+        bool want_writable = !c.outgoing.empty();
+        if (want_writable != c.watching_writable) {
+            poller_.modify(c.socket, want_writable ? Events::readable | Events::writable : Events::readable, token, ec);
+            if (ec) return false;
+            c.watching_writable = want_writable;
+        }
         return true;
     }
 
-    void drop(std::uint64_t token) {
+    // At most once a second: clients that never named themselves, went silent, or stopped
+    // reading what we send them.
+    void drop_expired() {
+        auto now = Clock::now();
+        if (now < next_sweep_) return;
+        next_sweep_ = now + std::chrono::seconds(1);
+        std::vector<std::uint64_t> expired;
+        for (auto& [token, c] : clients_) {
+            bool nameless = c->name.empty() && now - c->joined > options_.timeout;
+            bool silent = now - c->last_heard > options_.idle;
+            bool stuck = !c->outgoing.empty() && now - c->last_sent > options_.timeout;
+            if (nameless || silent || stuck) expired.push_back(token);
+        }
+        for (auto token : expired) drop(token, "timed out");
+    }
+
+    void drop(std::uint64_t token, const char* why = nullptr) {
         auto it = clients_.find(token);
         if (it == clients_.end()) return;
-        poller_.remove(it->second->socket);
-        std::printf("chat_server: %s left\n", it->second->name.empty() ? "(unnamed)" : it->second->name.c_str());
-        std::fflush(stdout);
-        clients_.erase(it);
+        std::error_code ignored;
+        poller_.remove(it->second->socket, ignored);
+        std::string name = printable(it->second->name);
+        example::log("chat_server: %s left%s%s", name.empty() ? "(unnamed)" : name.c_str(), why ? ": " : "", why ? why : "");
+        clients_.erase(it);  // closes the socket
         ++left_;
     }
 
     Socket listener_;
+    example::Options options_;
     Poller poller_;
     std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
-    std::uint64_t next_token_ = 1;
+    std::uint64_t next_token_ = 1;  // never reused: a stale event cannot reach a newer client
     long left_ = 0;
+    example::AcceptTrouble trouble_{"chat_server"};
+    std::optional<Clock::time_point> resume_accepting_at_;
+    Clock::time_point next_sweep_ = Clock::now();
 };
 
 int main(int argc, char* argv[]) {
-    std::string where = "127.0.0.1:0";
-    long stop_after = -1;
-    for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-            std::printf("usage: chat_server [ADDRESS] [--clients N]\n"
-                        "  relays each line a client sends to all the others; a client's first line is its name\n"
-                        "  --clients N  exit after N clients have left\n");
-            return 0;
-        }
-        if (!std::strcmp(argv[i], "--clients") && i + 1 < argc)
-            stop_after = std::strtol(argv[++i], nullptr, 10);
-        else
-            where = argv[i];
-    }
+    auto options = example::parse_options(argc, argv, "usage: chat_server [ADDRESS] [options]\n"
+                                                      "  relays each line a client sends to all the others; a client's first line is its name\n"
+                                                      "  (--clients N: exit after N clients have left)");
+    example::stop_on_signals();
     try {
-        Socket listener = listen_on(Address::parse(where));
-        std::printf("listening on %s\n", listener.local_address().to_string().c_str());
-        std::fflush(stdout);
-        ChatServer(std::move(listener)).run(stop_after);
-    } catch (const std::system_error& e) {
+        Socket listener = listen_on(Address::parse(options.where));
+        example::log("listening on %s", listener.local_address().to_string().c_str());
+        ChatServer(std::move(listener), options).run();
+    } catch (const std::exception& e) {  // the listener or the Poller itself failed
         std::fprintf(stderr, "chat_server: %s\n", e.what());
         return 1;
     }

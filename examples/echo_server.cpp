@@ -1,63 +1,54 @@
-// echo_server: the HOWTO's threaded server. Accepts clients and echoes back whatever each
-// sends until it closes its side.
+// echo_server: sends back whatever each client sends, until the client closes its side.
+// Threaded like threaded_server (the main thread accepts, a bounded pool of workers serves;
+// see examples/common.hpp), with raw bytes instead of lines: no framing at all, so each
+// recv has the timeout (--timeout), each echo the same time to be taken by the client, and
+// the connection a lifetime (--lifetime).
 //
-//   echo_server [ADDRESS] [--clients N]
-//     ADDRESS     where to listen, default 127.0.0.1:0 (port 0: the OS picks one)
-//     --clients N exit after serving N clients (default: serve forever)
-#include <sockets/sockets.hpp>
+//   echo_server [ADDRESS] [--clients N] [--timeout S] [--lifetime S] [--threads N]
+#include "common.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <string>
-#include <thread>
-#include <vector>
+using namespace sockets;
+using example::Clock;
 
-static void serve(sockets::Socket client, sockets::Address who) {
+static void serve(Socket& client, const Address& who, const example::Options& options) {
     char buffer[4096];
-    std::size_t total = 0;
-    try {
-        // recv returns 0 when the client has shut down its side: then we are done.
-        while (std::size_t n = client.recv(buffer, sizeof buffer)) {
-            client.send_all(buffer, n);
-            total += n;
-        }
-        client.shutdown(sockets::Shutdown::write);
-        std::printf("echo_server: %s done, echoed %zu bytes\n", who.to_string().c_str(), total);
-    } catch (const std::system_error& e) {
-        std::printf("echo_server: %s: %s\n", who.to_string().c_str(), e.what());
+    const auto end_of_life = Clock::now() + options.lifetime;
+    std::error_code ec;
+    // recv returns 0 when the client has shut down its side: then we are done.
+    for (;;) {
+        auto left = std::min<Clock::duration>(options.timeout, end_of_life - Clock::now());
+        std::size_t n = example::recv_within(client, buffer, sizeof buffer, left, ec);
+        if (ec || n == 0) break;
+        client.send_all(buffer, n, options.timeout, ec);
+        if (ec) break;
     }
-    std::fflush(stdout);
+    if (ec) example::log("echo_server: %s: %s", who.to_string().c_str(), ec.message().c_str());
+    client.graceful_close(example::linger, ec);
 }
 
 int main(int argc, char* argv[]) {
-    std::string where = "127.0.0.1:0";
-    long clients = -1;
-    for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-            std::printf("usage: echo_server [ADDRESS] [--clients N]\n"
-                        "  ADDRESS     where to listen (default 127.0.0.1:0, the OS picks the port)\n"
-                        "  --clients N exit after serving N clients\n");
-            return 0;
-        }
-        if (!std::strcmp(argv[i], "--clients") && i + 1 < argc)
-            clients = std::strtol(argv[++i], nullptr, 10);
-        else
-            where = argv[i];
-    }
+    auto options = example::parse_options(argc, argv, "usage: echo_server [ADDRESS] [options]\n"
+                                                      "  echoes back whatever each client sends");
+    example::stop_on_signals();
     try {
-        sockets::Socket listener = sockets::listen_on(sockets::Address::parse(where));
+        Socket listener = listen_on(Address::parse(options.where));
         // The first line tells scripts where we are, e.g. "listening on 127.0.0.1:40213".
-        std::printf("listening on %s\n", listener.local_address().to_string().c_str());
-        std::fflush(stdout);
-        std::vector<std::thread> workers;
-        for (long served = 0; clients < 0 || served < clients; ++served) {
-            sockets::Address who;
-            sockets::Socket client = listener.accept(who);
-            workers.emplace_back(serve, std::move(client), who);
+        example::log("listening on %s", listener.local_address().to_string().c_str());
+
+        example::WorkerPool pool(options.threads, [&](Socket& c, const Address& who) { serve(c, who, options); });
+        example::AcceptTrouble trouble("echo_server");
+        for (long accepted = 0; options.clients < 0 || accepted < options.clients;) {
+            if (example::stop_requested()) break;
+            Address who;
+            Socket client = example::accept_client(listener, who, trouble);
+            if (!client) continue;  // nobody came within the poll interval, or accept failed
+            if (!pool.submit(std::move(client), who)) break;
+            ++accepted;
         }
-        for (auto& w : workers) w.join();
-    } catch (const std::system_error& e) {
+        listener.close();
+        if (!example::stop_requested()) pool.drain();
+        pool.stop();
+    } catch (const std::exception& e) {  // only the listener's own failures get here
         std::fprintf(stderr, "echo_server: %s\n", e.what());
         return 1;
     }

@@ -1,19 +1,19 @@
-// kv_server: a key-value store speaking length-prefixed messages, one thread per client.
-// Requests: "SET key value", "GET key", "DEL key". Replies: "OK", the value, or "NOT_FOUND".
+// kv_server: a key-value store speaking length-prefixed messages. Threaded like
+// threaded_server (the main thread accepts, a bounded pool of workers serves; see
+// examples/common.hpp). Requests: "SET key value", "GET key", "DEL key". Replies: "OK", the
+// value, or "NOT_FOUND". Requests are at most 64 KiB and the store at most 64 MiB, so no
+// client can make the server grow without bound.
 //
-//   kv_server [ADDRESS] [--clients N]
-#include <sockets/sockets.hpp>
+//   kv_server [ADDRESS] [--clients N] [--timeout S] [--lifetime S] [--threads N]
+#include "common.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <map>
-#include <mutex>
-#include <string>
-#include <thread>
-#include <vector>
 
 using namespace sockets;
+using example::Clock;
+
+constexpr std::size_t max_request = 64 * 1024;
+constexpr std::size_t max_store_bytes = 64u << 20;
 
 class Store {
 public:
@@ -26,11 +26,23 @@ public:
             auto it = data_.find(std::string(rest));
             return it == data_.end() ? "NOT_FOUND" : it->second;
         }
-        if (verb == "DEL") return data_.erase(std::string(rest)) ? "OK" : "NOT_FOUND";
+        if (verb == "DEL") {
+            auto it = data_.find(std::string(rest));
+            if (it == data_.end()) return "NOT_FOUND";
+            bytes_ -= it->first.size() + it->second.size();
+            data_.erase(it);
+            return "OK";
+        }
         if (verb == "SET") {
             auto key_end = rest.find(' ');
             if (key_end == std::string_view::npos) return "ERROR: SET needs a key and a value";
-            data_[std::string(rest.substr(0, key_end))] = std::string(rest.substr(key_end + 1));
+            std::string key(rest.substr(0, key_end));
+            std::string_view value = rest.substr(key_end + 1);
+            auto it = data_.find(key);
+            std::size_t old = it == data_.end() ? 0 : key.size() + it->second.size();
+            if (bytes_ - old + key.size() + value.size() > max_store_bytes) return "ERROR: store full";
+            bytes_ = bytes_ - old + key.size() + value.size();
+            data_[key] = std::string(value);
             return "OK";
         }
         return "ERROR: unknown request";
@@ -39,44 +51,49 @@ public:
 private:
     std::mutex mutex_;
     std::map<std::string, std::string> data_;
+    std::size_t bytes_ = 0;  // keys and values held
 };
 
-static void serve(Socket client, Store& store) {
-    StreamReader reader(client, 1 << 20);
+static void serve(Socket& client, const Address& who, Store& store, const example::Options& options) {
+    client.set_send_timeout(options.timeout);  // a client that never reads cannot block us
+    MessageBuffer buffer(max_request);
+    auto next_message = [](MessageBuffer& b, std::error_code& ec) { return b.next_message(ec); };
+    const auto end_of_life = Clock::now() + options.lifetime;
     std::error_code ec;
     for (;;) {
-        std::string_view request = reader.read_message(ec);
+        auto deadline = std::min(Clock::now() + options.timeout, end_of_life);
+        std::string_view request = example::read_request(client, buffer, deadline, next_message, ec);
         if (ec) break;  // end_of_stream: the client is done; message_too_large: hostile
         send_message(client, store.handle(request), ec);
         if (ec) break;
     }
-    if (ec != errc::end_of_stream) std::printf("kv_server: dropping client: %s\n", ec.message().c_str());
+    if (example::worth_logging(ec)) example::log("kv_server: %s: %s", who.to_string().c_str(), ec.message().c_str());
+    client.graceful_close(example::linger, ec);
 }
 
 int main(int argc, char* argv[]) {
-    std::string where = "127.0.0.1:0";
-    long clients = -1;
-    for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-            std::printf("usage: kv_server [ADDRESS] [--clients N]\n"
-                        "  length-prefixed requests: SET key value | GET key | DEL key\n");
-            return 0;
-        }
-        if (!std::strcmp(argv[i], "--clients") && i + 1 < argc)
-            clients = std::strtol(argv[++i], nullptr, 10);
-        else
-            where = argv[i];
-    }
+    auto options = example::parse_options(argc, argv, "usage: kv_server [ADDRESS] [options]\n"
+                                                      "  length-prefixed requests: SET key value | GET key | DEL key");
+    example::stop_on_signals();
     try {
-        Socket listener = listen_on(Address::parse(where));
-        std::printf("listening on %s\n", listener.local_address().to_string().c_str());
-        std::fflush(stdout);
+        Socket listener = listen_on(Address::parse(options.where));
+        example::log("listening on %s", listener.local_address().to_string().c_str());
+
         Store store;
-        std::vector<std::thread> workers;
-        for (long served = 0; clients < 0 || served < clients; ++served)
-            workers.emplace_back(serve, listener.accept(), std::ref(store));
-        for (auto& w : workers) w.join();
-    } catch (const std::system_error& e) {
+        example::WorkerPool pool(options.threads, [&](Socket& c, const Address& who) { serve(c, who, store, options); });
+        example::AcceptTrouble trouble("kv_server");
+        for (long accepted = 0; options.clients < 0 || accepted < options.clients;) {
+            if (example::stop_requested()) break;
+            Address who;
+            Socket client = example::accept_client(listener, who, trouble);
+            if (!client) continue;  // nobody came within the poll interval, or accept failed
+            if (!pool.submit(std::move(client), who)) break;
+            ++accepted;
+        }
+        listener.close();
+        if (!example::stop_requested()) pool.drain();
+        pool.stop();
+    } catch (const std::exception& e) {  // only the listener's own failures get here
         std::fprintf(stderr, "kv_server: %s\n", e.what());
         return 1;
     }

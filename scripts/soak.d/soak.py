@@ -1,0 +1,612 @@
+#!/usr/bin/env python3
+"""Hostile-client soak of every example server (run by scripts/soak).
+
+Each server runs on 127.0.0.1 port 0 and prints its port. Clients we did not write attack it:
+port checks, resets (SO_LINGER 0) before, during and after requests, garbage, half-open and
+idle connections, slow headers, readers that never read, resets while queued for accept,
+descriptor exhaustion, 1,000 chat clients with half killed mid-stream, 40,000 short-lived
+clients in a row; and real HTTP clients (curl, urllib, http.client). After each case the
+server must answer a fresh client, and its descriptors, threads and resident memory must
+come back to their baseline. Exits non-zero on any failure.
+"""
+import argparse
+import http.client
+import os
+import random
+import resource
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HOST = "127.0.0.1"
+TIMEOUT = 2          # the servers' --timeout and --idle, seconds: keeps the cases short
+failures = []
+
+
+def say(text):
+    print(text, flush=True)
+
+
+def fail(text):
+    failures.append(text)
+    say("FAIL: " + text)
+
+
+def check(condition, text):
+    if not condition:
+        fail(text)
+    return condition
+
+
+# ---- clients ----------------------------------------------------------------------------------
+
+def connect(port, timeout=10):
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def reset(s):
+    """Close with an RST instead of a FIN (SO_LINGER on, zero seconds)."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    s.close()
+
+
+def recv_until(s, predicate, limit=1 << 20):
+    data = b""
+    while not predicate(data) and len(data) < limit:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_to_end(s):
+    return recv_until(s, lambda d: False, limit=1 << 24)
+
+
+# Each server's protocol: one request that must be answered, and a partial one.
+def probe_echo(s):
+    s.sendall(b"ping")
+    return recv_until(s, lambda d: len(d) >= 4) == b"ping"
+
+
+def probe_line(s):
+    s.sendall(b"ping\n")
+    return recv_until(s, lambda d: d.endswith(b"\n")) == b"ping\n"
+
+
+def kv_message(text):
+    return struct.pack(">I", len(text)) + text
+
+
+def probe_kv(s):
+    s.sendall(kv_message(b"SET soak yes") + kv_message(b"GET soak"))
+    want = kv_message(b"OK") + kv_message(b"yes")
+    return recv_until(s, lambda d: len(d) >= len(want)) == want
+
+
+def probe_chat(s):
+    s.sendall(b"probe\n")
+    return recv_until(s, lambda d: d.endswith(b"\n")).startswith(b"welcome")
+
+
+def probe_http(s):
+    s.sendall(b"GET /probe HTTP/1.1\r\nHost: soak\r\n\r\n")
+    reply = recv_until(s, lambda d: b"</p>\n" in d)
+    return reply.startswith(b"HTTP/1.1 200 OK")
+
+
+PARTIAL = {"echo": b"", "threaded": b"half a li", "kv": b"\x00\x00\x01\x00half",
+           "chat": b"half a na", "http": b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: "}
+
+
+# ---- the server under test ----------------------------------------------------------------------
+
+class Server:
+    def __init__(self, binary, kind, probe, args=(), nofile=None):
+        self.kind, self.probe_request = kind, probe
+        self.log = tempfile.NamedTemporaryFile(prefix="soak-%s-" % kind, suffix=".log", delete=False)
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
+        self.process = subprocess.Popen([binary, "127.0.0.1:0", *args], stdout=self.log, stderr=subprocess.STDOUT,
+                                        preexec_fn=limit)
+        self.pid = self.process.pid
+        deadline = time.time() + 20
+        self.port = None
+        while self.port is None:
+            with open(self.log.name, errors="replace") as f:
+                first = f.readline()
+            if "listening on" in first:
+                self.port = int(first.strip().rsplit(":", 1)[1])
+            elif time.time() > deadline or self.process.poll() is not None:
+                raise RuntimeError("%s did not start:\n%s" % (kind, open(self.log.name, errors="replace").read()))
+            else:
+                time.sleep(0.02)
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def metrics(self):
+        fds = len(os.listdir("/proc/%d/fd" % self.pid))
+        status = dict(line.split(":", 1) for line in open("/proc/%d/status" % self.pid))
+        return fds, int(status["Threads"]), int(status["VmRSS"].split()[0])
+
+    def cpu_seconds(self):
+        fields = open("/proc/%d/stat" % self.pid).read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def probe(self, timeout=5):
+        """A fresh client gets a correct answer within timeout seconds."""
+        try:
+            with connect(self.port, timeout) as s:
+                return self.probe_request(s)
+        except OSError as e:
+            say("  probe: %s" % e)
+            return False
+
+    def baseline(self):
+        for _ in range(50):  # warm up: pools, allocator arenas, first-use pages
+            self.probe()
+        time.sleep(0.2)
+        self.base = self.metrics()
+        say("  baseline: fds %d, threads %d, rss %d KiB" % self.base)
+
+    def settle(self, case, wait=TIMEOUT * 3 + 5, clients_left=False):
+        """After a case: alive, answering, and (once its clients are gone) back to the baseline."""
+        if not check(self.alive(), "%s died in case '%s': %s" % (self.kind, case, self.tail())):
+            return
+        check(self.probe(), "%s did not answer a fresh client after '%s'" % (self.kind, case))
+        if clients_left:
+            fds, threads, rss = self.metrics()
+            say("  %-38s fds %4d  threads %3d  rss %6d KiB  (clients still connected)" % (case, fds, threads, rss))
+            return
+        fds0, threads0, rss0 = self.base
+        rss_slack = max(16 * 1024, rss0 // 2)
+        deadline = time.time() + wait
+        while True:
+            fds, threads, rss = self.metrics()
+            ok = fds <= fds0 and threads <= threads0 and rss <= rss0 + rss_slack
+            if ok or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        say("  %-38s fds %4d  threads %3d  rss %6d KiB  %s" % (case, fds, threads, rss, "ok" if ok else "NOT BACK"))
+        check(ok, "%s: after '%s' fds %d (baseline %d), threads %d (%d), rss %d KiB (%d + %d slack)"
+              % (self.kind, case, fds, fds0, threads, threads0, rss, rss0, rss_slack))
+
+    def stop(self):
+        """SIGTERM must end the server cleanly and promptly."""
+        if not self.alive():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=10)
+            check(code == 0, "%s exited with %d on SIGTERM: %s" % (self.kind, code, self.tail()))
+        except subprocess.TimeoutExpired:
+            fail("%s did not stop on SIGTERM within 10 s" % self.kind)
+            self.process.kill()
+            self.process.wait()
+
+    def grep(self, word):
+        lines = [l.strip() for l in open(self.log.name, errors="replace") if word in l]
+        return lines[0] if lines else "(nothing)"
+
+    def tail(self):
+        return "".join(open(self.log.name, errors="replace").readlines()[-5:])
+
+
+# ---- abuse cases ----------------------------------------------------------------------------
+
+def open_many(port, n):
+    clients = []
+    for _ in range(n):
+        try:
+            clients.append(connect(port))
+        except OSError:
+            break
+    return clients
+
+
+def abuse(server):
+    port, kind = server.port, server.kind
+    partial = PARTIAL[kind] or b"x"
+
+    for _ in range(20):                       # port checks: connect, close
+        connect(port).close()
+    server.settle("port check (connect, close)")
+
+    for _ in range(20):                       # reset mid-request
+        s = connect(port)
+        s.sendall(partial)
+        reset(s)
+    server.settle("reset (RST) mid-request")
+
+    for _ in range(20):                       # close mid-request
+        s = connect(port)
+        s.sendall(partial)
+        s.close()
+    server.settle("close mid-request")
+
+    rng = random.Random(1)
+    for _ in range(20):                       # garbage, then reset
+        s = connect(port)
+        try:
+            s.sendall(bytes(rng.getrandbits(8) for _ in range(16384)))
+        except OSError:
+            pass
+        reset(s)
+    server.settle("garbage then reset")
+
+    burst = open_many(port, 200)              # a burst of resets
+    for s in burst:
+        reset(s)
+    server.settle("reset burst (200)")
+
+    server.process.send_signal(signal.SIGSTOP)  # resets while queued for accept
+    queued = open_many(port, 50)
+    for s in queued:
+        try:
+            s.sendall(partial)
+        except OSError:
+            pass
+        reset(s)
+    server.process.send_signal(signal.SIGCONT)
+    server.settle("reset while queued for accept (50)")
+
+    half = []                                 # half-open: the client says it is done at once
+    for _ in range(20):
+        s = connect(port)
+        s.shutdown(socket.SHUT_WR)
+        half.append(s)
+    deadline = time.time() + TIMEOUT * 3 + 5
+    for s in half:
+        s.settimeout(max(0.1, deadline - time.time()))
+        try:
+            read_to_end(s)                    # the server must close its side too
+        except OSError as e:
+            fail("%s: half-open client: %s" % (kind, e))
+        s.close()
+    server.settle("half-open (shutdown write at once)")
+
+    idle = open_many(port, 20)                # silent clients must not stall others
+    started = time.time()
+    check(server.probe(timeout=3), "%s: a fresh client waited behind 20 idle ones" % kind)
+    say("    fresh client answered in %.3f s beside 20 idle connections" % (time.time() - started))
+    deadline = time.time() + TIMEOUT * 3 + 5
+    let_go = 0
+    for s in idle:
+        s.settimeout(max(0.1, deadline - time.time()))
+        try:
+            read_to_end(s)                    # the server must let them go
+            let_go += 1
+        except socket.timeout:
+            pass
+        except OSError:
+            let_go += 1
+        s.close()
+    check(let_go == len(idle), "%s: %d of %d idle connections were never closed" % (kind, len(idle) - let_go, len(idle)))
+    say("    the idle connections were closed by the server after %.1f s" % (time.time() - started))
+    server.settle("idle connections (20)")
+
+    slow = connect(port)                      # slow request: a byte every 0.3 s
+    started = time.time()
+    closed_by_server = False
+    slow.settimeout(0.3)
+    for i in range(int((TIMEOUT * 3 + 5) / 0.3)):
+        try:
+            if not slow.recv(4096) and True:
+                closed_by_server = True
+                break
+        except socket.timeout:
+            pass
+        except OSError as e:
+            say("    slow client: %s" % e)
+            closed_by_server = True
+            break
+        if i == 3:
+            t = time.time()
+            check(server.probe(timeout=3), "%s: a fresh client waited behind a slow one" % kind)
+            say("    fresh client answered in %.3f s beside a slow one" % (time.time() - t))
+        try:
+            slow.sendall(partial[i % len(partial):i % len(partial) + 1] or b"x")
+        except OSError:
+            closed_by_server = True
+            break
+    # echo has no requests to be slow in: a byte echoed is a byte served (--lifetime ends it)
+    check(closed_by_server or kind == "echo", "%s: a client trickling a request was never cut off" % kind)
+    if closed_by_server:
+        say("    the trickling client was cut off after %.1f s" % (time.time() - started))
+    slow.close()
+    server.settle("slow request (a byte every 0.3 s)")
+
+    if kind != "chat":                        # a reader that never reads: 8 MiB of requests
+        s = connect(port)
+        request = {"echo": b"x" * 65536, "threaded": b"x" * 4000 + b"\n", "kv": kv_message(b"GET " + b"k" * 60000),
+                   "http": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}[kind]
+        s.settimeout(TIMEOUT * 3 + 10)
+        try:
+            for _ in range((8 << 20) // len(request)):
+                s.sendall(request)
+        except OSError:
+            pass                              # the server gave up on us: what we want
+        reset(s)
+        server.settle("never reads the replies")
+
+
+# ---- descriptor exhaustion -----------------------------------------------------------------------
+
+def exhaustion(binary, kind, probe, args):
+    say("== %s: descriptor exhaustion (server limited to 32 descriptors, 80 clients)" % kind)
+    server = Server(binary, kind, probe, args, nofile=32)
+    server.baseline()
+    first, second = connect(server.port), connect(server.port)
+    check(probe(first), "%s: first client not served" % kind)
+    if kind == "chat":                        # in a chat, being served is hearing the others
+        probe = lambda s: (second.sendall(b"second\n"), recv_until(second, lambda d: d.endswith(b"\n")),
+                           first.sendall(b"hello\n"), recv_until(second, lambda d: d.endswith(b"\n")))[-1] == b"probe: hello\n"
+    held = open_many(server.port, 80)
+    cpu0 = server.cpu_seconds()
+    time.sleep(1.0)
+    busy = server.cpu_seconds() - cpu0
+    try:                                      # clients it already had are still served
+        first.settimeout(5)
+        check(probe(first), "%s: an existing client was not served while descriptors ran out" % kind)
+    except OSError as e:
+        fail("%s: existing client during exhaustion: %s" % (kind, e))
+    say("    server CPU while out of descriptors: %.0f%%; log says: %s" % (busy * 100, server.grep("accept")))
+    check(busy < 0.3, "%s: busy loop while out of descriptors (%.0f%% CPU)" % (kind, busy * 100))
+    first.close()
+    second.close()
+    for s in held:
+        s.close()
+    server.settle("descriptor exhaustion")
+    server.stop()
+
+
+# ---- 40,000 short-lived clients ----------------------------------------------------------------
+
+def sequential(server, count):
+    started = time.time()
+    failed = 0
+    for _ in range(count):
+        try:
+            with connect(server.port) as s:
+                if not server.probe_request(s):
+                    failed += 1
+        except OSError:
+            failed += 1
+    rate = count / (time.time() - started)
+    say("    %d short-lived clients in a row: %.0f connections/s, %d failed" % (count, rate, failed))
+    check(failed == 0, "%s: %d of %d short-lived clients failed" % (server.kind, failed, count))
+    server.settle("%d short-lived clients" % count)
+    return rate
+
+
+# ---- chat: 1,000 clients, half killed mid-stream ------------------------------------------------
+
+def chat_crowd(server, n=1000, senders=10, lines=20):
+    say("== chat: %d clients, fan-out, then half killed mid-stream" % n)
+    clients = []
+    for i in range(n):
+        s = connect(server.port)
+        s.sendall(b"c%d\n" % i)
+        clients.append(s)
+    for s in clients:                         # each is in the room once welcomed
+        check(recv_until(s, lambda d: d.endswith(b"\n")).startswith(b"welcome"), "chat: no welcome")
+    for s in clients:
+        s.setblocking(False)
+
+    def say_lines(prefix, first, last):
+        for t in talkers:
+            t.setblocking(True)
+            t.sendall(b"".join(b"%s %d\n" % (prefix, k) for k in range(first, last)))
+            t.setblocking(False)
+
+    def pump(sockets_, expected, deadline, kill_at=None, victims=(), after_kill=lambda: None):
+        """Reads until every socket in sockets_ has expected newlines (or the deadline)."""
+        sel = selectors.DefaultSelector()
+        counts = {}
+        for s in sockets_:
+            sel.register(s, selectors.EVENT_READ)
+            counts[s] = 0
+        pending = set(sockets_)
+        total = 0
+        while pending and time.time() < deadline:
+            if kill_at is not None and total >= kill_at:
+                # With the server stopped, talkers speak and then victims die: the server wakes
+                # to one batch where a broadcast drops clients whose own events come later.
+                server.process.send_signal(signal.SIGSTOP)
+                after_kill()
+                for k, v in enumerate(victims):
+                    if v in pending:
+                        pending.discard(v)
+                    sel.unregister(v)
+                    reset(v) if k % 2 else v.close()
+                kill_at = None
+                time.sleep(0.2)
+                server.process.send_signal(signal.SIGCONT)
+            for key, _ in sel.select(timeout=0.5):
+                try:
+                    data = key.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(key.fileobj)
+                    pending.discard(key.fileobj)
+                    continue
+                c = data.count(b"\n")
+                counts[key.fileobj] += c
+                total += c
+                if counts[key.fileobj] >= expected:
+                    pending.discard(key.fileobj)
+        sel.close()
+        return total, pending
+
+    # Fan-out: `senders` clients say `lines` lines each; everyone else hears all of them.
+    talkers = clients[:senders]
+    started = time.time()
+    say_lines(b"line", 0, lines)
+    listeners = clients[senders:]
+    total, pending = pump(listeners, senders * lines, time.time() + 60)
+    elapsed = time.time() - started
+    rate = total / elapsed
+    say("    fan-out: %d deliveries to %d clients in %.2f s: %.0f deliveries/s" % (total, len(listeners), elapsed, rate))
+    check(not pending, "chat: %d clients did not hear every line" % len(pending))
+    server.settle("fan-out at %d clients" % n, clients_left=True)
+
+    # Half of them killed (resets and closes) while lines are flowing to them.
+    victims = clients[senders::2]
+    survivors = [s for s in clients[senders:] if s not in set(victims)]
+    say_lines(b"more", 0, lines // 2)         # the rest goes out as the victims die
+    total, pending = pump(survivors + victims, senders * lines, time.time() + 60,
+                          kill_at=len(survivors) * 5, victims=victims,
+                          after_kill=lambda: say_lines(b"more", lines // 2, lines))
+    check(not [s for s in pending if s in set(survivors)], "chat: survivors missed lines after the kill")
+    check(server.alive(), "chat_server died when half its clients were killed: " + server.tail())
+    server.settle("half of %d killed mid-stream" % n, clients_left=True)
+    for s in clients:
+        s.close()
+    server.settle("everyone gone")
+    return rate
+
+
+# ---- real HTTP clients ------------------------------------------------------------------------
+
+def real_http_clients(server):
+    say("== tiny_http_server against curl, urllib and http.client")
+    base = "http://%s:%d" % (HOST, server.port)
+    out = subprocess.run(["curl", "-sS", "-i", base + "/curl"], capture_output=True, timeout=20)
+    head, _, body = out.stdout.partition(b"\r\n\r\n")
+    length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")]
+    check(out.returncode == 0 and head.startswith(b"HTTP/1.1 200") and length == [len(body)],
+          "curl GET: %r" % out.stdout[:200])
+    out = subprocess.run(["curl", "-sS", "-I", base + "/head"], capture_output=True, timeout=20)
+    check(out.returncode == 0 and out.stdout.startswith(b"HTTP/1.1 200") and out.stdout.endswith(b"\r\n\r\n"),
+          "curl HEAD: %r" % out.stdout[:200])
+    out = subprocess.run(["curl", "-sS", "-v", base + "/one", base + "/two"], capture_output=True, timeout=20)
+    check(out.returncode == 0 and out.stdout.count(b"Hello from sockets") == 2 and b"Re-using existing connection" in out.stderr,
+          "curl keep-alive with two URLs: %r" % out.stderr[-300:])
+    say("    curl: GET, HEAD, two URLs on one connection: done")
+
+    with urllib.request.urlopen(base + "/urllib?q=<b>", timeout=10) as r:
+        body = r.read()
+        check(r.status == 200 and int(r.headers["Content-Length"]) == len(body) and b"&lt;b&gt;" in body,
+              "urllib: %r" % body)
+    c = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    c.request("HEAD", "/head")
+    r = c.getresponse()
+    check(r.status == 200 and r.read() == b"" and int(r.getheader("Content-Length")) > 0, "http.client HEAD")
+    for path in ("/a", "/b", "/" + "x" * 1000):  # the same connection each time
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+        check(r.status == 200 and len(body) == int(r.getheader("Content-Length")), "http.client keep-alive GET " + path[:10])
+    c.request("GET", "/" + "x" * 100000)
+    r = c.getresponse()
+    check(r.status == 414 and r.getheader("Connection") == "close", "http.client 100 KB path: %d" % r.status)
+    r.read()
+    c.close()
+    for request, status in ((b"garbage\r\n\r\n", b"400"), (b"GET / HTTP/1.1\r\n\r\n", b"400"),
+                            (b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", b"405")):
+        with connect(server.port) as s:
+            s.sendall(request)
+            check(read_to_end(s).startswith(b"HTTP/1.1 " + status), "HTTP %r -> %s" % (request[:20], status))
+    with connect(server.port) as s:           # HEAD never gets a body, not even with an error
+        s.sendall(b"HEAD / HTTP/1.1\r\n\r\n")
+        reply = read_to_end(s)
+        check(reply.startswith(b"HTTP/1.1 400") and reply.endswith(b"\r\n\r\n"), "HTTP bad HEAD: %r" % reply)
+    with connect(server.port) as s:           # too slow: 408, then the server closes
+        s.settimeout(TIMEOUT * 3 + 5)
+        s.sendall(b"GET / HTTP/1.1\r\n")
+        check(read_to_end(s).startswith(b"HTTP/1.1 408"), "HTTP slow request -> 408")
+    with connect(server.port) as s:           # pipelined, then HTTP/1.0 without keep-alive
+        s.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nHEAD /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.0\r\n\r\n")
+        replies = read_to_end(s)
+        check(replies.count(b"HTTP/1.1 200 OK") == 3 and replies.count(b"Hello from sockets") == 2,
+              "HTTP pipelining: %r" % replies[:300])
+    say("    urllib, http.client (HEAD, keep-alive, 414), 400/405/408, pipelining: done")
+    server.settle("real HTTP clients")
+
+
+def conn_rate_http(server, seconds=3.0):
+    """Connections per second, one request each (Connection: close)."""
+    count, started = 0, time.time()
+    while time.time() - started < seconds:
+        with connect(server.port) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            read_to_end(s)
+        count += 1
+    return count / (time.time() - started)
+
+
+# ---- main -----------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--short-lived", type=int, default=40000)
+    ap.add_argument("--chat-clients", type=int, default=1000)
+    ap.add_argument("--only", help="one server: echo, threaded, kv, chat or http")
+    a = ap.parse_args()
+    started = time.time()
+    common = ["--timeout", str(TIMEOUT), "--idle", str(TIMEOUT), "--lifetime", "30"]
+    servers = [("echo", "echo_server", probe_echo), ("threaded", "threaded_server", probe_line),
+               ("kv", "kv_server", probe_kv), ("chat", "chat_server", probe_chat), ("http", "tiny_http_server", probe_http)]
+    servers = [s for s in servers if not a.only or s[0] == a.only]
+    rates = {}
+    for kind, name, probe in servers:
+        binary = os.path.join(a.bin, name)
+        say("== %s: abusive clients" % name)
+        # Silence is normal in a chat (members listen): only the name is due within --timeout.
+        server = Server(binary, kind, probe, common + (["--idle", "60"] if kind == "chat" else []))
+        try:
+            server.baseline()
+            abuse(server)
+            if kind in ("echo", "threaded", "kv"):
+                say("== %s: %d short-lived clients in a row" % (name, a.short_lived))
+                rates[name] = sequential(server, a.short_lived)
+            if kind == "chat":
+                rates["chat connections"] = sequential(server, 5000)
+                rates["chat fan-out"] = chat_crowd(server, a.chat_clients)
+            if kind == "http":
+                real_http_clients(server)
+                rates[name] = conn_rate_http(server)
+                say("    %.0f connections/s (one GET each, Connection: close)" % rates[name])
+                server.settle("connection-rate run")
+            server.stop()
+        except Exception as e:  # a client failing this way means the server broke: next server
+            fail("%s: %s: %s (server %s)\n%s" % (name, type(e).__name__, e, "alive" if server.alive() else "dead", server.tail()))
+            server.process.kill()
+        say("")
+    for kind, name, probe in servers:
+        try:
+            exhaustion(os.path.join(a.bin, name), kind, probe, common)
+        except Exception as e:
+            fail("%s under descriptor exhaustion: %s: %s" % (name, type(e).__name__, e))
+    say("")
+    say("== soak figures (one Python client process; loopback; %d cores)" % os.cpu_count())
+    for name, rate in rates.items():
+        unit = "deliveries/s" if "fan-out" in name else "connections/s"
+        say("   %-28s %8.0f %s" % (name, rate, unit))
+    say("soak took %.0f s" % (time.time() - started))
+    if failures:
+        say("\n%d FAILURES:" % len(failures))
+        for f in failures:
+            say("  " + f)
+        sys.exit(1)
+    say("soak: every server survived every client")
+
+
+if __name__ == "__main__":
+    main()
