@@ -19,8 +19,7 @@ static void serve(Socket& client, const Address& who, const example::Options& op
         auto left = std::min<Clock::duration>(options.timeout, end_of_life - Clock::now());
         std::size_t n = example::recv_within(client, buffer, sizeof buffer, left, ec);
         if (ec || n == 0) break;
-        client.send_all(buffer, n, options.timeout, ec);
-        if (ec) break;
+        if (client.send_all(buffer, n, options.timeout, ec) < n) break;  // ec says why
     }
     if (ec) example::log("echo_server: %s: %s", who.to_string().c_str(), ec.message().c_str());
     client.graceful_close(example::linger, ec);
