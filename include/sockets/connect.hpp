@@ -185,7 +185,9 @@ inline Socket race_connect(Race& race, const Deadline& deadline, Timeout attempt
     bool due = true;
     std::vector<char> ended;
     for (;;) {
-        while (due && race.untried() && race.pending.size() < max_racing && (race.next == 0 || !deadline.expired())) {
+        // Nothing new starts after the deadline, except the first attempt of a zero timeout.
+        while (due && race.untried() && race.pending.size() < max_racing &&
+               (race.next == 0 || !deadline.expired())) {
             std::size_t failures = race.failed.size();
             Socket winner = start_attempt(race);
             if (winner) return winner;
