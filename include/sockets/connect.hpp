@@ -157,20 +157,22 @@ inline int wait_attempts(const std::vector<Race::Pending>& pending, int timeout_
 // The shorter of two poll timeouts (-1: forever).
 inline int sooner_ms(int a, int b) noexcept { return a < 0 ? b : b < 0 ? a : a < b ? a : b; }
 
-// Collects the attempts that ended; returns the first that connected.
+// Collects the attempts that ended; returns the connected one started first, if any.
 inline Socket collect_ended(Race& race, const std::vector<char>& ended) {
     Socket winner;
-    for (std::size_t i = ended.size(); i-- > 0;) {
-        if (!ended[i]) continue;
-        std::error_code ec;
-        race.pending[i].socket.finish_connect(ec);
-        if (!ec && !winner) {
-            winner = std::move(race.pending[i].socket);
-        } else if (ec) {
-            race.failed.push_back({race.pending[i].address, ec});
+    std::vector<Race::Pending> still;
+    for (std::size_t i = 0; i < ended.size(); ++i) {
+        Race::Pending& p = race.pending[i];
+        if (!ended[i]) {
+            still.push_back(std::move(p));
+            continue;
         }
-        race.pending.erase(race.pending.begin() + static_cast<std::ptrdiff_t>(i));
+        std::error_code ec;
+        p.socket.finish_connect(ec);
+        if (ec) race.failed.push_back({p.address, ec});
+        else if (!winner) winner = std::move(p.socket);
     }
+    race.pending = std::move(still);
     return winner;
 }
 
