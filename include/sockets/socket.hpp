@@ -1253,90 +1253,6 @@ inline Socket listen_on(const Address& address, int backlog = SOMAXCONN) {
     return listen_on(address, options);
 }
 
-namespace detail {
-
-inline Socket connect_one(const Address& address, const Deadline& deadline, std::error_code& ec) {
-    Socket s = Socket::open(address.family(), Type::stream, ec);
-    if (ec) return Socket();
-    if (deadline.timed()) {
-        s.connect(address, deadline.remaining(), ec);
-        // Nobody else holds this socket yet: hand it over blocking, like a plain connect's.
-        if (!ec) s.set_nonblocking(false, ec);
-    } else {
-        s.connect(address, ec);
-    }
-    if (ec) return Socket();
-    return s;
-}
-
-inline Socket connect_any(std::string_view host, int port, const Deadline& deadline, std::error_code& ec,
-                          Address* failed_at) {
-    auto addresses = resolve(host, port, ec);
-    if (ec) return Socket();
-    for (const auto& address : addresses) {
-        if (deadline.expired()) {
-            ec = timed_out();
-            break;
-        }
-        Socket s = connect_one(address, deadline, ec);
-        if (!ec) return s;
-        if (failed_at) *failed_at = address;
-    }
-    return Socket();
-}
-
-}  // namespace detail
-
-inline Socket connect_to(const Address& address, std::error_code& ec) {
-    return detail::connect_one(address, detail::Deadline(), ec);
-}
-inline Socket connect_to(const Address& address) {
-    std::error_code ec;
-    Socket s = connect_to(address, ec);
-    if (ec) detail::throw_error(ec, detail::describe("connect", address));
-    return s;
-}
-inline Socket connect_to(const Address& address, Timeout timeout, std::error_code& ec) {
-    return detail::connect_one(address, detail::Deadline(timeout), ec);
-}
-inline Socket connect_to(const Address& address, Timeout timeout) {
-    std::error_code ec;
-    Socket s = connect_to(address, timeout, ec);
-    if (ec) detail::throw_error(ec, detail::describe("connect", address));
-    return s;
-}
-
-// Resolves host and tries each address in turn; the error is the last one's.
-inline Socket connect_to(std::string_view host, int port, std::error_code& ec) {
-    return detail::connect_any(host, port, detail::Deadline(), ec, nullptr);
-}
-// One deadline shared by all the addresses host resolves to.
-inline Socket connect_to(std::string_view host, int port, Timeout timeout, std::error_code& ec) {
-    return detail::connect_any(host, port, detail::Deadline(timeout), ec, nullptr);
-}
-
-namespace detail {
-inline Socket connect_any_or_throw(std::string_view host, int port, const Deadline& deadline) {
-    std::error_code ec;
-    Address last;
-    Socket s = connect_any(host, port, deadline, ec, &last);
-    if (ec) {
-        std::string what = "connect " + std::string(host) + ":" + std::to_string(port);
-        if (last.family() != Family::unspecified && last.to_string() != what.substr(8))
-            what += " (last tried " + last.to_string() + ")";
-        throw_error(ec, what);
-    }
-    return s;
-}
-}  // namespace detail
-
-inline Socket connect_to(std::string_view host, int port) {
-    return detail::connect_any_or_throw(host, port, detail::Deadline());
-}
-inline Socket connect_to(std::string_view host, int port, Timeout timeout) {
-    return detail::connect_any_or_throw(host, port, detail::Deadline(timeout));
-}
-
 #if !defined(_WIN32)
 // Two connected sockets (AF_UNIX), e.g. to talk to a child process or between threads.
 inline std::pair<Socket, Socket> socket_pair(Type type, std::error_code& ec) noexcept {
@@ -1425,3 +1341,6 @@ inline Datagram Socket::recv_from_until(void* buffer, std::size_t capacity, deta
 }
 
 }  // namespace sockets
+
+// connect_to lives in its own header; included last so <sockets/socket.hpp> still offers it.
+#include "connect.hpp"

@@ -11,6 +11,7 @@
 
 #include "address.hpp"
 #include "byte_order.hpp"
+#include "connect.hpp"
 #include "error.hpp"
 #include "message.hpp"
 #include "poller.hpp"

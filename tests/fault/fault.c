@@ -8,11 +8,14 @@
  *     mid-connect (the connection goes on; the caller must not treat it as failed).
  *
  * Environment: FAULT_SEED (default 1), FAULT_SHORT_PERCENT (default 50), FAULT_EINTR_PERCENT
- * (default 10), FAULT_REPORT (file to which a summary line is appended at exit).
+ * (default 10), FAULT_REPORT (file to which a summary line is appended at exit),
+ * FAULT_GETADDRINFO_DELAY_MS (unset: 0): every name lookup first waits this long, like a
+ * resolver whose DNS server has gone (numeric lookups, AI_NUMERICHOST, stay instant).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -25,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 static atomic_ulong shortened, interrupted, thread_seeds;
@@ -233,4 +237,16 @@ int epoll_wait(int epfd, struct epoll_event* events, int max, int timeout) {
     REAL(epoll_wait);
     if (inject_eintr(-1)) return -1;
     return real_epoll_wait(epfd, events, max, timeout);
+}
+
+int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints, struct addrinfo** result) {
+    REAL(getaddrinfo);
+    const char* delay = getenv("FAULT_GETADDRINFO_DELAY_MS");
+    if (delay && node && !(hints && (hints->ai_flags & AI_NUMERICHOST))) {
+        long ms = atol(delay);
+        struct timespec left = {ms / 1000, (ms % 1000) * 1000000L};
+        while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+        }
+    }
+    return real_getaddrinfo(node, service, hints, result);
 }

@@ -1,0 +1,423 @@
+// connect_to: one call from an address, a list of candidate addresses, or a host name to a
+// connected TCP socket (handed back in blocking mode, like a plain connect's).
+//
+// Several candidates race (RFC 8305, "Happy Eyeballs"): one unreachable address (a broken IPv6
+// route, a dead server among several A records, a firewall dropping SYNs) costs one connection
+// attempt delay (250 ms by default), not the whole timeout. Non-blocking connects on one
+// readiness wait, no threads. A host name is resolved within the same deadline, on a resolver
+// thread, because getaddrinfo itself cannot be interrupted.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "socket.hpp"
+
+namespace sockets {
+
+// How connect_to races several candidate addresses.
+struct ConnectOptions {
+    // RFC 8305's "Connection Attempt Delay": how long an attempt runs alone before the next
+    // candidate starts beside it (an attempt that fails starts the next at once). Zero starts
+    // every candidate at once.
+    std::chrono::milliseconds attempt_delay{250};
+};
+
+// One candidate that failed, and why.
+struct ConnectAttempt {
+    Address address;
+    std::error_code error;
+};
+
+// Thrown by connect_to when no candidate connected. what() lists every address tried with its
+// own error; code() is timed_out when the deadline passed, else the last attempt's error.
+class ConnectError : public std::system_error {
+public:
+    ConnectError(std::error_code ec, const std::string& what, std::vector<ConnectAttempt> attempts)
+        : std::system_error(ec, what),
+          attempts_(std::make_shared<const std::vector<ConnectAttempt>>(std::move(attempts))) {}
+    // In the order they ended; candidates never started (deadline passed first) are left out.
+    const std::vector<ConnectAttempt>& attempts() const noexcept { return *attempts_; }
+
+private:
+    std::shared_ptr<const std::vector<ConnectAttempt>> attempts_;  // shared: copying an exception must not throw
+};
+
+namespace detail {
+
+inline Socket connect_one(const Address& address, const Deadline& deadline, std::error_code& ec) {
+    Socket s = Socket::open(address.family(), Type::stream, ec);
+    if (ec) return Socket();
+    if (deadline.timed()) {
+        s.connect(address, deadline.remaining(), ec);
+        // Nobody else holds this socket yet: hand it over blocking, like a plain connect's.
+        if (!ec) s.set_nonblocking(false, ec);
+    } else {
+        s.connect(address, ec);
+    }
+    if (ec) return Socket();
+    return s;
+}
+
+// RFC 8305 section 4: alternate the families, IPv6 first, each keeping the resolver's order,
+// so a family that is broken as a whole delays the other by one attempt delay at most.
+inline std::vector<Address> interleave_families(const std::vector<Address>& candidates) {
+    std::vector<Address> v6, v4, out;
+    out.reserve(candidates.size());
+    for (const auto& a : candidates) {
+        if (a.family() == Family::ipv6) v6.push_back(a);
+        else if (a.family() == Family::ipv4) v4.push_back(a);
+    }
+    for (std::size_t i = 0; i < v6.size() || i < v4.size(); ++i) {
+        if (i < v6.size()) out.push_back(v6[i]);
+        if (i < v4.size()) out.push_back(v4[i]);
+    }
+    for (const auto& a : candidates)
+        if (a.family() != Family::ipv6 && a.family() != Family::ipv4) out.push_back(a);
+    return out;
+}
+
+// Keeps a Windows fd_set (FD_SETSIZE sockets, 64 unless the program says otherwise) from
+// overflowing; more attempts than this in flight would not make a connection any sooner.
+inline constexpr std::size_t max_racing = FD_SETSIZE < 64 ? FD_SETSIZE : 64;
+
+struct Race {
+    struct Pending {
+        Socket socket;
+        Address address;
+    };
+    std::vector<Address> order;
+    std::size_t next = 0;  // order[next] is the next candidate to start
+    std::vector<Pending> pending;
+    std::vector<ConnectAttempt> failed;
+
+    bool untried() const noexcept { return next < order.size(); }
+};
+
+// Starts the next candidate. Returns its socket if it connected at once; otherwise the attempt
+// is pending or has failed.
+inline Socket start_attempt(Race& race) {
+    const Address& address = race.order[race.next++];
+    std::error_code ec;
+    Socket s = Socket::open(address.family(), Type::stream, ec);
+    if (!ec) s.set_nonblocking(true, ec);
+    bool connected = !ec && s.start_connect(address, ec);
+    if (ec == std::errc::interrupted) ec.clear();  // a signal: the kernel goes on connecting
+    if (connected) return s;
+    if (ec) race.failed.push_back({address, ec});
+    else race.pending.push_back({std::move(s), address});
+    return Socket();
+}
+
+// Waits until some pending attempts end (either way) or timeout_ms passes (-1: forever);
+// marks them in ended. Returns like poll.
+#if defined(_WIN32)
+// select, not WSAPoll: WSAPoll does not report a failed connect on older Windows, select's
+// except set does. Winsock's FD_SETSIZE counts sockets, and max_racing keeps within it.
+inline int wait_attempts(const std::vector<Race::Pending>& pending, int timeout_ms, std::vector<char>& ended) {
+    fd_set writable, failed;
+    FD_ZERO(&writable);
+    FD_ZERO(&failed);
+    for (const auto& p : pending) {
+        FD_SET(p.socket.native_handle(), &writable);
+        FD_SET(p.socket.native_handle(), &failed);
+    }
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    int rc = ::select(0, nullptr, &writable, &failed, timeout_ms < 0 ? nullptr : &tv);
+    ended.assign(pending.size(), 0);
+    for (std::size_t i = 0; rc > 0 && i < pending.size(); ++i) {
+        native_handle_type h = pending[i].socket.native_handle();
+        ended[i] = FD_ISSET(h, &writable) || FD_ISSET(h, &failed);
+    }
+    return rc;
+}
+#else
+inline int wait_attempts(const std::vector<Race::Pending>& pending, int timeout_ms, std::vector<char>& ended) {
+    std::vector<pollfd_type> fds(pending.size());
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+        fds[i].fd = pending[i].socket.native_handle();
+        fds[i].events = poll_write;
+    }
+    int rc = poll_handles(fds.data(), fds.size(), timeout_ms);
+    ended.assign(pending.size(), 0);
+    for (std::size_t i = 0; rc > 0 && i < pending.size(); ++i) ended[i] = fds[i].revents != 0;
+    return rc;
+}
+#endif
+
+// The shorter of two poll timeouts (-1: forever).
+inline int sooner_ms(int a, int b) noexcept { return a < 0 ? b : b < 0 ? a : a < b ? a : b; }
+
+// Collects the attempts that ended; returns the connected one started first, if any.
+inline Socket collect_ended(Race& race, const std::vector<char>& ended) {
+    Socket winner;
+    std::vector<Race::Pending> still;
+    for (std::size_t i = 0; i < ended.size(); ++i) {
+        Race::Pending& p = race.pending[i];
+        if (!ended[i]) {
+            still.push_back(std::move(p));
+            continue;
+        }
+        std::error_code ec;
+        p.socket.finish_connect(ec);
+        if (ec) race.failed.push_back({p.address, ec});
+        else if (!winner) winner = std::move(p.socket);
+    }
+    race.pending = std::move(still);
+    return winner;
+}
+
+// The race itself. On failure, race.failed holds every attempt (pending ones as timed_out).
+inline Socket race_connect(Race& race, const Deadline& deadline, Timeout attempt_delay, std::error_code& ec) {
+    ec.clear();
+    if (race.order.empty()) {
+        ec = std::make_error_code(std::errc::invalid_argument);  // nothing to connect to
+        return Socket();
+    }
+    Deadline next_start;  // when the next candidate joins; due at once for the first
+    bool due = true;
+    std::vector<char> ended;
+    for (;;) {
+        // Nothing new starts after the deadline, except the first attempt of a zero timeout.
+        while (due && race.untried() && race.pending.size() < max_racing &&
+               (race.next == 0 || !deadline.expired())) {
+            std::size_t failures = race.failed.size();
+            Socket winner = start_attempt(race);
+            if (winner) return winner;
+            due = race.failed.size() != failures;  // failed at once: start the next at once
+            if (!due) next_start = Deadline(attempt_delay);
+        }
+        if (race.pending.empty() && !race.untried()) {
+            ec = race.failed.back().error;
+            return Socket();
+        }
+        int wait_ms = race.untried() ? sooner_ms(deadline.remaining_ms(), next_start.remaining_ms())
+                                     : deadline.remaining_ms();
+        int rc = race.pending.empty() ? sleep_ms(wait_ms) : wait_attempts(race.pending, wait_ms, ended);
+        if (rc < 0 && !is_interrupted(last_error_code())) {
+            ec = last_error();
+            return Socket();
+        }
+        if (rc > 0) {
+            Socket winner = collect_ended(race, ended);
+            if (winner) return winner;
+            due = due || race.pending.size() < ended.size();  // one failed: start the next at once
+        }
+        if (next_start.expired()) due = true;
+        if (deadline.expired()) {
+            if (race.pending.empty() && !race.untried()) continue;  // all ended: report the last error
+            for (const auto& p : race.pending) race.failed.push_back({p.address, timed_out()});
+            race.pending.clear();
+            ec = timed_out();
+            return Socket();
+        }
+    }
+}
+
+// Races the candidates; the winner is handed back blocking, like a plain connect's socket.
+inline Socket connect_race(Race& race, const Deadline& deadline, const ConnectOptions& options, std::error_code& ec) {
+    Socket s = race_connect(race, deadline, Timeout(options.attempt_delay), ec);
+    race.pending.clear();  // the losers: closed now, not when the caller's race goes
+    if (!ec) s.set_nonblocking(false, ec);
+    if (ec) s = Socket();
+    return s;
+}
+
+// "connect ([::1]:80: Connection timed out; 127.0.0.1:80: Connection refused)". head names
+// what was asked for ("connect" or "connect host:port").
+inline std::string describe_race(std::string head, const Race& race) {
+    const auto& failed = race.failed;
+    std::size_t untried = race.order.size() - race.next;
+    if (failed.size() == 1 && untried == 0) {
+        std::string address = failed[0].address.to_string();
+        if (head == "connect") return head + " " + address;
+        return head.compare(8, std::string::npos, address) == 0 ? head : head + " (" + address + ")";
+    }
+    std::string list;
+    for (const auto& attempt : failed)
+        list += (list.empty() ? "" : "; ") + attempt.address.to_string() + ": " + attempt.error.message();
+    if (untried > 0) list += (list.empty() ? "" : "; ") + std::to_string(untried) + " more not tried";
+    return list.empty() ? head : head + " (" + list + ")";
+}
+
+// Resolution bounded by the deadline. getaddrinfo cannot be cancelled, so it runs on a detached
+// thread that owns its share of the result: giving up at the deadline leaks nothing, and the
+// thread frees everything when getaddrinfo finally returns.
+struct ResolveJob {
+    std::mutex mutex;
+    std::condition_variable finished;
+    bool done = false;
+    std::vector<Address> addresses;
+    std::error_code ec;
+};
+
+inline void run_resolve_job(const std::shared_ptr<ResolveJob>& job, const std::string& host, int port) noexcept {
+    std::error_code ec;
+    std::vector<Address> found;
+    try {
+        found = resolve(host, port, ec);
+    } catch (const std::exception&) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+    }
+    std::lock_guard<std::mutex> lock(job->mutex);
+    job->addresses = std::move(found);
+    job->ec = ec;
+    job->done = true;
+    job->finished.notify_all();
+}
+
+inline std::vector<Address> resolve_until(std::string_view host, int port, const Deadline& deadline,
+                                          std::error_code& ec) {
+    ec.clear();
+    if (!deadline.finite()) return resolve(host, port, ec);
+    std::error_code not_ip;
+    Address numeric = Address::from_ip(host, port, not_ip);
+    if (!not_ip) return {numeric};  // no resolver, no thread
+    if (deadline.expired()) {
+        ec = timed_out();
+        return {};
+    }
+    auto job = std::make_shared<ResolveJob>();
+    try {
+        std::thread(run_resolve_job, job, std::string(host), port).detach();
+    } catch (const std::system_error& e) {
+        ec = e.code();
+        return {};
+    }
+    std::unique_lock<std::mutex> lock(job->mutex);
+    while (!job->done) {
+        if (deadline.expired()) {
+            ec = timed_out();
+            return {};
+        }
+        job->finished.wait_for(lock, deadline.remaining().length());
+    }
+    ec = job->ec;
+    return std::move(job->addresses);
+}
+
+inline Socket connect_any(std::string_view host, int port, const Deadline& deadline, const ConnectOptions& options,
+                          std::error_code& ec, Race& race) {
+    std::vector<Address> addresses = resolve_until(host, port, deadline, ec);
+    if (ec) return Socket();
+    race.order = interleave_families(addresses);
+    return connect_race(race, deadline, options, ec);
+}
+
+inline std::string host_port_text(std::string_view host, int port) {
+    return "connect " + std::string(host) + ":" + std::to_string(port);
+}
+
+inline Socket connect_any_or_throw(std::string_view host, int port, const Deadline& deadline,
+                                   const ConnectOptions& options) {
+    std::error_code ec;
+    Race race;
+    Socket s = connect_any(host, port, deadline, options, ec, race);
+    if (!ec) return s;
+    if (race.order.empty()) throw_error(ec, host_port_text(host, port));  // resolution failed
+    std::string what = describe_race(host_port_text(host, port), race);  // before race.failed moves
+    throw ConnectError(ec, what, std::move(race.failed));
+}
+
+inline Socket connect_all_or_throw(const std::vector<Address>& candidates, const Deadline& deadline,
+                                   const ConnectOptions& options) {
+    std::error_code ec;
+    Race race;
+    race.order = interleave_families(candidates);
+    Socket s = connect_race(race, deadline, options, ec);
+    if (!ec) return s;
+    std::string what = describe_race("connect", race);  // before race.failed moves
+    throw ConnectError(ec, what, std::move(race.failed));
+}
+
+}  // namespace detail
+
+// ---- one address -------------------------------------------------------------------------
+
+inline Socket connect_to(const Address& address, std::error_code& ec) {
+    return detail::connect_one(address, detail::Deadline(), ec);
+}
+inline Socket connect_to(const Address& address) {
+    std::error_code ec;
+    Socket s = connect_to(address, ec);
+    if (ec) detail::throw_error(ec, detail::describe("connect", address));
+    return s;
+}
+inline Socket connect_to(const Address& address, Timeout timeout, std::error_code& ec) {
+    return detail::connect_one(address, detail::Deadline(timeout), ec);
+}
+inline Socket connect_to(const Address& address, Timeout timeout) {
+    std::error_code ec;
+    Socket s = connect_to(address, timeout, ec);
+    if (ec) detail::throw_error(ec, detail::describe("connect", address));
+    return s;
+}
+
+// ---- several candidate addresses: raced (RFC 8305) ---------------------------------------
+// IPv6 and IPv4 alternate, IPv6 first; each attempt gets options.attempt_delay alone before
+// the next starts beside it; the first to connect wins and the others are closed. Without a
+// timeout each attempt lasts as long as the kernel's own connect timeout. The throwing forms
+// throw ConnectError; an empty list is std::errc::invalid_argument.
+
+inline Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, const ConnectOptions& options,
+                         std::error_code& ec) {
+    detail::Race race;
+    race.order = detail::interleave_families(candidates);
+    return detail::connect_race(race, detail::Deadline(timeout), options, ec);
+}
+inline Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, std::error_code& ec) {
+    return connect_to(candidates, timeout, ConnectOptions(), ec);
+}
+inline Socket connect_to(const std::vector<Address>& candidates, std::error_code& ec) {
+    detail::Race race;
+    race.order = detail::interleave_families(candidates);
+    return detail::connect_race(race, detail::Deadline(), ConnectOptions(), ec);
+}
+inline Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, const ConnectOptions& options) {
+    return detail::connect_all_or_throw(candidates, detail::Deadline(timeout), options);
+}
+inline Socket connect_to(const std::vector<Address>& candidates, Timeout timeout) {
+    return detail::connect_all_or_throw(candidates, detail::Deadline(timeout), ConnectOptions());
+}
+inline Socket connect_to(const std::vector<Address>& candidates) {
+    return detail::connect_all_or_throw(candidates, detail::Deadline(), ConnectOptions());
+}
+
+// ---- a host name: resolved, then raced -----------------------------------------------------
+// With a timeout, one deadline covers resolution and every attempt: when it passes while
+// getaddrinfo is still running, the call returns timed_out at once (the lookup finishes on its
+// own thread and is thrown away). Numeric hosts ("127.0.0.1", "::1") skip the resolver. The
+// error_code forms never throw.
+
+inline Socket connect_to(std::string_view host, int port, Timeout timeout, const ConnectOptions& options,
+                         std::error_code& ec) {
+    detail::Race race;
+    return detail::connect_any(host, port, detail::Deadline(timeout), options, ec, race);
+}
+inline Socket connect_to(std::string_view host, int port, Timeout timeout, std::error_code& ec) {
+    return connect_to(host, port, timeout, ConnectOptions(), ec);
+}
+inline Socket connect_to(std::string_view host, int port, std::error_code& ec) {
+    detail::Race race;
+    return detail::connect_any(host, port, detail::Deadline(), ConnectOptions(), ec, race);
+}
+inline Socket connect_to(std::string_view host, int port, Timeout timeout, const ConnectOptions& options) {
+    return detail::connect_any_or_throw(host, port, detail::Deadline(timeout), options);
+}
+inline Socket connect_to(std::string_view host, int port, Timeout timeout) {
+    return detail::connect_any_or_throw(host, port, detail::Deadline(timeout), ConnectOptions());
+}
+inline Socket connect_to(std::string_view host, int port) {
+    return detail::connect_any_or_throw(host, port, detail::Deadline(), ConnectOptions());
+}
+
+}  // namespace sockets
