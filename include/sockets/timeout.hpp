@@ -12,6 +12,25 @@
 #include <type_traits>
 
 namespace sockets {
+namespace detail {
+
+// Converting first and checking afterwards would overflow (UB) on exactly the inputs that
+// matter (hours::max(), Timeout::max() passed through milliseconds), so the range check is
+// done in long double; anything past 2^62 ns (146 years) has no deadline.
+template <class Rep, class Period>
+constexpr std::chrono::nanoseconds saturate_ns(std::chrono::duration<Rep, Period> d) noexcept {
+    using duration = std::chrono::nanoseconds;
+    using namespace std::chrono;
+    long double ns = static_cast<long double>(d.count()) * Period::num * 1000000000.0L / Period::den;
+    if (!(ns > 0)) return duration::zero();  // zero, negative, NaN: don't wait
+    if (ns >= 4611686018427387904.0L) return duration::max();
+    if constexpr (!treat_as_floating_point<Rep>::value && std::ratio_greater_equal<Period, std::nano>::value)
+        return duration_cast<duration>(d);  // exact
+    else
+        return duration(static_cast<duration::rep>(ns + 0.999L));  // round up: never early
+}
+
+}  // namespace detail
 
 class Timeout {
 public:
@@ -21,7 +40,7 @@ public:
     constexpr Timeout() noexcept = default;
 
     template <class Rep, class Period>
-    constexpr Timeout(std::chrono::duration<Rep, Period> d) noexcept : ns_(saturate(d)) {}  // NOLINT: implicit on purpose
+    constexpr Timeout(std::chrono::duration<Rep, Period> d) noexcept : ns_(detail::saturate_ns(d)) {}  // NOLINT: implicit on purpose
 
     // No deadline at all.
     static constexpr Timeout max() noexcept { return Timeout(duration::max()); }
@@ -37,21 +56,6 @@ public:
     friend constexpr bool operator<(Timeout a, Timeout b) noexcept { return a.ns_ < b.ns_; }
 
 private:
-    // Converting first and checking afterwards would overflow (UB) on exactly the inputs that
-    // matter (hours::max(), Timeout::max() passed through milliseconds), so the range check is
-    // done in long double; anything past 2^62 ns (146 years) has no deadline.
-    template <class Rep, class Period>
-    static constexpr duration saturate(std::chrono::duration<Rep, Period> d) noexcept {
-        using namespace std::chrono;
-        long double ns = static_cast<long double>(d.count()) * Period::num * 1000000000.0L / Period::den;
-        if (!(ns > 0)) return duration::zero();  // zero, negative, NaN: don't wait
-        if (ns >= 4611686018427387904.0L) return duration::max();
-        if constexpr (!treat_as_floating_point<Rep>::value && std::ratio_greater_equal<Period, std::nano>::value)
-            return duration_cast<duration>(d);  // exact
-        else
-            return duration(static_cast<duration::rep>(ns + 0.999L));  // round up: never early
-    }
-
     duration ns_ = duration::zero();
 };
 
