@@ -44,13 +44,13 @@ int main(int argc, char** argv) {
     std::printf("| call (timeout %lld ms) | calls | median overshoot (us) | worst overshoot (us) | ended early |\n",
                 static_cast<long long>(timeout.count()));
     std::printf("| --- | ---: | ---: | ---: | ---: |\n");
-    measure("recv", calls, timeout, [&](Timeout t) { server.recv(buffer, sizeof buffer, t, ec); });
-    measure("recv_exact", calls, timeout, [&](Timeout t) { server.recv_exact(buffer, sizeof buffer, t, ec); });
-    measure("accept", calls, timeout, [&](Timeout t) { listener.accept(t, ec); });
-    measure("recv_from", calls, timeout, [&](Timeout t) { udp.recv_from(buffer, sizeof buffer, t, ec); });
+    measure("recv", calls, timeout, [&](Timeout t) { (void)server.recv(buffer, sizeof buffer, t, ec); });
+    measure("recv_exact", calls, timeout, [&](Timeout t) { (void)server.recv_exact(buffer, sizeof buffer, t, ec); });
+    measure("accept", calls, timeout, [&](Timeout t) { (void)listener.accept(t, ec); });
+    measure("recv_from", calls, timeout, [&](Timeout t) { (void)udp.recv_from(buffer, sizeof buffer, t, ec); });
     Poller poller;
     poller.add(server, Events::readable, 1);
-    measure("Poller::wait", calls, timeout, [&](Timeout t) { poller.wait(t, ec); });
+    measure("Poller::wait", calls, timeout, [&](Timeout t) { (void)poller.wait(t, ec); });
     std::vector<Socket> clients, servers;  // connected up front: only the close is timed
     for (int i = 0; i < calls; ++i) {
         clients.push_back(connect_to(listener.local_address()));
