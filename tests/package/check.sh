@@ -39,6 +39,10 @@ cmake_consumer() {  # BUILD_DIR CMAKE_ARGS...: configure, build and run tests/pa
   run "$dir/consumer"
   echo "  $(cat "$work/last.log")"
 }
+# The scratch prefix is the only place the prefix routes may look: a copy installed in /usr
+# (e.g. libsockets-dev, installed by hand or left by an interrupted run) can neither shadow it
+# nor make a version check pass.
+only_prefix=(-DCMAKE_PREFIX_PATH="$work/prefix" -DSOCKETS_IGNORE_SYSTEM=ON)
 installed=""
 install_prefix() {  # cmake --install into WORK_DIR/prefix, once
   [ -n "$installed" ] && return 0
@@ -53,12 +57,13 @@ changelog_has_version() {
 
 route_find_package() {
   install_prefix
-  cmake_consumer "$work/find_package" -DCMAKE_PREFIX_PATH="$work/prefix" -DSOCKETS_EXPECT_DIR_UNDER="$work/prefix"
-  cmake_consumer "$work/find_package_exact" -DCMAKE_PREFIX_PATH="$work/prefix" -DSOCKETS_REQUEST="$version"
+  cmake_consumer "$work/find_package" "${only_prefix[@]}" -DSOCKETS_EXPECT_DIR_UNDER="$work/prefix"
+  cmake_consumer "$work/find_package_exact" "${only_prefix[@]}" -DSOCKETS_EXPECT_DIR_UNDER="$work/prefix" \
+    -DSOCKETS_REQUEST="$version"
   # Asking for a newer version than the installed one must fail at configure time, and say why.
   local too_new
   for too_new in 0.2 1.0; do
-    if cmake -S "$src/tests/package" -B "$work/too_new_$too_new" -DCMAKE_PREFIX_PATH="$work/prefix" \
+    if cmake -S "$src/tests/package" -B "$work/too_new_$too_new" "${only_prefix[@]}" \
          -DSOCKETS_REQUEST="$too_new" >"$work/too_new.log" 2>&1; then
       echo "FAILED: find_package(sockets $too_new) accepted version $version" >&2; exit 1
     fi
@@ -88,7 +93,7 @@ route_fetchcontent() {
 route_pkgconfig() {
   need_tool pkg-config || return 0
   install_prefix
-  export PKG_CONFIG_PATH=$work/prefix/share/pkgconfig
+  export PKG_CONFIG_LIBDIR=$work/prefix/share/pkgconfig PKG_CONFIG_PATH=""
   local cflags libs modversion
   cflags=$(pkg-config --cflags sockets); libs=$(pkg-config --libs sockets)
   modversion=$(pkg-config --modversion sockets)
@@ -102,7 +107,7 @@ route_pkgconfig() {
   run "$work/pkgconfig-consumer"
   echo "  pkg-config --cflags sockets: $cflags"
   echo "  $(cat "$work/last.log")"
-  unset PKG_CONFIG_PATH
+  unset PKG_CONFIG_LIBDIR PKG_CONFIG_PATH
 }
 
 route_single_header() {
@@ -152,7 +157,7 @@ route_meson() {
     mkdir -p "$work/meson-$how"
     cp "$src/tests/package/meson.build" "$src/tests/package/main.cpp" "$work/meson-$how/"
     if [ $how = pkgconfig ]; then
-      PKG_CONFIG_PATH=$work/prefix/share/pkgconfig CXX=$cxx \
+      PKG_CONFIG_LIBDIR=$work/prefix/share/pkgconfig PKG_CONFIG_PATH="" CXX=$cxx \
         run meson setup --wrap-mode=nofallback "$work/meson-$how/build" "$work/meson-$how"
       grep -q 'Run-time dependency sockets found: YES' "$work/last.log" ||
         { echo "FAILED: meson did not find sockets through pkg-config" >&2; cat "$work/last.log" >&2; exit 1; }
@@ -206,8 +211,8 @@ route_deb() {
   # Found from /usr with no hints, by CMake and by pkg-config.
   cmake_consumer "$work/deb-cmake" -DSOCKETS_EXPECT_DIR_UNDER=/usr/share/cmake
   local cflags
-  cflags=$(env -u PKG_CONFIG_PATH pkg-config --cflags sockets)
-  [ "$(env -u PKG_CONFIG_PATH pkg-config --modversion sockets)" = "$version" ] ||
+  cflags=$(env -u PKG_CONFIG_PATH -u PKG_CONFIG_LIBDIR pkg-config --cflags sockets)
+  [ "$(env -u PKG_CONFIG_PATH -u PKG_CONFIG_LIBDIR pkg-config --modversion sockets)" = "$version" ] ||
     { echo "FAILED: pkg-config does not find sockets $version from the package" >&2; exit 1; }
   # shellcheck disable=SC2086
   run "$cxx" -std=c++17 -Wall -Wextra -Werror $cflags -DSOCKETS_EXPECTED_VERSION="\"$version\"" \
