@@ -12,6 +12,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 work=$1; shift
 routes=("$@")
 [ "${routes[*]}" = all ] && routes=(find_package add_subdirectory fetchcontent pkgconfig single_header meson deb)
+case "$work" in /|"$src"|"$src/") echo "refusing to empty $work" >&2; exit 2 ;; esac
 rm -rf "$work"; mkdir -p "$work"; work=$(cd "$work" && pwd)
 cxx=${CXX:-c++}
 command -v ninja >/dev/null && export CMAKE_GENERATOR=Ninja
