@@ -141,6 +141,20 @@ route_single_header() {
   run "$work/single-consumer"
   echo "  $(ls "$work"/single-src/*.cpp | wc -l) programs compiled against $(wc -l <"$out/sockets_single.hpp") lines of sockets_single.hpp"
   echo "  $(cat "$work/last.log")"
+  # An optional public header that sockets.hpp does not include (as tls.hpp will be) gets its own
+  # file on top of sockets_single.hpp; both together must still compile (nothing twice).
+  cp -r "$src/include" "$work/optional-include"
+  printf '#pragma once\n#include "socket.hpp"\n#include <string>\nnamespace sockets {\ninline std::string optional_name(const Socket& s) { return s.is_open() ? "open" : "closed"; }\n}\n' \
+    >"$work/optional-include/sockets/zz_optional.hpp"
+  SOCKETS_INCLUDE_DIR=$work/optional-include run "$src/scripts/single-header" "$work/optional-out"
+  printf '#include "sockets_single.hpp"\n#include "sockets_zz_optional.hpp"\nint main() { return sockets::optional_name(sockets::Socket()) == "closed" ? 0 : 1; }\n' \
+    >"$work/optional.cpp"
+  if grep -q 'class Socket' "$work/optional-out/sockets_zz_optional.hpp"; then
+    echo "FAILED: sockets_zz_optional.hpp repeats the main header" >&2; exit 1
+  fi
+  run "$cxx" -std=c++17 -Wall -Wextra -Werror -I "$work/optional-out" "$work/optional.cpp" -o "$work/optional"
+  run "$work/optional"
+  echo "  an optional header (not included by sockets.hpp) goes to its own sockets_NAME.hpp"
   # The same header must serve Windows: cross-compile the consumer when mingw-w64 is here.
   local mingw=x86_64-w64-mingw32-g++-posix
   if command -v $mingw >/dev/null; then
