@@ -1,4 +1,5 @@
-// Address: a value type for one socket endpoint (IPv4, IPv6 or Unix-domain), and resolve().
+/// @file
+/// Address: a value type for one socket endpoint (IPv4, IPv6 or Unix-domain), and resolve().
 #pragma once
 
 #include <cstddef>
@@ -14,9 +15,19 @@
 
 namespace sockets {
 
-enum class Family { unspecified, ipv4, ipv6, unix_domain };
+/// An address family.
+enum class Family {
+    unspecified,  ///< no address, or any family (for resolve)
+    ipv4,         ///< AF_INET
+    ipv6,         ///< AF_INET6
+    unix_domain,  ///< AF_UNIX (Unix-domain sockets; Windows 10 and later too)
+};
 
-enum class Type { stream, datagram };
+/// A socket type.
+enum class Type {
+    stream,    ///< SOCK_STREAM: TCP or a Unix-domain stream
+    datagram,  ///< SOCK_DGRAM: UDP or a Unix-domain datagram socket
+};
 
 namespace detail {
 
@@ -71,12 +82,14 @@ private:
 
 }  // namespace detail
 
+/// One socket endpoint, IPv4, IPv6 or Unix-domain: a value (copyable, comparable) holding a
+/// native sockaddr_storage.
 class Address {
 public:
-    // An empty address: family() == Family::unspecified.
+    /// An empty address: family() == Family::unspecified.
     Address() noexcept { std::memset(&storage_, 0, sizeof storage_); }
 
-    // Copies a native sockaddr (e.g. from accept or getaddrinfo). Too long a length is clamped.
+    /// Copies a native sockaddr (e.g. from accept or getaddrinfo). Too long a length is clamped.
     Address(const sockaddr* addr, detail::socklen length) noexcept : Address() {
         if (!(length > 0)) length = 0;  // socklen is signed on Windows
         if (static_cast<std::size_t>(length) > sizeof storage_) length = sizeof storage_;
@@ -84,7 +97,8 @@ public:
         length_ = length;
     }
 
-    // "127.0.0.1:8080", "[::1]:8080", "[fe80::1%eth0]:80". Numeric only: names go to resolve().
+    /// "127.0.0.1:8080", "[::1]:8080", "[fe80::1%eth0]:80". Numeric only: names go to resolve().
+    ///@{
     static Address parse(std::string_view text, std::error_code& ec) {
         ec.clear();
         std::string_view host, port_text;
@@ -124,8 +138,10 @@ public:
         if (ec) detail::throw_error(ec, "parse address \"" + std::string(text) + "\"");
         return a;
     }
+    ///@}
 
-    // A numeric IP ("10.0.0.1", "::1", "fe80::1%2") and a port.
+    /// A numeric IP ("10.0.0.1", "::1", "fe80::1%2") and a port.
+    ///@{
     static Address from_ip(std::string_view ip, int port, std::error_code& ec) {
         ec.clear();
         if (!detail::valid_port(port)) {
@@ -172,19 +188,21 @@ public:
         if (ec) detail::throw_error(ec, "address " + std::string(ip) + " port " + std::to_string(port));
         return a;
     }
+    ///@}
 
-    // 127.0.0.1 or ::1.
+    /// 127.0.0.1 or ::1.
     static Address loopback(Family family, int port = 0) {
         return from_ip(family == Family::ipv6 ? "::1" : "127.0.0.1", port);
     }
 
-    // 0.0.0.0 or ::, for listening on every interface.
+    /// 0.0.0.0 or ::, for listening on every interface.
     static Address any(Family family, int port = 0) {
         return from_ip(family == Family::ipv6 ? "::" : "0.0.0.0", port);
     }
 
 #if SOCKETS_HAS_UNIX_DOMAIN
-    // A filesystem path. A path that does not fit sun_path is an error, never truncated.
+    /// A filesystem path. A path that does not fit sun_path is an error, never truncated.
+    ///@{
     static Address unix_path(std::string_view path, std::error_code& ec) {
         return make_unix(path, false, ec);
     }
@@ -194,8 +212,10 @@ public:
         if (ec) detail::throw_error(ec, "unix address " + std::string(path));
         return a;
     }
+    ///@}
 #if defined(__linux__)
-    // Linux abstract namespace: no file is created; the name vanishes with the last socket.
+    /// Linux abstract namespace: no file is created; the name vanishes with the last socket.
+    ///@{
     static Address unix_abstract(std::string_view name, std::error_code& ec) {
         return make_unix(name, true, ec);
     }
@@ -205,9 +225,11 @@ public:
         if (ec) detail::throw_error(ec, "unix abstract address " + std::string(name));
         return a;
     }
+    ///@}
 #endif
 #endif
 
+    /// The family; Family::unspecified for an empty address.
     Family family() const noexcept {
         if (length_ == 0) return Family::unspecified;
         switch (storage_.ss_family) {
@@ -220,7 +242,7 @@ public:
         }
     }
 
-    // 0 for Unix-domain and empty addresses.
+    /// The port; 0 for Unix-domain and empty addresses.
     std::uint16_t port() const noexcept {
         switch (family()) {
             case Family::ipv4: return ntohs(as<sockaddr_in>()->sin_port);
@@ -229,6 +251,8 @@ public:
         }
     }
 
+    /// A copy with another port (IPv4 and IPv6; others are copied unchanged). Throws
+    /// errc::port_out_of_range outside 0..65535.
     Address with_port(int port) const {
         if (!detail::valid_port(port))
             detail::throw_error(errc::port_out_of_range, "port " + std::to_string(port));
@@ -238,7 +262,7 @@ public:
         return a;
     }
 
-    // An IPv6 address of the form ::ffff:a.b.c.d: what a dual-stack listener sees for IPv4 peers.
+    /// An IPv6 address of the form \::ffff:a.b.c.d: what a dual-stack listener sees for IPv4 peers.
     bool is_v4_mapped() const noexcept {
         if (family() != Family::ipv6) return false;
         const auto* b = reinterpret_cast<const unsigned char*>(&as<sockaddr_in6>()->sin6_addr);
@@ -247,7 +271,7 @@ public:
         return b[10] == 0xFF && b[11] == 0xFF;
     }
 
-    // The IPv4 address inside a v4-mapped one; any other address is returned unchanged.
+    /// The IPv4 address inside a v4-mapped one; any other address is returned unchanged.
     Address unmapped() const {
         if (!is_v4_mapped()) return *this;
         Address a;
@@ -259,6 +283,7 @@ public:
         return a;
     }
 
+    /// 127.0.0.0/8, ::1, or a v4-mapped 127.x.y.z.
     bool is_loopback() const noexcept {
         if (family() == Family::ipv4)
             return (ntohl(as<sockaddr_in>()->sin_addr.s_addr) >> 24) == 127;
@@ -272,7 +297,7 @@ public:
         return false;
     }
 
-    // The host part alone: "127.0.0.1", "::1", "fe80::1%2", or the Unix path ("@name" if abstract).
+    /// The host part alone: "127.0.0.1", "::1", "fe80::1%2", or the Unix path ("@name" if abstract).
     std::string ip() const {
         char text[INET6_ADDRSTRLEN + 16] = {};
         switch (family()) {
@@ -293,7 +318,7 @@ public:
         }
     }
 
-    // "127.0.0.1:80", "[::1]:80", "/tmp/socket", "@abstract", or "(unspecified)".
+    /// "127.0.0.1:80", "[::1]:80", "/tmp/socket", "@abstract", or "(unspecified)".
     std::string to_string() const {
         switch (family()) {
             case Family::ipv4: return ip() + ":" + std::to_string(port());
@@ -303,13 +328,20 @@ public:
         }
     }
 
-    // The native view, for calls this library does not wrap.
+    /// The native view, for calls this library does not wrap.
+    ///@{
     const sockaddr* data() const noexcept { return reinterpret_cast<const sockaddr*>(&storage_); }
     sockaddr* data() noexcept { return reinterpret_cast<sockaddr*>(&storage_); }
+    ///@}
+    /// The length of the native address in bytes (socklen_t, or int on Windows).
     detail::socklen size() const noexcept { return length_; }
+    /// The room in data(): sizeof(sockaddr_storage).
     static constexpr detail::socklen capacity() noexcept { return sizeof(sockaddr_storage); }
+    /// Sets the length after a native call filled data() (e.g. getsockname).
     void resize(detail::socklen length) noexcept { length_ = length; }
 
+    /// Same family, address and port (and IPv6 scope); Unix-domain: the same raw name.
+    ///@{
     friend bool operator==(const Address& a, const Address& b) noexcept {
         if (a.family() != b.family()) return false;
         switch (a.family()) {
@@ -330,6 +362,7 @@ public:
         }
     }
     friend bool operator!=(const Address& a, const Address& b) noexcept { return !(a == b); }
+    ///@}
 
 private:
     template <class T>
@@ -385,9 +418,10 @@ private:
     detail::socklen length_ = 0;
 };
 
-// All addresses for host and port, in the resolver's order. No AI_ADDRCONFIG: with it,
-// "localhost" fails on a machine whose only interface is loopback. Errors are in
-// resolve_category() and compare equal to errc::host_not_found, errc::try_again, ...
+/// All addresses for host and port, in the resolver's order. No AI_ADDRCONFIG: with it,
+/// "localhost" fails on a machine whose only interface is loopback. Errors are in
+/// resolve_category() and compare equal to errc::host_not_found, errc::try_again, ...
+///@{
 inline std::vector<Address> resolve(std::string_view host, int port, Family family, Type type,
                                     std::error_code& ec) {
     ec.clear();
@@ -436,11 +470,13 @@ inline std::vector<Address> resolve(std::string_view host, int port, Family fami
     if (ec) detail::throw_error(ec, "resolve " + std::string(host) + ":" + std::to_string(port));
     return out;
 }
+///@}
 
-// For command-line tools: "host:port", "[ipv6]:port" or "1.2.3.4:port" text, split and resolved
-// (the host may be a name or a numeric address; the port must be decimal, leading zeros allowed).
-// Errors: errc::missing_port, errc::invalid_port, errc::port_out_of_range, errc::invalid_address
-// for text that does not split, and resolve()'s errors (errc::host_not_found, ...).
+/// For command-line tools: "host:port", "[ipv6]:port" or "1.2.3.4:port" text, split and resolved
+/// (the host may be a name or a numeric address; the port must be decimal, leading zeros allowed).
+/// Errors: errc::missing_port, errc::invalid_port, errc::port_out_of_range, errc::invalid_address
+/// for text that does not split, and resolve()'s errors (errc::host_not_found, ...).
+///@{
 inline std::vector<Address> resolve_host_port(std::string_view text, Family family, Type type,
                                               std::error_code& ec) {
     ec.clear();
@@ -506,5 +542,6 @@ inline std::vector<Address> resolve_host_port(std::string_view text, Family fami
     if (ec) detail::throw_error(ec, "resolve \"" + std::string(text) + "\"");
     return out;
 }
+///@}
 
 }  // namespace sockets

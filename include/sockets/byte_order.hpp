@@ -1,8 +1,9 @@
-// Network byte order (big-endian) helpers.
-//
-// hton/ntoh are constexpr and built from shifts, so they need no platform header, have no UB and
-// compile to a single bswap (or nothing on big-endian machines). store_be/load_be read and write
-// integers in byte buffers at any alignment, which is what a wire protocol actually needs.
+/// @file
+/// Network byte order (big-endian) helpers.
+///
+/// hton/ntoh are constexpr and built from shifts, so they need no platform header, have no UB and
+/// compile to a single bswap (or nothing on big-endian machines). store_be/load_be read and write
+/// integers in byte buffers at any alignment, which is what a wire protocol actually needs.
 #pragma once
 
 #include <cstddef>
@@ -40,19 +41,19 @@ inline constexpr bool big_endian_host = false;  // Windows and every MSVC target
 
 }  // namespace detail
 
-// Host to network order.
+/// Host to network order.
 template <class T, class = std::enable_if_t<detail::is_wire_integer<T>>>
 constexpr T hton(T value) noexcept {
     return detail::big_endian_host ? value : detail::byte_swap(value);
 }
 
-// Network to host order (the same swap, named for the reader).
+/// Network to host order (the same swap, named for the reader).
 template <class T, class = std::enable_if_t<detail::is_wire_integer<T>>>
 constexpr T ntoh(T value) noexcept {
     return hton(value);
 }
 
-// Writes value big-endian into out[0 .. sizeof(T)). Byte is std::byte, char or unsigned char.
+/// Writes value big-endian into out[0 .. sizeof(T)). Byte is std::byte, char or unsigned char.
 template <class T, class Byte, class = std::enable_if_t<detail::is_wire_integer<T>>>
 constexpr void store_be(Byte* out, T value) noexcept {
     static_assert(sizeof(Byte) == 1, "store_be writes into a byte buffer");
@@ -62,7 +63,7 @@ constexpr void store_be(Byte* out, T value) noexcept {
     }
 }
 
-// Reads a big-endian T from in[0 .. sizeof(T)).
+/// Reads a big-endian T from in[0 .. sizeof(T)).
 template <class T, class Byte, class = std::enable_if_t<detail::is_wire_integer<T>>>
 constexpr T load_be(const Byte* in) noexcept {
     static_assert(sizeof(Byte) == 1, "load_be reads from a byte buffer");

@@ -1,11 +1,12 @@
-// The library's error model.
-//
-// Every fallible operation has two forms:
-//   - throwing:      throws std::system_error whose what() names the operation and the address,
-//                    e.g. "connect 127.0.0.1:9: Connection refused";
-//   - non-throwing:  takes std::error_code& as its last argument, clears it on success.
-// OS errors use the OS's category (errno on POSIX, Winsock codes on Windows) and compare equal
-// to the portable std::errc values. Conditions that no OS code describes live in sockets::errc.
+/// @file
+/// The library's error model.
+///
+/// Every fallible operation has two forms:
+///   - throwing:      throws std::system_error whose what() names the operation and the address,
+///                    e.g. "connect 127.0.0.1:9: Connection refused";
+///   - non-throwing:  takes std::error_code& as its last argument, clears it on success.
+/// OS errors use the OS's category (errno on POSIX, Winsock codes on Windows) and compare equal
+/// to the portable std::errc values. Conditions that no OS code describes live in sockets::errc.
 #pragma once
 
 #include <cstddef>
@@ -16,35 +17,41 @@
 
 namespace sockets {
 
+/// The library's own error conditions: what no OS error code describes. `ec == errc::x`
+/// compares the condition, so OS and resolver codes match too (see operator==).
 enum class errc {
-    end_of_stream = 1,   // the peer closed before the whole transfer or message arrived
-    not_open,            // operation on a closed, moved-from or never-opened socket
-    invalid_address,     // text that is not an address ("1.2.3", "[::1", ...)
-    port_out_of_range,   // port outside 0..65535
-    address_too_long,    // a Unix-domain path that does not fit sun_path
-    message_too_large,   // a frame or line above the configured limit
-    not_stream_socket,   // send_all/recv_exact on a datagram socket
-    datagram_truncated,  // the datagram was larger than the buffer; the rest is lost
-    handle_out_of_range, // select: a descriptor >= FD_SETSIZE (or a full fd_set on Windows)
-    already_registered,  // a Poller already watches this handle
-    not_registered,      // a Poller does not watch this handle
+    end_of_stream = 1,   ///< the peer closed before the whole transfer or message arrived
+    not_open,            ///< operation on a closed, moved-from or never-opened socket
+    invalid_address,     ///< text that is not an address ("1.2.3", "[::1", ...)
+    port_out_of_range,   ///< port outside 0..65535
+    address_too_long,    ///< a Unix-domain path that does not fit sun_path
+    message_too_large,   ///< a frame or line above the configured limit
+    not_stream_socket,   ///< send_all/recv_exact on a datagram socket
+    datagram_truncated,  ///< the datagram was larger than the buffer; the rest is lost
+    handle_out_of_range, ///< select: a descriptor >= FD_SETSIZE (or a full fd_set on Windows)
+    already_registered,  ///< a Poller already watches this handle
+    not_registered,      ///< a Poller does not watch this handle
     // Resolver conditions: resolve()'s errors (EAI_* / WSAHOST_NOT_FOUND... in resolve_category)
     // compare equal to these, so `ec == errc::host_not_found` works on every platform.
-    host_not_found,         // no such name (EAI_NONAME, EAI_NODATA; WSAHOST_NOT_FOUND, WSANO_DATA)
-    try_again,              // temporary resolver failure, e.g. no DNS server reachable (EAI_AGAIN)
-    resolver_failure,       // non-recoverable resolver failure (EAI_FAIL, WSANO_RECOVERY)
-    no_address_for_family,  // the name exists but has no address of the asked family (EAI_ADDRFAMILY)
-    missing_port,           // "host:port" text without a port
-    invalid_port,           // a port that is not a plain decimal number
+    host_not_found,         ///< no such name (EAI_NONAME, EAI_NODATA; WSAHOST_NOT_FOUND, WSANO_DATA)
+    try_again,              ///< temporary resolver failure, e.g. no DNS server reachable (EAI_AGAIN)
+    resolver_failure,       ///< non-recoverable resolver failure (EAI_FAIL, WSANO_RECOVERY)
+    no_address_for_family,  ///< the name exists but has no address of the asked family (EAI_ADDRFAMILY)
+    missing_port,           ///< "host:port" text without a port
+    invalid_port,           ///< a port that is not a plain decimal number
 };
 
+/// The category of sockets::errc codes ("sockets").
 inline const std::error_category& error_category() noexcept;
+/// The category of resolver (getaddrinfo) errors ("resolve"); they compare equal to the
+/// resolver conditions of sockets::errc.
 inline const std::error_category& resolve_category() noexcept;
 
 }  // namespace sockets
 
 // Declared before any use of errc as an error code, which would instantiate the primary template.
 namespace std {
+/// Makes sockets::errc an error-code enum: `ec = sockets::errc::not_open` works.
 template <>
 struct is_error_code_enum<sockets::errc> : true_type {};
 }  // namespace std
@@ -161,27 +168,32 @@ inline const std::error_category& resolve_category() noexcept {
     return category;
 }
 
+/// The std::error_code for e, in error_category().
 inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), error_category()};
 }
 
-// `ec == errc::x` tests the condition, not only the exact code: a resolver error (category
-// resolve_category()) equals errc::host_not_found. errc is an error-code enum (so `ec = errc::x`
-// works), and std's own operator== would compare categories and values exactly; these exact
-// matches win overload resolution.
+/// `ec == errc::x` tests the condition, not only the exact code: a resolver error (category
+/// resolve_category()) equals errc::host_not_found. errc is an error-code enum (so `ec = errc::x`
+/// works), and std's own operator== would compare categories and values exactly; these exact
+/// matches win overload resolution.
+///@{
 inline bool operator==(const std::error_code& ec, errc e) noexcept {
     return ec == std::error_condition(static_cast<int>(e), error_category());
 }
 inline bool operator==(errc e, const std::error_code& ec) noexcept { return ec == e; }
 inline bool operator!=(const std::error_code& ec, errc e) noexcept { return !(ec == e); }
 inline bool operator!=(errc e, const std::error_code& ec) noexcept { return !(ec == e); }
+///@}
 
-// Thrown by send_all/recv_exact and friends: the bytes that did move before the error are
-// part of the result, never lost.
+/// Thrown by send_all/recv_exact and friends: the bytes that did move before the error are
+/// part of the result, never lost.
 class TransferError : public std::system_error {
 public:
+    /// The error, the operation's description for what(), and how many bytes moved.
     TransferError(std::error_code ec, const std::string& what, std::size_t bytes)
         : std::system_error(ec, what), bytes_transferred_(bytes) {}
+    /// How many bytes were sent or received before the error.
     std::size_t bytes_transferred() const noexcept { return bytes_transferred_; }
 
 private:

@@ -17,3 +17,4 @@
 #include "poller.hpp"
 #include "socket.hpp"
 #include "timeout.hpp"
+#include "version.hpp"

@@ -1,9 +1,10 @@
-// Timeout: how long a call may wait. One rule for every call that takes one (transfers,
-// connect, accept, Poller::wait, the framing layer, socket timeout options):
-//   - any std::chrono::duration converts (microseconds, seconds, duration<double>, ...);
-//   - zero or negative means "don't wait" (one attempt, then timed_out);
-//   - a duration too large to add to steady_clock::now() (Timeout::max(), hours::max(),
-//     300 years) means "no deadline": wait as long as it takes.
+/// @file
+/// Timeout: how long a call may wait. One rule for every call that takes one (transfers,
+/// connect, accept, Poller::wait, the framing layer, socket timeout options):
+///   - any std::chrono::duration converts (microseconds, seconds, duration<double>, ...);
+///   - zero or negative means "don't wait" (one attempt, then timed_out);
+///   - a duration too large to add to steady_clock::now() (Timeout::max(), hours::max(),
+///     300 years) means "no deadline": wait as long as it takes.
 #pragma once
 
 #include <chrono>
@@ -32,28 +33,39 @@ constexpr std::chrono::nanoseconds saturate_ns(std::chrono::duration<Rep, Period
 
 }  // namespace detail
 
+/// How long a call may wait: any std::chrono duration; zero or negative = don't wait,
+/// Timeout::max() (or anything too large for the clock) = no deadline.
 class Timeout {
 public:
+    /// The resolution a Timeout keeps.
     using duration = std::chrono::nanoseconds;
 
-    // Zero: don't wait.
+    /// Zero: don't wait.
     constexpr Timeout() noexcept = default;
 
+    /// Any duration, implicitly: rounded up to whole nanoseconds (never early), negative
+    /// clamped to zero, huge saturated to max().
     template <class Rep, class Period>
     constexpr Timeout(std::chrono::duration<Rep, Period> d) noexcept : ns_(detail::saturate_ns(d)) {}  // NOLINT: implicit on purpose
 
-    // No deadline at all.
+    /// No deadline at all.
     static constexpr Timeout max() noexcept { return Timeout(duration::max()); }
+    /// Don't wait.
     static constexpr Timeout zero() noexcept { return Timeout(); }
 
+    /// True for "no deadline".
     constexpr bool is_max() const noexcept { return ns_ == duration::max(); }
+    /// True for "don't wait".
     constexpr bool is_zero() const noexcept { return ns_ == duration::zero(); }
-    // The length, clamped to [0, duration::max()]; duration::max() when is_max().
+    /// The length, clamped to [0, duration::max()]; duration::max() when is_max().
     constexpr duration length() const noexcept { return ns_; }
 
+    /// Comparisons by length.
+    ///@{
     friend constexpr bool operator==(Timeout a, Timeout b) noexcept { return a.ns_ == b.ns_; }
     friend constexpr bool operator!=(Timeout a, Timeout b) noexcept { return a.ns_ != b.ns_; }
     friend constexpr bool operator<(Timeout a, Timeout b) noexcept { return a.ns_ < b.ns_; }
+    ///@}
 
 private:
     duration ns_ = duration::zero();
