@@ -239,16 +239,6 @@ private:
 
 // ---- reading one request under a deadline ---------------------------------------------------
 
-// One recv that gives up with errc::timed_out after `left`. A per-call kernel timeout
-// (SO_RCVTIMEO) rather than recv's Timeout argument: on Winsock the latter does not bound a
-// recv on a blocking socket.
-inline std::size_t recv_within(sockets::Socket& client, void* buffer, std::size_t capacity, Clock::duration left,
-                               std::error_code& ec) {
-    client.set_receive_timeout(left, ec);
-    if (ec) return 0;
-    return client.recv(buffer, capacity, ec);
-}
-
 // Waits for the next whole line (or length-prefixed message) in buffer, reading from client
 // until deadline. A per-recv timeout alone is not enough: a client trickling one byte a second
 // would hold a worker forever. Errors: timed_out, end_of_stream (a clean close between
@@ -265,7 +255,7 @@ std::string_view read_request(sockets::Socket& client, sockets::MessageBuffer& b
             ec = std::make_error_code(std::errc::timed_out);
             return {};
         }
-        std::size_t n = recv_within(client, buffer.prepare(chunk), chunk, left, ec);
+        std::size_t n = client.recv(buffer.prepare(chunk), chunk, left, ec);
         if (ec) return {};
         if (n == 0) {
             ec = sockets::errc::end_of_stream;

@@ -17,7 +17,7 @@ static void serve(Socket& client, const Address& who, const example::Options& op
     // recv returns 0 when the client has shut down its side: then we are done.
     for (;;) {
         auto left = std::min<Clock::duration>(options.timeout, end_of_life - Clock::now());
-        std::size_t n = example::recv_within(client, buffer, sizeof buffer, left, ec);
+        std::size_t n = client.recv(buffer, sizeof buffer, left, ec);
         if (ec || n == 0) break;
         if (client.send_all(buffer, n, options.timeout, ec) < n) break;  // ec says why
     }
