@@ -1,11 +1,12 @@
-// connect_to: one call from an address, a list of candidate addresses, or a host name to a
-// connected TCP socket (handed back in blocking mode, like a plain connect's).
-//
-// Several candidates race (RFC 8305, "Happy Eyeballs"): one unreachable address (a broken IPv6
-// route, a dead server among several A records, a firewall dropping SYNs) costs one connection
-// attempt delay (250 ms by default), not the whole timeout. Non-blocking connects on one
-// readiness wait, no threads. A host name is resolved within the same deadline, on a resolver
-// thread, because getaddrinfo itself cannot be interrupted.
+/// @file
+/// connect_to: one call from an address, a list of candidate addresses, or a host name to a
+/// connected TCP socket (handed back in blocking mode, like a plain connect's).
+///
+/// Several candidates race (RFC 8305, "Happy Eyeballs"): one unreachable address (a broken IPv6
+/// route, a dead server among several A records, a firewall dropping SYNs) costs one connection
+/// attempt delay (250 ms by default), not the whole timeout. Non-blocking connects on one
+/// readiness wait, no threads. A host name is resolved within the same deadline, on a resolver
+/// thread, because getaddrinfo itself cannot be interrupted.
 #pragma once
 
 #include <chrono>
@@ -24,28 +25,29 @@
 
 namespace sockets {
 
-// How connect_to races several candidate addresses.
+/// How connect_to races several candidate addresses.
 struct ConnectOptions {
-    // RFC 8305's "Connection Attempt Delay": how long an attempt runs alone before the next
-    // candidate starts beside it (an attempt that fails starts the next at once). Zero starts
-    // every candidate at once.
+    /// RFC 8305's "Connection Attempt Delay": how long an attempt runs alone before the next
+    /// candidate starts beside it (an attempt that fails starts the next at once). Zero starts
+    /// every candidate at once.
     std::chrono::milliseconds attempt_delay{250};
 };
 
-// One candidate that failed, and why.
+/// One candidate that failed, and why.
 struct ConnectAttempt {
-    Address address;
-    std::error_code error;
+    Address address;        ///< the candidate
+    std::error_code error;  ///< why it failed
 };
 
-// Thrown by connect_to when no candidate connected. what() lists every address tried with its
-// own error; code() is timed_out when the deadline passed, else the last attempt's error.
+/// Thrown by connect_to when no candidate connected. what() lists every address tried with its
+/// own error; code() is timed_out when the deadline passed, else the last attempt's error.
 class ConnectError : public std::system_error {
 public:
+    /// The error for code(), the text for what(), and every failed attempt.
     ConnectError(std::error_code ec, const std::string& what, std::vector<ConnectAttempt> attempts)
         : std::system_error(ec, what),
           attempts_(std::make_shared<const std::vector<ConnectAttempt>>(std::move(attempts))) {}
-    // In the order they ended; candidates never started (deadline passed first) are left out.
+    /// In the order they ended; candidates never started (deadline passed first) are left out.
     const std::vector<ConnectAttempt>& attempts() const noexcept { return *attempts_; }
 
 private:
@@ -343,6 +345,9 @@ inline Socket connect_all_or_throw(const std::vector<Address>& candidates, const
 
 // ---- one address -------------------------------------------------------------------------
 
+/// A new TCP socket connected to address (within timeout, if given; then errc::timed_out),
+/// handed back in blocking mode.
+///@{
 inline Socket connect_to(const Address& address, std::error_code& ec) {
     return detail::connect_one(address, detail::Deadline(), ec);
 }
@@ -361,13 +366,14 @@ inline Socket connect_to(const Address& address, Timeout timeout) {
     if (ec) detail::throw_error(ec, detail::describe("connect", address));
     return s;
 }
+///@}
 
 // ---- several candidate addresses: raced (RFC 8305) ---------------------------------------
-// IPv6 and IPv4 alternate, IPv6 first; each attempt gets options.attempt_delay alone before
-// the next starts beside it; the first to connect wins and the others are closed. Without a
-// timeout each attempt lasts as long as the kernel's own connect timeout. The throwing forms
-// throw ConnectError; an empty list is std::errc::invalid_argument.
-
+/// IPv6 and IPv4 alternate, IPv6 first; each attempt gets options.attempt_delay alone before
+/// the next starts beside it; the first to connect wins and the others are closed. Without a
+/// timeout each attempt lasts as long as the kernel's own connect timeout. The throwing forms
+/// throw ConnectError; an empty list is std::errc::invalid_argument.
+///@{
 inline Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, const ConnectOptions& options,
                          std::error_code& ec) {
     detail::Race race;
@@ -391,13 +397,14 @@ inline Socket connect_to(const std::vector<Address>& candidates, Timeout timeout
 inline Socket connect_to(const std::vector<Address>& candidates) {
     return detail::connect_all_or_throw(candidates, detail::Deadline(), ConnectOptions());
 }
+///@}
 
 // ---- a host name: resolved, then raced -----------------------------------------------------
-// With a timeout, one deadline covers resolution and every attempt: when it passes while
-// getaddrinfo is still running, the call returns timed_out at once (the lookup finishes on its
-// own thread and is thrown away). Numeric hosts ("127.0.0.1", "::1") skip the resolver. The
-// error_code forms never throw.
-
+/// With a timeout, one deadline covers resolution and every attempt: when it passes while
+/// getaddrinfo is still running, the call returns timed_out at once (the lookup finishes on its
+/// own thread and is thrown away). Numeric hosts ("127.0.0.1", "::1") skip the resolver. The
+/// error_code forms never throw.
+///@{
 inline Socket connect_to(std::string_view host, int port, Timeout timeout, const ConnectOptions& options,
                          std::error_code& ec) {
     detail::Race race;
@@ -419,5 +426,6 @@ inline Socket connect_to(std::string_view host, int port, Timeout timeout) {
 inline Socket connect_to(std::string_view host, int port) {
     return detail::connect_any_or_throw(host, port, detail::Deadline(), ConnectOptions());
 }
+///@}
 
 }  // namespace sockets

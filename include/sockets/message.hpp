@@ -1,16 +1,21 @@
-// Messages on top of a byte stream: TCP delivers bytes, not messages, so a protocol needs a
-// length prefix or a delimiter (the HOWTO's advice). Three layers, each usable alone:
-//
-//   MessageBuffer   bytes in, whole messages out; no I/O at all (feed it from any event loop)
-//   StreamReader    a MessageBuffer over a Socket (BasicStreamReader: over any byte stream):
-//                   reads big chunks, hands out many small messages per system call;
-//                   blocking, with a deadline, or non-blocking with fill()
-//   send_message    a length prefix and the payload in one gather write (MessageWriter: many)
-//
-//   send_message(client, "hello");                  // 00 00 00 05 h e l l o, one sendmsg
-//   StreamReader reader(server);                    // borrows server: not copyable or movable
-//   std::string_view m = reader.read_message();     // "hello"
-//   std::string_view line = reader.read_line(5s);   // up to "\n" or "\r\n", without it
+/// @file
+/// Messages on top of a byte stream: TCP delivers bytes, not messages, so a protocol needs a
+/// length prefix or a delimiter (the HOWTO's advice). Three layers, each usable alone:
+///
+/// @verbatim
+///   MessageBuffer   bytes in, whole messages out; no I/O at all (feed it from any event loop)
+///   StreamReader    a MessageBuffer over a Socket (BasicStreamReader: over any byte stream):
+///                   reads big chunks, hands out many small messages per system call;
+///                   blocking, with a deadline, or non-blocking with fill()
+///   send_message    a length prefix and the payload in one gather write (MessageWriter: many)
+/// @endverbatim
+///
+/// @code
+///   send_message(client, "hello");                  // 00 00 00 05 h e l l o, one sendmsg
+///   StreamReader reader(server);                    // borrows server: not copyable or movable
+///   std::string_view m = reader.read_message();     // "hello"
+///   std::string_view line = reader.read_line(5s);   // up to "\n" or "\r\n", without it
+/// @endcode
 #pragma once
 
 #include <chrono>
@@ -31,7 +36,7 @@
 
 namespace sockets {
 
-// Width of the big-endian length prefix.
+/// Width of the big-endian length prefix.
 enum class Prefix : std::uint8_t { u16 = 2, u32 = 4, u64 = 8 };
 
 namespace detail {
@@ -53,27 +58,33 @@ inline std::size_t encode_prefix(unsigned char* header, Prefix prefix, std::size
 
 }  // namespace detail
 
-// Default ceiling for one message or line: large enough for real payloads, small enough that a
-// hostile 0xFFFFFFFF prefix cannot make the reader allocate gigabytes.
+/// Default ceiling for one message or line: large enough for real payloads, small enough that a
+/// hostile 0xFFFFFFFF prefix cannot make the reader allocate gigabytes.
 inline constexpr std::size_t default_max_message = 16u << 20;
 
-// What a reader's buffer may hold beyond its limit: the widest length prefix, or a line ending
-// ("\r\n"). Only a line delimiter of 8 bytes or more needs more: its length + 1.
+/// What a reader's buffer may hold beyond its limit: the widest length prefix, or a line ending
+/// ("\r\n"). Only a line delimiter of 8 bytes or more needs more: its length + 1.
 inline constexpr std::size_t max_frame_overhead = 8;
 
-// Where a line ends: an exact delimiter ("\r\n", "--", std::string_view("\0", 1)), or
-// Delimiter::lf_or_crlf(), the default of every line reader: "\n", and one "\r" right before
-// it is part of the ending too (text protocols: HTTP, SMTP, Redis, and files from Windows).
+/// Where a line ends: an exact delimiter ("\r\n", "--", std::string_view("\0", 1)), or
+/// Delimiter::lf_or_crlf(), the default of every line reader: "\n", and one "\r" right before
+/// it is part of the ending too (text protocols: HTTP, SMTP, Redis, and files from Windows).
 class Delimiter {
 public:
+    /// An exact delimiter, implicitly from text.
+    ///@{
     constexpr Delimiter(const char* text) noexcept : text_(text) {}  // NOLINT: implicit on purpose
     constexpr Delimiter(std::string_view text) noexcept : text_(text) {}  // NOLINT
     Delimiter(const std::string& text) noexcept : text_(text) {}  // NOLINT
+    ///@}
+    /// The default of every line reader: "\n", or "\r\n" (the CR is stripped).
     static constexpr Delimiter lf_or_crlf() noexcept { return Delimiter(std::string_view("\n"), true); }
 
+    /// The exact text searched for.
     constexpr std::string_view text() const noexcept { return text_; }
+    /// True for lf_or_crlf(): a CR right before the LF is part of the ending.
     constexpr bool strips_cr() const noexcept { return strip_cr_; }
-    // The longest ending: what a buffer needs beyond the line itself.
+    /// The longest ending: what a buffer needs beyond the line itself.
     constexpr std::size_t max_size() const noexcept { return text_.size() + (strip_cr_ ? 1 : 0); }
 
 private:
@@ -82,11 +93,13 @@ private:
     bool strip_cr_ = false;
 };
 
+/// Bytes in, whole messages out; no I/O at all (feed it from any event loop).
 class MessageBuffer {
 public:
+    /// An empty buffer; max_message limits one message or line.
     explicit MessageBuffer(std::size_t max_message = default_max_message) : max_message_(max_message) {}
 
-    // Appends bytes that arrived.
+    /// Appends bytes that arrived.
     void feed(const void* data, std::size_t size) {
         if (size == 0) return;
         make_room(size);
@@ -94,10 +107,10 @@ public:
         end_ += size;
     }
 
-    // The next whole length-prefixed message, or std::nullopt if more bytes are needed.
-    // A prefix above the limit sets errc::message_too_large and consumes nothing: the stream
-    // cannot be resynchronised, so every later call reports it again (close the connection).
-    // The view stays valid until the buffer is next fed or read.
+    /// The next whole length-prefixed message, or std::nullopt if more bytes are needed.
+    /// A prefix above the limit sets errc::message_too_large and consumes nothing: the stream
+    /// cannot be resynchronised, so every later call reports it again (close the connection).
+    /// The view stays valid until the buffer is next fed or read.
     std::optional<std::string_view> next_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
         ec.clear();
         const std::size_t width = static_cast<std::size_t>(prefix);
@@ -115,9 +128,9 @@ public:
         return data.substr(width, static_cast<std::size_t>(length));
     }
 
-    // The next line without its ending, or std::nullopt if the ending has not arrived. The
-    // limit counts the line alone; a line longer than that is errc::message_too_large, as soon
-    // as the buffer holds more than the limit plus an ending without one in sight.
+    /// The next line without its ending, or std::nullopt if the ending has not arrived. The
+    /// limit counts the line alone; a line longer than that is errc::message_too_large, as soon
+    /// as the buffer holds more than the limit plus an ending without one in sight.
     std::optional<std::string_view> next_line(std::error_code& ec,
                                               Delimiter delimiter = Delimiter::lf_or_crlf()) {
         ec.clear();
@@ -150,26 +163,30 @@ public:
         return data.substr(0, length);
     }
 
-    // Everything received and not yet handed out (e.g. a partial message after the peer closed,
-    // or the start of a body when a protocol switches from lines to lengths).
+    /// Everything received and not yet handed out (e.g. a partial message after the peer closed,
+    /// or the start of a body when a protocol switches from lines to lengths).
     std::string_view buffered() const noexcept {
         return std::string_view(bytes_.get() + begin_, end_ - begin_);
     }
+    /// The number of bytes in buffered().
     std::size_t size() const noexcept { return end_ - begin_; }
+    /// Drops the first n buffered bytes (all of them if there are fewer).
     void consume(std::size_t n) noexcept {
         begin_ += n < size() ? n : size();
         searched_ = 0;
         if (begin_ == end_) begin_ = end_ = 0;
     }
+    /// The limit for one message or line.
     std::size_t max_message() const noexcept { return max_message_; }
-    // Bytes allocated: grows on demand, never preallocated at the limit.
+    /// Bytes allocated: grows on demand, never preallocated at the limit.
     std::size_t capacity() const noexcept { return capacity_; }
 
-    // Room for at least n more bytes at the end; for reading straight into the buffer.
+    /// Room for at least n more bytes at the end; for reading straight into the buffer.
     char* prepare(std::size_t n) {
         make_room(n);
         return bytes_.get() + end_;
     }
+    /// Counts n bytes written into the room prepare() gave as received.
     void commit(std::size_t n) noexcept { end_ += n; }
 
 private:
@@ -201,37 +218,40 @@ private:
     std::size_t max_message_;
 };
 
-// What one non-blocking fill() did.
+/// What one non-blocking fill() did.
 enum class FillResult { data, would_block, end_of_stream, full };
 
-// The framing calls work over any byte stream with the Socket's transfer calls:
-//   std::size_t recv(void*, std::size_t, Timeout, std::error_code&)
-//   std::size_t recv_exact(void*, std::size_t, Timeout, std::error_code&)
-//   std::size_t send_all(const void*, std::size_t, Timeout, std::error_code&)
-//   std::size_t send_all_buffers(const ConstBuffer*, std::size_t, Timeout, std::error_code&)
-//   std::optional<std::size_t> try_recv(void*, std::size_t, std::error_code&)   (fill() only)
-// where Timeout::max() means no deadline. Socket is one; StreamReader and MessageWriter are
-// the Socket instances, BasicStreamReader<S> and BasicMessageWriter<S> the others.
-//
-// Every read and write has a Timeout form bounding the whole call (however many system calls
-// it takes) and reports std::errc::timed_out; the forms without one wait as long as it takes.
+/// The framing calls work over any byte stream with the Socket's transfer calls:
+/// @code
+///   std::size_t recv(void*, std::size_t, Timeout, std::error_code&)
+///   std::size_t recv_exact(void*, std::size_t, Timeout, std::error_code&)
+///   std::size_t send_all(const void*, std::size_t, Timeout, std::error_code&)
+///   std::size_t send_all_buffers(const ConstBuffer*, std::size_t, Timeout, std::error_code&)
+///   std::optional<std::size_t> try_recv(void*, std::size_t, std::error_code&)   (fill() only)
+/// @endcode
+/// where Timeout::max() means no deadline. Socket is one; StreamReader and MessageWriter are
+/// the Socket instances, `BasicStreamReader<S>` and `BasicMessageWriter<S>` the others.
+///
+/// Every read and write has a Timeout form bounding the whole call (however many system calls
+/// it takes) and reports std::errc::timed_out; the forms without one wait as long as it takes.
 template <class Stream>
 class BasicStreamReader {
 public:
-    // Reads up to chunk bytes per system call. The reader borrows the stream, which must
-    // outlive it; it can be neither copied nor moved, so an object holding a stream and its
-    // reader cannot be moved away from the stream either (keep such objects behind a
-    // std::unique_ptr to store them in a container). The buffer grows on demand up to
-    // max_message + max_frame_overhead bytes.
+    /// Reads up to chunk bytes per system call. The reader borrows the stream, which must
+    /// outlive it; it can be neither copied nor moved, so an object holding a stream and its
+    /// reader cannot be moved away from the stream either (keep such objects behind a
+    /// std::unique_ptr to store them in a container). The buffer grows on demand up to
+    /// max_message + max_frame_overhead bytes.
     explicit BasicStreamReader(Stream& stream, std::size_t max_message = default_max_message,
                                std::size_t chunk = 64 * 1024)
         : stream_(&stream), buffer_(max_message), chunk_(chunk > 0 ? chunk : 1) {}
     BasicStreamReader(const BasicStreamReader&) = delete;
     BasicStreamReader& operator=(const BasicStreamReader&) = delete;
 
-    // One whole length-prefixed message (view valid until the next read). The peer closing
-    // mid-message is errc::end_of_stream; a timeout is std::errc::timed_out. Either way the
-    // partial message stays in buffered() and a later call resumes it.
+    /// One whole length-prefixed message (view valid until the next read). The peer closing
+    /// mid-message is errc::end_of_stream; a timeout is std::errc::timed_out. Either way the
+    /// partial message stays in buffered() and a later call resumes it.
+    ///@{
     std::string_view read_message(Timeout timeout, std::error_code& ec, Prefix prefix = Prefix::u32) {
         return read_until_complete(timeout, ec, [&](std::error_code& e) { return buffer_.next_message(e, prefix); });
     }
@@ -245,10 +265,12 @@ public:
         return read_message(Timeout::max(), ec, prefix);
     }
     std::string_view read_message(Prefix prefix = Prefix::u32) { return read_message(Timeout::max(), prefix); }
+    ///@}
 
-    // One line without its ending (which may arrive split across reads); by default "\n" or
-    // "\r\n". Strict: the peer closing before the ending is errc::end_of_stream, the
-    // unterminated rest staying in buffered().
+    /// One line without its ending (which may arrive split across reads); by default "\n" or
+    /// "\r\n". Strict: the peer closing before the ending is errc::end_of_stream, the
+    /// unterminated rest staying in buffered().
+    ///@{
     std::string_view read_line(Timeout timeout, std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line_until(timeout, ec, delimiter, false);
     }
@@ -264,10 +286,12 @@ public:
     std::string_view read_line(Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line(Timeout::max(), delimiter);
     }
+    ///@}
 
-    // Like read_line, but lenient at the end, as Python's readline(): when the peer closes
-    // after a last line without an ending, that rest (as it is, not empty) is the last line;
-    // only the call after it reports errc::end_of_stream.
+    /// Like read_line, but lenient at the end, as Python's readline(): when the peer closes
+    /// after a last line without an ending, that rest (as it is, not empty) is the last line;
+    /// only the call after it reports errc::end_of_stream.
+    ///@{
     std::string_view read_line_or_remainder(Timeout timeout, std::error_code& ec,
                                             Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line_until(timeout, ec, delimiter, true);
@@ -284,9 +308,11 @@ public:
     std::string_view read_line_or_remainder(Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line_or_remainder(Timeout::max(), delimiter);
     }
+    ///@}
 
-    // Exactly size bytes: buffered ones first, then straight from the stream. Returns the
-    // bytes delivered (all of them unless ec is set).
+    /// Exactly size bytes: buffered ones first, then straight from the stream. Returns the
+    /// bytes delivered (all of them unless ec is set).
+    ///@{
     std::size_t read_exact(void* out, std::size_t size, Timeout timeout, std::error_code& ec) {
         ec.clear();
         std::size_t from_buffer = take_buffered(out, size);
@@ -303,8 +329,10 @@ public:
         return read_exact(out, size, Timeout::max(), ec);
     }
     std::size_t read_exact(void* out, std::size_t size) { return read_exact(out, size, Timeout::max()); }
+    ///@}
 
-    // Whatever is available, at most capacity bytes: buffered bytes, or one recv. 0: closed.
+    /// Whatever is available, at most capacity bytes: buffered bytes, or one recv. 0: closed.
+    ///@{
     std::size_t read_some(void* out, std::size_t capacity, Timeout timeout, std::error_code& ec) {
         ec.clear();
         if (buffer_.size() > 0 || capacity == 0) return take_buffered(out, capacity);
@@ -320,11 +348,12 @@ public:
         return read_some(out, capacity, Timeout::max(), ec);
     }
     std::size_t read_some(void* out, std::size_t capacity) { return read_some(out, capacity, Timeout::max()); }
+    ///@}
 
     // ---- non-blocking use, e.g. when a Poller says readable --------------------------------
 
-    // One recv that never waits, appended to the buffer. full: the buffer is at its ceiling;
-    // parse (try_message/try_line) before filling again.
+    /// One recv that never waits, appended to the buffer. full: the buffer is at its ceiling;
+    /// parse (try_message/try_line) before filling again.
     FillResult fill(std::error_code& ec) {
         ec.clear();
         std::size_t room = room_left();
@@ -335,7 +364,8 @@ public:
         buffer_.commit(*n);
         return FillResult::data;
     }
-    // Parse what is buffered, without I/O: std::nullopt means "need more".
+    /// Parse what is buffered, without I/O: std::nullopt means "need more".
+    ///@{
     std::optional<std::string_view> try_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
         return buffer_.next_message(ec, prefix);
     }
@@ -343,12 +373,19 @@ public:
         note_delimiter(delimiter);
         return buffer_.next_line(ec, delimiter);
     }
+    ///@}
 
+    /// Bytes received and not yet handed out (see MessageBuffer::buffered()).
     std::string_view buffered() const noexcept { return buffer_.buffered(); }
+    /// Drops the first n buffered bytes.
     void consume(std::size_t n) noexcept { buffer_.consume(n); }
+    /// The buffer itself, for parsing by hand.
     MessageBuffer& buffer() noexcept { return buffer_; }
+    /// The stream read from; socket() is the older name of stream().
+    ///@{
     Stream& stream() noexcept { return *stream_; }
     Stream& socket() noexcept { return *stream_; }  // the older name of stream()
+    ///@}
 
 private:
     std::string_view read_line_until(Timeout timeout, std::error_code& ec, Delimiter delimiter, bool remainder) {
@@ -417,11 +454,13 @@ private:
     std::size_t slack_ = max_frame_overhead;
 };
 
+/// A BasicStreamReader over a Socket.
 using StreamReader = BasicStreamReader<Socket>;
 
-// Writes the big-endian length prefix and the payload with one gather write (no copy, one
-// system call unless the kernel takes it in parts). Returns the bytes sent, prefix included;
-// after a timeout (std::errc::timed_out) or an error, the bytes that did go out.
+/// Writes the big-endian length prefix and the payload with one gather write (no copy, one
+/// system call unless the kernel takes it in parts). Returns the bytes sent, prefix included;
+/// after a timeout (std::errc::timed_out) or an error, the bytes that did go out.
+///@{
 template <class Stream>
 std::size_t send_message(Stream& stream, const void* payload, std::size_t size, Timeout timeout,
                          std::error_code& ec, Prefix prefix = Prefix::u32) {
@@ -457,15 +496,17 @@ template <class Stream>
 std::size_t send_message(Stream& stream, std::string_view payload, Prefix prefix = Prefix::u32) {
     return send_message(stream, payload, Timeout::max(), prefix);
 }
+///@}
 
-// Collects many small messages and sends them in one system call per batch: the writing twin
-// of BasicStreamReader, borrowing its stream the same way. Messages go out when the batch
-// reaches batch_size bytes, on flush(), and on destruction: the destructor makes a best-effort
-// flush bounded by destroy_timeout() (1 s unless set; zero: only what the kernel takes at once),
-// drops what is still pending and loses any error. Call flush() to know.
+/// Collects many small messages and sends them in one system call per batch: the writing twin
+/// of BasicStreamReader, borrowing its stream the same way. Messages go out when the batch
+/// reaches batch_size bytes, on flush(), and on destruction: the destructor makes a best-effort
+/// flush bounded by destroy_timeout() (1 s unless set; zero: only what the kernel takes at once),
+/// drops what is still pending and loses any error. Call flush() to know.
 template <class Stream>
 class BasicMessageWriter {
 public:
+    /// Borrows stream, which must outlive the writer; a batch is sent once it reaches batch_size bytes.
     explicit BasicMessageWriter(Stream& stream, std::size_t batch_size = 64 * 1024, Prefix prefix = Prefix::u32)
         : stream_(&stream), batch_size_(batch_size), prefix_(prefix) {}
     BasicMessageWriter(const BasicMessageWriter&) = delete;
@@ -475,7 +516,8 @@ public:
         flush(destroy_timeout_, ignored);
     }
 
-    // Queues one message; flushes (under timeout) when the batch is full.
+    /// Queues one message; flushes (under timeout) when the batch is full.
+    ///@{
     void write_message(std::string_view payload, Timeout timeout, std::error_code& ec) {
         ec.clear();
         unsigned char header[8];
@@ -494,8 +536,10 @@ public:
     }
     void write_message(std::string_view payload, std::error_code& ec) { write_message(payload, Timeout::max(), ec); }
     void write_message(std::string_view payload) { write_message(payload, Timeout::max()); }
+    ///@}
 
-    // Sends everything collected. On error or timeout the unsent bytes stay queued.
+    /// Sends everything collected. On error or timeout the unsent bytes stay queued.
+    ///@{
     void flush(Timeout timeout, std::error_code& ec) {
         ec.clear();
         if (pending_.empty()) return;
@@ -509,10 +553,16 @@ public:
     }
     void flush(std::error_code& ec) { flush(Timeout::max(), ec); }
     void flush() { flush(Timeout::max()); }
+    ///@}
 
+    /// Bytes queued and not yet sent.
     std::size_t pending() const noexcept { return pending_.size(); }
+    /// How long the destructor's flush may take: 1 s unless set; zero: only what the kernel takes at once.
+    ///@{
     Timeout destroy_timeout() const noexcept { return destroy_timeout_; }
     void set_destroy_timeout(Timeout timeout) noexcept { destroy_timeout_ = timeout; }
+    ///@}
+    /// The stream written to.
     Stream& stream() noexcept { return *stream_; }
 
 private:
@@ -523,9 +573,11 @@ private:
     std::vector<char> pending_;
 };
 
+/// A BasicMessageWriter over a Socket.
 using MessageWriter = BasicMessageWriter<Socket>;
 
-// The text and its delimiter, in one gather write.
+/// The text and its delimiter, in one gather write.
+///@{
 template <class Stream>
 std::size_t send_line(Stream& stream, std::string_view line, Timeout timeout, std::error_code& ec,
                       std::string_view delimiter = "\n") {
@@ -548,5 +600,6 @@ template <class Stream>
 std::size_t send_line(Stream& stream, std::string_view line, std::string_view delimiter = "\n") {
     return send_line(stream, line, Timeout::max(), delimiter);
 }
+///@}
 
 }  // namespace sockets

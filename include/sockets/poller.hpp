@@ -1,48 +1,55 @@
-// Poller: which of many sockets are ready, from one thread.
-//
-//   Poller poller;                                  // the best backend the platform has
-//   poller.add(listener, Events::readable, 0);      // token 0: yours to choose
-//   for (const Ready& r : poller.wait(std::chrono::seconds(1)))
-//       if (r.token == 0) ...                       // only ready entries come back
-//
-// Readiness is not completion: readable means one recv will not block, not that a whole
-// message is there. Backends, all with the same interface and the same event model:
-//   SelectPoller  select(): everywhere; limited to FD_SETSIZE (refused beyond it, never overrun)
-//   PollPoller    poll() / WSAPoll(): no descriptor limit, O(n) per wait
-//   EpollPoller   epoll (Linux): wait cost independent of how many sockets are registered
-// All are level-triggered: a socket stays ready until you drain it.
-//
-// Event model (every backend; tests/poller_conformance_test.cpp checks it):
-//   readable  recv/accept will not block: data, a pending connection, or the end of the stream.
-//             The peer's shutdown(write) (half-close) and the peer's close() look the same to
-//             TCP (a FIN): both are readable, recv returns 0, and you may still send.
-//   writable  send will not block; a non-blocking connect has finished (check finish_connect).
-//   error     the socket has a pending error (e.g. refused connect, reset); never requested.
-//   hang_up   the connection is over in both directions (reset by the peer, or the peer's FIN
-//             after our own shutdown(write)); never on a half-close; always with readable, so
-//             recv reports how it ended. Never requested. SelectPoller cannot see it
-//             (reports_hang_up == false): there the same socket is readable and recv tells.
-//
-// Batches: wait() returns a ReadyList, valid until the next wait. Removing a registration (or
-// giving it a new token with modify, or replacing a stale one with add) while you walk the
-// batch drops its not-yet-visited entry: the loop never sees an event for a registration that
-// no longer exists. The Ready you are holding stays intact.
-//
-// Lifetime rule: remove() a socket before you close it. If you close it first, the poller
-// notices instead of misbehaving (no busy loop, no refused number): poll/select find the closed
-// descriptor at the next wait, drop the registration and report it once, as Events::error
-// alone; remove() of it reports std::errc::bad_file_descriptor and forgets it; add() of a new
-// socket that got the same number is accepted and never inherits the old one's events. epoll
-// keeps a closed descriptor's registration alive while a duplicate (dup, fork) holds the socket
-// open, and only a system call per event could see it at once: a registration is re-checked on
-// its 1st, 2nd, 4th, 8th... report (then the epoll set is rebuilt to purge it), so a socket
-// reported k times before it was closed may still be reported up to k more times. (epoll
-// without a duplicate: the kernel forgets it silently, and size() counts it until remove()
-// or add() meets its number.) Winsock has no identity to compare: on Windows a new socket
-// given a closed registration's handle before the next wait is refused as already_registered.
-//
-// wake() may be called from any thread: the wait in progress (or the next one) returns, with
-// no Ready entry for the wake-up.
+/// @file
+/// Poller: which of many sockets are ready, from one thread.
+///
+/// @code
+///   Poller poller;                                  // the best backend the platform has
+///   poller.add(listener, Events::readable, 0);      // token 0: yours to choose
+///   for (const Ready& r : poller.wait(std::chrono::seconds(1)))
+///       if (r.token == 0) ...                       // only ready entries come back
+/// @endcode
+///
+/// Readiness is not completion: readable means one recv will not block, not that a whole
+/// message is there. Backends, all with the same interface and the same event model:
+/// @verbatim
+///   SelectPoller  select(): everywhere; limited to FD_SETSIZE (refused beyond it, never overrun)
+///   PollPoller    poll() / WSAPoll(): no descriptor limit, O(n) per wait
+///   EpollPoller   epoll (Linux): wait cost independent of how many sockets are registered
+/// @endverbatim
+/// All are level-triggered: a socket stays ready until you drain it.
+///
+/// Event model (every backend; tests/poller_conformance_test.cpp checks it):
+/// @verbatim
+///   readable  recv/accept will not block: data, a pending connection, or the end of the stream.
+///             The peer's shutdown(write) (half-close) and the peer's close() look the same to
+///             TCP (a FIN): both are readable, recv returns 0, and you may still send.
+///   writable  send will not block; a non-blocking connect has finished (check finish_connect).
+///   error     the socket has a pending error (e.g. refused connect, reset); never requested.
+///   hang_up   the connection is over in both directions (reset by the peer, or the peer's FIN
+///             after our own shutdown(write)); never on a half-close; always with readable, so
+///             recv reports how it ended. Never requested. SelectPoller cannot see it
+///             (reports_hang_up == false): there the same socket is readable and recv tells.
+/// @endverbatim
+///
+/// Batches: wait() returns a ReadyList, valid until the next wait. Removing a registration (or
+/// giving it a new token with modify, or replacing a stale one with add) while you walk the
+/// batch drops its not-yet-visited entry: the loop never sees an event for a registration that
+/// no longer exists. The Ready you are holding stays intact.
+///
+/// Lifetime rule: remove() a socket before you close it. If you close it first, the poller
+/// notices instead of misbehaving (no busy loop, no refused number): poll/select find the closed
+/// descriptor at the next wait, drop the registration and report it once, as Events::error
+/// alone; remove() of it reports std::errc::bad_file_descriptor and forgets it; add() of a new
+/// socket that got the same number is accepted and never inherits the old one's events. epoll
+/// keeps a closed descriptor's registration alive while a duplicate (dup, fork) holds the socket
+/// open, and only a system call per event could see it at once: a registration is re-checked on
+/// its 1st, 2nd, 4th, 8th... report (then the epoll set is rebuilt to purge it), so a socket
+/// reported k times before it was closed may still be reported up to k more times. (epoll
+/// without a duplicate: the kernel forgets it silently, and size() counts it until remove()
+/// or add() meets its number.) Winsock has no identity to compare: on Windows a new socket
+/// given a closed registration's handle before the next wait is refused as already_registered.
+///
+/// wake() may be called from any thread: the wait in progress (or the next one) returns, with
+/// no Ready entry for the wake-up.
 #pragma once
 
 #include <chrono>
@@ -66,13 +73,16 @@
 
 namespace sockets {
 
+/// What a socket is ready for, or asked to wait for: bit flags.
 enum class Events : unsigned {
     none = 0,
-    readable = 1,   // recv/accept will not block (data, a connection, or end of stream)
-    writable = 2,   // send will not block; a connecting socket finished (check finish_connect)
-    error = 4,      // the socket has a pending error, or was closed while registered (never requested)
-    hang_up = 8,    // over in both directions; always with readable (never requested; not select)
+    readable = 1,   ///< recv/accept will not block (data, a connection, or end of stream)
+    writable = 2,   ///< send will not block; a connecting socket finished (check finish_connect)
+    error = 4,      ///< the socket has a pending error, or was closed while registered (never requested)
+    hang_up = 8,    ///< over in both directions; always with readable (never requested; not select)
 };
+/// Bit operations on Events.
+///@{
 constexpr Events operator|(Events a, Events b) noexcept {
     return static_cast<Events>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
@@ -80,37 +90,52 @@ constexpr Events operator&(Events a, Events b) noexcept {
     return static_cast<Events>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
 }
 constexpr Events& operator|=(Events& a, Events b) noexcept { return a = a | b; }
+///@}
+/// True unless e is Events::none.
 constexpr bool any(Events e) noexcept { return e != Events::none; }
 
-// One ready socket: its token, its handle and what happened.
+/// One ready socket: its token, its handle and what happened.
 struct Ready {
+    /// The token given to add() or modify().
     std::uint64_t token;
+    /// The socket's native handle.
     native_handle_type handle;
+    /// What happened.
     Events events;
+    /// True if any of the flags in e happened.
     bool has(Events e) const noexcept { return any(events & e); }
 };
 
-// One wait's batch: iterating skips entries whose registration was removed (or re-tokened)
-// after the wait returned. Valid until the next wait or the poller's destruction.
+/// One wait's batch: iterating skips entries whose registration was removed (or re-tokened)
+/// after the wait returned. Valid until the next wait or the poller's destruction.
 class ReadyList {
 public:
+    /// A forward iterator over the live entries.
     class iterator {
     public:
+        /// Standard iterator types.
+        ///@{
         using value_type = Ready;
         using reference = const Ready&;
         using pointer = const Ready*;
         using difference_type = std::ptrdiff_t;
         using iterator_category = std::forward_iterator_tag;
+        ///@}
 
         iterator() noexcept = default;
+        /// Used by ReadyList::begin() and ReadyList::end().
         iterator(const Ready* at, const Ready* end, const unsigned char* dead) noexcept
             : at_(at), end_(end), dead_(dead) {
             skip();
         }
+        /// The entry.
+        ///@{
         reference operator*() const noexcept { return *at_; }
         pointer operator->() const noexcept { return at_; }
-        // Checks liveness only when moving on, so the entry being processed stays put even if
-        // its own registration is removed meanwhile.
+        ///@}
+        /// Checks liveness only when moving on, so the entry being processed stays put even if
+        /// its own registration is removed meanwhile.
+        ///@{
         iterator& operator++() noexcept {
             ++at_;
             ++dead_;
@@ -122,8 +147,12 @@ public:
             ++*this;
             return old;
         }
+        ///@}
+        /// Same position.
+        ///@{
         friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.at_ == b.at_; }
         friend bool operator!=(const iterator& a, const iterator& b) noexcept { return a.at_ != b.at_; }
+        ///@}
 
     private:
         void skip() noexcept {
@@ -138,24 +167,30 @@ public:
     };
 
     ReadyList() noexcept = default;
+    /// A view of count entries at first; dead marks the entries to skip (the backends make these).
     ReadyList(const Ready* first, std::size_t count, const unsigned char* dead) noexcept
         : first_(first), count_(count), dead_(dead) {}
 
+    /// Iteration over the live entries.
+    ///@{
     iterator begin() const noexcept { return iterator(first_, first_ + count_, dead_); }
     iterator end() const noexcept { return iterator(first_ + count_, first_ + count_, dead_ + count_); }
+    ///@}
+    /// True if no live entry is left.
     bool empty() const noexcept { return begin() == end(); }
-    // Live entries (O(n): counts them).
+    /// Live entries (O(n): counts them).
     std::size_t size() const noexcept {
         std::size_t n = 0;
         for (std::size_t i = 0; i < count_; ++i) n += dead_[i] ? 0 : 1;
         return n;
     }
-    // The i-th live entry (O(n)); i < size().
+    /// The i-th live entry (O(n)); i < size().
     const Ready& operator[](std::size_t i) const noexcept {
         auto it = begin();
         while (i--) ++it;
         return *it;
     }
+    /// The first live entry; the list must not be empty().
     const Ready& front() const noexcept { return *begin(); }
 
 private:
@@ -477,58 +512,82 @@ inline void throw_poller(std::error_code ec, const char* operation) { throw_if(e
 
 }  // namespace detail
 
-// The interface every backend shares, written once: the throwing forms and Socket overloads
-// call the backend's error_code forms (add/modify/remove/wait_until).
+/// The interface every backend shares, written once: the throwing forms and Socket overloads
+/// call the backend's error_code forms (add/modify/remove/wait_until).
 template <class Backend>
 class PollerInterface {
 public:
+    /// Registers a socket for events (readable, writable or both); token comes back in its Ready
+    /// entries. A socket already registered is errc::already_registered.
+    ///@{
     void add(native_handle_type h, Events events, std::uint64_t token) {
         std::error_code ec;
         self().add(h, events, token, ec);
         detail::throw_poller(ec, "poller add");
     }
+    /// The same for a Socket, reporting errors in ec.
     void add(const Socket& s, Events events, std::uint64_t token, std::error_code& ec) {
         self().add(s.native_handle(), events, token, ec);
     }
+    /// The same for a Socket.
     void add(const Socket& s, Events events, std::uint64_t token) { add(s.native_handle(), events, token); }
+    ///@}
 
+    /// Changes what a registered socket waits for, and its token. A socket not registered is
+    /// errc::not_registered.
+    ///@{
     void modify(native_handle_type h, Events events, std::uint64_t token) {
         std::error_code ec;
         self().modify(h, events, token, ec);
         detail::throw_poller(ec, "poller modify");
     }
+    /// The same for a Socket, reporting errors in ec.
     void modify(const Socket& s, Events events, std::uint64_t token, std::error_code& ec) {
         self().modify(s.native_handle(), events, token, ec);
     }
+    /// The same for a Socket.
     void modify(const Socket& s, Events events, std::uint64_t token) { modify(s.native_handle(), events, token); }
+    ///@}
 
+    /// Stops watching a socket: remove() it before you close it. A socket not registered is
+    /// errc::not_registered.
+    ///@{
     void remove(native_handle_type h) {
         std::error_code ec;
         self().remove(h, ec);
         detail::throw_poller(ec, "poller remove");
     }
+    /// The same for a Socket, reporting errors in ec.
     void remove(const Socket& s, std::error_code& ec) { self().remove(s.native_handle(), ec); }
+    /// The same for a Socket.
     void remove(const Socket& s) { remove(s.native_handle()); }
+    ///@}
 
-    // The ready entries (valid until the next wait). Empty only when the timeout expired, an
-    // error occurred or wake() was called. Timeout::zero() polls once; Timeout::max() waits
-    // however long it takes. May throw std::bad_alloc (only when more sockets are registered
-    // than at the previous wait).
+    /// The ready entries (valid until the next wait). Empty only when the timeout expired, an
+    /// error occurred or wake() was called. Timeout::zero() polls once; Timeout::max() waits
+    /// however long it takes. May throw std::bad_alloc (only when more sockets are registered
+    /// than at the previous wait).
+    ///@{
     ReadyList wait(Timeout timeout, std::error_code& ec) { return self().wait_until(detail::Deadline(timeout), ec); }
+    /// The same, throwing on error.
     ReadyList wait(Timeout timeout) {
         std::error_code ec;
         ReadyList ready = wait(timeout, ec);
         detail::throw_poller(ec, "poller wait");
         return ready;
     }
-    // Waits until something is ready (or wake()), however long that takes.
+    ///@}
+    /// Waits until something is ready (or wake()), however long that takes.
+    ///@{
     ReadyList wait(std::error_code& ec) { return self().wait_until(detail::Deadline(), ec); }
+    /// The same, throwing on error.
     ReadyList wait() {
         std::error_code ec;
         ReadyList ready = wait(ec);
         detail::throw_poller(ec, "poller wait");
         return ready;
     }
+    ///@}
 
 private:
     Backend& self() noexcept { return static_cast<Backend&>(*this); }
@@ -536,12 +595,18 @@ private:
 
 // ---- select ----------------------------------------------------------------------------------
 
+/// select(): everywhere; limited to FD_SETSIZE (refused beyond it, never overrun).
 class SelectPoller : public detail::PollerCore, public PollerInterface<SelectPoller> {
 public:
+    /// The throwing forms and the Socket overloads of add, modify and remove (see PollerInterface).
+    ///@{
     using PollerInterface::add;
     using PollerInterface::modify;
     using PollerInterface::remove;
+    ///@}
+    /// Whether this backend ever reports Events::hang_up.
     static constexpr bool reports_hang_up = false;
+    /// The backend's name ("select", "poll" or "epoll"), e.g. for logs.
     static constexpr const char* name = "select";
 
     SelectPoller() {
@@ -549,6 +614,7 @@ public:
             detail::throw_error(errc::handle_out_of_range, "select poller wake-up handle");
     }
 
+    /// Registers h for events, with token: the error_code form of PollerInterface::add.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
         detail::HandleIdentity id;
         if (!admit(h, id, ec, [this](detail::Registration* e) { drop(e); })) return;
@@ -559,6 +625,7 @@ public:
         }
         registry_.insert(detail::Registration{h, events, token, id});
     }
+    /// Changes the events and token of h: the error_code form of PollerInterface::modify.
     void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
         ec.clear();
         if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) {
@@ -566,11 +633,13 @@ public:
             retoken(*e, token);
         }
     }
+    /// Stops watching h: the error_code form of PollerInterface::remove.
     void remove(native_handle_type h, std::error_code& ec) {
         ec.clear();
         if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) drop(e);
     }
 
+    /// Waits until deadline: the implementation of PollerInterface::wait.
     ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
         return run(deadline, ec, [this](int timeout_ms, bool& woken) {
             fd_set read, write, except;
@@ -635,12 +704,18 @@ private:
 
 // ---- poll / WSAPoll --------------------------------------------------------------------------
 
+/// poll() / WSAPoll(): no descriptor limit, O(n) per wait.
 class PollPoller : public detail::PollerCore, public PollerInterface<PollPoller> {
 public:
+    /// The throwing forms and the Socket overloads of add, modify and remove (see PollerInterface).
+    ///@{
     using PollerInterface::add;
     using PollerInterface::modify;
     using PollerInterface::remove;
+    ///@}
+    /// Whether this backend ever reports Events::hang_up.
     static constexpr bool reports_hang_up = true;
+    /// The backend's name ("select", "poll" or "epoll"), e.g. for logs.
     static constexpr const char* name = "poll";
 
     PollPoller() {
@@ -650,6 +725,7 @@ public:
         fds_.push_back(p);
     }
 
+    /// Registers h for events, with token: the error_code form of PollerInterface::add.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
         detail::HandleIdentity id;
         if (!admit(h, id, ec, [this](detail::Registration* e) { drop(e); })) return;
@@ -662,6 +738,7 @@ public:
         p.events = native_events(events);
         fds_.push_back(p);  // cannot throw: capacity reserved
     }
+    /// Changes the events and token of h: the error_code form of PollerInterface::modify.
     void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
         ec.clear();
         detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); });
@@ -671,11 +748,13 @@ public:
         retoken(*e, token);
         fds_[position(e)].events = native_events(events);
     }
+    /// Stops watching h: the error_code form of PollerInterface::remove.
     void remove(native_handle_type h, std::error_code& ec) {
         ec.clear();
         if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) drop(e);
     }
 
+    /// Waits until deadline: the implementation of PollerInterface::wait.
     ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
         return run(deadline, ec, [this](int timeout_ms, bool& woken) {
             int rc = detail::poll_handles(fds_.data(), fds_.size(), connect_slice(timeout_ms));
@@ -787,18 +866,25 @@ private:
 // ---- epoll (Linux) ---------------------------------------------------------------------------
 
 #if defined(SOCKETS_HAS_EPOLL)
+/// epoll (Linux): wait cost independent of how many sockets are registered.
 class EpollPoller : public detail::PollerCore, public PollerInterface<EpollPoller> {
 public:
+    /// The throwing forms and the Socket overloads of add, modify and remove (see PollerInterface).
+    ///@{
     using PollerInterface::add;
     using PollerInterface::modify;
     using PollerInterface::remove;
+    ///@}
+    /// Whether this backend ever reports Events::hang_up.
     static constexpr bool reports_hang_up = true;
+    /// The backend's name ("select", "poll" or "epoll"), e.g. for logs.
     static constexpr const char* name = "epoll";
 
     EpollPoller() { open_set(); }
 
-    // The kernel validates the descriptor before anything is allocated (an absurd number is
-    // EBADF, not a huge table); an allocation failure afterwards undoes the kernel's part.
+    /// Registers h for events, with token: the error_code form of PollerInterface::add.
+    /// The kernel validates the descriptor before anything is allocated (an absurd number is
+    /// EBADF, not a huge table); an allocation failure afterwards undoes the kernel's part.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
         detail::HandleIdentity id;
         if (!admit(h, id, ec, [this](detail::Registration* e) { drop_stale(e); })) return;
@@ -813,6 +899,7 @@ public:
             throw;
         }
     }
+    /// Changes the events and token of h: the error_code form of PollerInterface::modify.
     void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
         ec.clear();
         detail::Registration* e = registry_.find(h);
@@ -830,6 +917,7 @@ public:
         e->events = events;
         retoken(*e, token);
     }
+    /// Stops watching h: the error_code form of PollerInterface::remove.
     void remove(native_handle_type h, std::error_code& ec) {
         ec.clear();
         detail::Registration* e = registry_.find(h);
@@ -849,6 +937,7 @@ public:
         }
     }
 
+    /// Waits until deadline: the implementation of PollerInterface::wait.
     ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
         // Level-triggered: events beyond this batch are reported by the next wait.
         std::size_t batch = size() < 16 ? 16 : (size() > 1024 ? 1024 : size() + 1);
@@ -948,6 +1037,7 @@ private:
     bool rebuild_ = false;
 };
 
+/// The best backend the platform has: EpollPoller on Linux, PollPoller elsewhere.
 using Poller = EpollPoller;
 #else
 using Poller = PollPoller;

@@ -1,13 +1,14 @@
-// Socket: a move-only owner of one native socket handle, and the free functions that make
-// the common cases one line (listen_on, connect_to).
-//
-// The rule for every operation (detail/io.hpp and docs/guide.md, "Time and blocking"):
-//   - plain calls (connect, accept, send, recv, send_all, recv_exact, ...) complete or fail,
-//     whatever the socket's mode; SO_RCVTIMEO / SO_SNDTIMEO bound them if set;
-//   - a Timeout argument bounds the whole operation (not each system call);
-//   - try_send / try_recv / try_accept never wait: std::nullopt when the call would block.
-// Plain, timed and try_ calls behave the same on a blocking or non-blocking socket, on POSIX
-// and Windows, and may be mixed freely by threads sharing the socket.
+/// @file
+/// Socket: a move-only owner of one native socket handle, and the free functions that make
+/// the common cases one line (listen_on, connect_to).
+///
+/// The rule for every operation (detail/io.hpp and docs/guide.md, "Time and blocking"):
+///   - plain calls (connect, accept, send, recv, send_all, recv_exact, ...) complete or fail,
+///     whatever the socket's mode; SO_RCVTIMEO / SO_SNDTIMEO bound them if set;
+///   - a Timeout argument bounds the whole operation (not each system call);
+///   - try_send / try_recv / try_accept never wait: std::nullopt when the call would block.
+/// Plain, timed and try_ calls behave the same on a blocking or non-blocking socket, on POSIX
+/// and Windows, and may be mixed freely by threads sharing the socket.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +29,7 @@
 
 namespace sockets {
 
+/// Which direction shutdown() stops.
 enum class Shutdown { read, write, both };
 
 namespace detail {
@@ -52,47 +54,64 @@ using if_writable_byte_range =
 
 }  // namespace detail
 
-// Bytes to send: (pointer, size), a byte container (std::string, std::string_view,
-// std::vector / std::array of char, unsigned char or std::byte) or a string literal (without
-// its NUL). Also one piece of a gather write (header + body without copying them together).
+/// Bytes to send: (pointer, size), a byte container (std::string, std::string_view,
+/// std::vector / std::array of char, unsigned char or std::byte) or a string literal (without
+/// its NUL). Also one piece of a gather write (header + body without copying them together).
 struct ConstBuffer {
+    /// The bytes and their count.
+    ///@{
     const void* data = nullptr;
     std::size_t size = 0;
+    ///@}
 
     constexpr ConstBuffer() noexcept = default;
+    /// From (pointer, size), a string literal (without its NUL) or a byte container.
+    ///@{
     constexpr ConstBuffer(const void* bytes, std::size_t count) noexcept : data(bytes), size(count) {}
     ConstBuffer(const char* text) noexcept : data(text), size(std::char_traits<char>::length(text)) {}  // NOLINT
     template <class Bytes, class = detail::if_byte_range<const Bytes>>
     ConstBuffer(const Bytes& bytes) noexcept : data(bytes.data()), size(bytes.size()) {}  // NOLINT
+    ///@}
 };
 
-// Room to receive into: (pointer, capacity) or a writable byte container, sized first.
+/// Room to receive into: (pointer, capacity) or a writable byte container, sized first.
 struct MutableBuffer {
+    /// The room and its size.
+    ///@{
     void* data = nullptr;
     std::size_t size = 0;
+    ///@}
 
     constexpr MutableBuffer() noexcept = default;
+    /// From (pointer, capacity) or a writable byte container.
+    ///@{
     constexpr MutableBuffer(void* bytes, std::size_t capacity) noexcept : data(bytes), size(capacity) {}
     template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
     MutableBuffer(Bytes& bytes) noexcept : data(bytes.data()), size(bytes.size()) {}  // NOLINT
+    ///@}
 };
 
-// How graceful_close ended. None of these is an error: the socket is closed in every case.
+/// How graceful_close ended. None of these is an error: the socket is closed in every case.
 struct CloseResult {
+    /// The ways it can end.
     enum Ending {
-        peer_closed,  // the peer closed its side too: the orderly end
-        timed_out,    // the timeout passed first (the peer may still have been sending)
-        peer_gone,    // the peer had already reset, or the socket was never connected
+        peer_closed,  ///< the peer closed its side too: the orderly end
+        timed_out,    ///< the timeout passed first (the peer may still have been sending)
+        peer_gone,    ///< the peer had already reset, or the socket was never connected
     };
+    /// How it ended.
     Ending ending = peer_closed;
-    std::size_t discarded = 0;  // bytes read and thrown away while waiting
+    std::size_t discarded = 0;  ///< bytes read and thrown away while waiting
 };
 
-// What recv_from returns: how many bytes landed in the buffer, who sent them, and whether the
-// datagram was larger than the buffer (the rest of it is gone: datagrams are never split).
+/// What recv_from returns: how many bytes landed in the buffer, who sent them, and whether the
+/// datagram was larger than the buffer (the rest of it is gone: datagrams are never split).
 struct Datagram {
+    /// Bytes received into the buffer.
     std::size_t size = 0;
+    /// Who sent the datagram.
     Address sender;
+    /// True if the datagram was larger than the buffer (the rest of it is lost).
     bool truncated = false;
 };
 
@@ -108,24 +127,29 @@ inline constexpr std::size_t max_io = static_cast<std::size_t>(INT_MAX);
 
 }  // namespace detail
 
-// How listen_on prepares a listener (C++17: set the fields, or aggregate-initialise).
+/// How listen_on prepares a listener (C++17: set the fields, or aggregate-initialise).
 struct ListenOptions {
+    /// The listen() backlog.
     int backlog = SOMAXCONN;
-    bool dual_stack = false;  // IPv6 address: accept IPv4 clients too (seen as ::ffff:a.b.c.d)
-    bool reuse_port = false;  // SO_REUSEPORT: several listeners share the port (not on Windows)
+    bool dual_stack = false;  ///< IPv6 address: accept IPv4 clients too (seen as \::ffff:a.b.c.d)
+    bool reuse_port = false;  ///< SO_REUSEPORT: several listeners share the port (not on Windows)
 };
 
+/// A move-only owner of one native socket handle.
 class Socket {
 public:
+    /// The OS handle type: int on POSIX, SOCKET on Windows.
     using native_handle_type = sockets::native_handle_type;
 
-    // Not open. Every operation on it fails with errc::not_open.
+    /// Not open. Every operation on it fails with errc::not_open.
     Socket() noexcept = default;
 
-    // Adopts a handle (e.g. from a C API); the Socket now closes it. Asks the OS once whether
-    // it is a stream or a message (datagram) socket.
+    /// Adopts a handle (e.g. from a C API); the Socket now closes it. Asks the OS once whether
+    /// it is a stream or a message (datagram) socket.
     explicit Socket(native_handle_type handle) noexcept : handle_(handle), kind_(kind_of(handle)) {}
 
+    /// Takes over other's handle (closing this socket's own first); other is left not open.
+    ///@{
     Socket(Socket&& other) noexcept : kind_(other.kind_) { handle_ = other.release(); }
     Socket& operator=(Socket&& other) noexcept {
         if (this != &other) {
@@ -136,16 +160,19 @@ public:
         }
         return *this;
     }
+    ///@}
     Socket(const Socket&) = delete;
     Socket& operator=(const Socket&) = delete;
 
-    // Closes without reporting: a destructor cannot throw. Call close() to see the error.
+    /// Closes without reporting: a destructor cannot throw. Call close() to see the error.
     ~Socket() {
         if (is_open()) detail::close_handle(handle_);
     }
 
     // ---- creation --------------------------------------------------------------------------
 
+    /// A new socket of this family and type.
+    ///@{
     static Socket open(Family family, Type type, std::error_code& ec) noexcept {
         ec.clear();
         native_handle_type h = detail::open_socket(detail::to_native(family), detail::to_native(type), 0);
@@ -158,19 +185,27 @@ public:
         detail::throw_if(ec, "socket");
         return s;
     }
+    ///@}
+    /// A new TCP socket.
     static Socket tcp(Family family = Family::ipv4) { return open(family, Type::stream); }
+    /// A new UDP socket.
     static Socket udp(Family family = Family::ipv4) { return open(family, Type::datagram); }
 
     // ---- ownership -------------------------------------------------------------------------
 
+    /// The OS handle, still owned (and closed) by this Socket.
     native_handle_type native_handle() const noexcept { return handle_; }
+    /// True unless closed, moved from, released or never opened.
+    ///@{
     bool is_open() const noexcept { return handle_ != detail::invalid_handle; }
     explicit operator bool() const noexcept { return is_open(); }
+    ///@}
 
-    // Gives up ownership: the caller must close the returned handle.
+    /// Gives up ownership: the caller must close the returned handle.
     [[nodiscard]] native_handle_type release() noexcept { return std::exchange(handle_, detail::invalid_handle); }
 
-    // Closes now and reports the OS's error. The socket is closed afterwards either way.
+    /// Closes now and reports the OS's error. The socket is closed afterwards either way.
+    ///@{
     void close(std::error_code& ec) noexcept {
         ec.clear();
         if (!is_open()) return;
@@ -181,9 +216,12 @@ public:
         close(ec);
         detail::throw_if(ec, "close");
     }
+    ///@}
 
     // ---- connecting ------------------------------------------------------------------------
 
+    /// Binds to a local address (port 0: the OS picks one).
+    ///@{
     void bind(const Address& address, std::error_code& ec) noexcept {
         if (!check_open(ec)) return;
         if (::bind(handle_, address.data(), address.size()) != 0) ec = detail::last_error();
@@ -193,7 +231,10 @@ public:
         bind(address, ec);
         if (ec) detail::throw_error(ec, detail::describe("bind", address));
     }
+    ///@}
 
+    /// Starts listening, with this backlog (SOMAXCONN unless given).
+    ///@{
     void listen(int backlog, std::error_code& ec) noexcept {
         if (!check_open(ec)) return;
         if (::listen(handle_, backlog) != 0) ec = detail::last_error();
@@ -204,10 +245,12 @@ public:
         listen(backlog, ec);
         if (ec) detail::throw_error(ec, detail::describe("listen", local_address_or_empty()));
     }
+    ///@}
 
-    // Blocking connect. A signal landing mid-connect does not surface as EINTR: the kernel goes
-    // on connecting, so we wait for the outcome and read it from SO_ERROR. SO_SNDTIMEO bounds it
-    // (errc::timed_out), as the kernel does for a blocking socket.
+    /// Blocking connect. A signal landing mid-connect does not surface as EINTR: the kernel goes
+    /// on connecting, so we wait for the outcome and read it from SO_ERROR. SO_SNDTIMEO bounds it
+    /// (errc::timed_out), as the kernel does for a blocking socket.
+    ///@{
     void connect(const Address& address, std::error_code& ec) noexcept {
         connect_until(address, detail::Deadline(), ec);
     }
@@ -216,13 +259,15 @@ public:
         connect(address, ec);
         if (ec) detail::throw_error(ec, detail::describe("connect", address));
     }
+    ///@}
 
-    // Connect giving up after timeout (errc::timed_out). POSIX has no per-call non-blocking
-    // connect, so the socket is left in non-blocking mode (every call of this library behaves
-    // the same in both modes; call set_nonblocking(false) before handing native_handle() to
-    // code that expects blocking mode). After a timeout the attempt may still be pending in the
-    // kernel: close the socket. A Unix-domain listener with a full backlog is retried until the
-    // deadline.
+    /// Connect giving up after timeout (errc::timed_out). POSIX has no per-call non-blocking
+    /// connect, so the socket is left in non-blocking mode (every call of this library behaves
+    /// the same in both modes; call set_nonblocking(false) before handing native_handle() to
+    /// code that expects blocking mode). After a timeout the attempt may still be pending in the
+    /// kernel: close the socket. A Unix-domain listener with a full backlog is retried until the
+    /// deadline.
+    ///@{
     void connect(const Address& address, Timeout timeout, std::error_code& ec) noexcept {
         connect_until(address, detail::Deadline(timeout), ec);
     }
@@ -231,9 +276,11 @@ public:
         connect(address, timeout, ec);
         if (ec) detail::throw_error(ec, detail::describe("connect", address));
     }
+    ///@}
 
-    // Non-blocking connect, first half: returns true if already connected, false if the
-    // connection is under way (wait until writable, e.g. with a Poller, then finish_connect).
+    /// Non-blocking connect, first half: returns true if already connected, false if the
+    /// connection is under way (wait until writable, e.g. with a Poller, then finish_connect).
+    ///@{
     bool start_connect(const Address& address, std::error_code& ec) noexcept {
         if (!check_open(ec)) return false;
         if (::connect(handle_, address.data(), address.size()) == 0) return true;
@@ -247,8 +294,10 @@ public:
         if (ec) detail::throw_error(ec, detail::describe("connect", address));
         return done;
     }
+    ///@}
 
-    // Second half: the outcome of the connection attempt (SO_ERROR), once the socket is writable.
+    /// Second half: the outcome of the connection attempt (SO_ERROR), once the socket is writable.
+    ///@{
     void finish_connect(std::error_code& ec) noexcept {
         if (!check_open(ec)) return;
         int error = 0;
@@ -259,7 +308,10 @@ public:
         finish_connect(ec);
         detail::throw_if(ec, "connect");
     }
+    ///@}
 
+    /// Waits for a client and returns its connected socket; remote receives its address.
+    ///@{
     [[nodiscard]] Socket accept(Address& remote, std::error_code& ec) noexcept {
         return accept_until(&remote, detail::Deadline(), ec);
     }
@@ -274,12 +326,14 @@ public:
         Address ignored;
         return accept(ignored);
     }
+    ///@}
 
-    // Waits at most timeout for a client. The listener is switched to non-blocking mode once and
-    // left so (no per-call flag exists for accept; restoring it would race with other threads
-    // or forked workers sharing the listener); plain accept() still waits, so nothing else
-    // changes. A client that resets between readiness and accept, or a sibling process that
-    // takes the connection first, never turns this into a wait past the deadline.
+    /// Waits at most timeout for a client. The listener is switched to non-blocking mode once and
+    /// left so (no per-call flag exists for accept; restoring it would race with other threads
+    /// or forked workers sharing the listener); plain accept() still waits, so nothing else
+    /// changes. A client that resets between readiness and accept, or a sibling process that
+    /// takes the connection first, never turns this into a wait past the deadline.
+    ///@{
     [[nodiscard]] Socket accept(Address& remote, Timeout timeout, std::error_code& ec) noexcept {
         return accept_until(&remote, detail::Deadline(timeout), ec);
     }
@@ -296,8 +350,10 @@ public:
         Address ignored;
         return accept(ignored, timeout);
     }
+    ///@}
 
-    // Stops sending (the peer's recv then returns 0), receiving, or both. The socket stays open.
+    /// Stops sending (the peer's recv then returns 0), receiving, or both. The socket stays open.
+    ///@{
     void shutdown(Shutdown how, std::error_code& ec) noexcept {
         if (!check_open(ec)) return;
         int native = how == Shutdown::read ? detail::shut_read
@@ -309,11 +365,13 @@ public:
         shutdown(how, ec);
         detail::throw_if(ec, "shutdown");
     }
+    ///@}
 
-    // The polite close the HOWTO asks for: stop sending, read (and discard) until the peer
-    // closes too or timeout passes, then close. The last bytes sent are not lost to a reset
-    // caused by unread data. How it ended is a result, not an error: the socket is closed in
-    // every case. Only a socket that was not open, or a failing close(), is an error.
+    /// The polite close the HOWTO asks for: stop sending, read (and discard) until the peer
+    /// closes too or timeout passes, then close. The last bytes sent are not lost to a reset
+    /// caused by unread data. How it ended is a result, not an error: the socket is closed in
+    /// every case. Only a socket that was not open, or a failing close(), is an error.
+    ///@{
     CloseResult graceful_close(Timeout timeout, std::error_code& ec) noexcept {
         CloseResult result;
         if (!check_open(ec)) return result;
@@ -338,10 +396,12 @@ public:
         detail::throw_if(ec, "graceful_close");
         return result;
     }
+    ///@}
 
     // ---- one call: may move fewer bytes than asked -----------------------------------------
 
-    // Sends what the kernel takes in one call (at least one byte unless size is 0).
+    /// Sends what the kernel takes in one call (at least one byte unless size is 0).
+    ///@{
     [[nodiscard]] std::size_t send(const void* data, std::size_t size, std::error_code& ec) noexcept {
         return transfer(const_cast<void*>(data), size, true, detail::Deadline(), ec);
     }
@@ -360,11 +420,13 @@ public:
         if (ec) throw_transfer(ec, "send", n);
         return n;
     }
+    ///@}
 
-    // Receives what is there in one call, at most capacity bytes. 0 means the peer closed (or
-    // capacity was 0: that returns at once, without a system call). On a datagram socket one
-    // call is one datagram; one larger than capacity is errc::datagram_truncated, with the
-    // bytes that fit in the buffer counted.
+    /// Receives what is there in one call, at most capacity bytes. 0 means the peer closed (or
+    /// capacity was 0: that returns at once, without a system call). On a datagram socket one
+    /// call is one datagram; one larger than capacity is errc::datagram_truncated, with the
+    /// bytes that fit in the buffer counted.
+    ///@{
     [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
         return transfer(buffer, capacity, false, detail::Deadline(), ec);
     }
@@ -383,12 +445,14 @@ public:
         if (ec) throw_transfer(ec, "recv", n);
         return n;
     }
+    ///@}
 
     // ---- loops: every byte or an error, with the count that moved --------------------------
 
-    // Sends all size bytes, finishing partial sends and retrying EINTR. On error, returns (or
-    // reports in TransferError) how many bytes were sent. Never raises SIGPIPE: a vanished
-    // peer is EPIPE / connection reset.
+    /// Sends all size bytes, finishing partial sends and retrying EINTR. On error, returns (or
+    /// reports in TransferError) how many bytes were sent. Never raises SIGPIPE: a vanished
+    /// peer is EPIPE / connection reset.
+    ///@{
     [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) noexcept {
         return send_all_until(data, size, detail::Deadline(), ec);
     }
@@ -398,7 +462,9 @@ public:
         if (ec) throw_transfer(ec, "send_all", n);
         return n;
     }
-    // The whole transfer must finish within timeout (not each call).
+    ///@}
+    /// The whole transfer must finish within timeout (not each call).
+    ///@{
     [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
         return send_all_until(data, size, detail::Deadline(timeout), ec);
     }
@@ -408,9 +474,11 @@ public:
         if (ec) throw_transfer(ec, "send_all", n);
         return n;
     }
+    ///@}
 
-    // Receives exactly size bytes. If the peer closes first, the error is errc::end_of_stream
-    // and the bytes that did arrive are at the front of buffer, counted in the result.
+    /// Receives exactly size bytes. If the peer closes first, the error is errc::end_of_stream
+    /// and the bytes that did arrive are at the front of buffer, counted in the result.
+    ///@{
     [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept {
         return recv_exact_until(buffer, size, detail::Deadline(), ec);
     }
@@ -429,13 +497,14 @@ public:
         if (ec) throw_transfer(ec, "recv_exact", n);
         return n;
     }
+    ///@}
 
     // ---- the same calls on byte containers --------------------------------------------------
-    // One rule: every call takes (pointer, size) or a byte container (ConstBuffer /
-    // MutableBuffer convert from std::string, std::string_view, std::vector, std::array of
-    // bytes, and string literals), with or without a Timeout, with or without std::error_code&
-    // last. A receiving container is filled up to its size(): size it first.
-
+    /// One rule: every call takes (pointer, size) or a byte container (ConstBuffer /
+    /// MutableBuffer convert from std::string, std::string_view, std::vector, std::array of
+    /// bytes, and string literals), with or without a Timeout, with or without std::error_code&
+    /// last. A receiving container is filled up to its size(): size it first.
+    ///@{
     [[nodiscard]] std::size_t send(ConstBuffer b) { return send(b.data, b.size); }
     [[nodiscard]] std::size_t send(ConstBuffer b, std::error_code& ec) noexcept { return send(b.data, b.size, ec); }
     [[nodiscard]] std::size_t send(ConstBuffer b, Timeout t) { return send(b.data, b.size, t); }
@@ -457,10 +526,12 @@ public:
     [[nodiscard]] std::size_t recv_exact(MutableBuffer b, Timeout t, std::error_code& ec) noexcept {
         return recv_exact(b.data, b.size, t, ec);
     }
+    ///@}
 
-    // Gather write (named apart from send_all(data, size) so that nullptr is not ambiguous):
-    // all pieces, in order, in as few system calls as the kernel allows (one,
-    // usually). Returns the total sent; partial writes resume mid-piece.
+    /// Gather write (named apart from send_all(data, size) so that nullptr is not ambiguous):
+    /// all pieces, in order, in as few system calls as the kernel allows (one,
+    /// usually). Returns the total sent; partial writes resume mid-piece.
+    ///@{
     std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept {
         return send_all_buffers_until(buffers, count, detail::Deadline(), ec);
     }
@@ -486,11 +557,13 @@ public:
     [[nodiscard]] std::size_t send_all(std::initializer_list<ConstBuffer> buffers, std::error_code& ec) noexcept {
         return send_all_buffers(buffers.begin(), buffers.size(), ec);
     }
+    ///@}
 
     // ---- non-blocking: never wait ----------------------------------------------------------
 
-    // Switches O_NONBLOCK / FIONBIO: what code using native_handle() sees. The library's own
-    // calls behave the same in both modes: plain calls complete or fail, try_* never wait.
+    /// Switches O_NONBLOCK / FIONBIO: what code using native_handle() sees. The library's own
+    /// calls behave the same in both modes: plain calls complete or fail, try_* never wait.
+    ///@{
     void set_nonblocking(bool on, std::error_code& ec) noexcept {
         if (check_open(ec) && detail::set_nonblocking(handle_, on) != 0) ec = detail::last_error();
     }
@@ -499,10 +572,12 @@ public:
         set_nonblocking(on, ec);
         detail::throw_if(ec, "set_nonblocking");
     }
+    ///@}
 
-    // std::nullopt: the call would block. They never wait, in either mode (MSG_DONTWAIT; on
-    // Windows the socket is switched to non-blocking mode for good, see the rule at the top).
-    // try_recv returning 0 means the peer closed.
+    /// std::nullopt: the call would block. They never wait, in either mode (MSG_DONTWAIT; on
+    /// Windows the socket is switched to non-blocking mode for good, see the rule at the top).
+    /// try_recv returning 0 means the peer closed.
+    ///@{
     [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size, std::error_code& ec) noexcept {
         return try_transfer(const_cast<void*>(data), size, true, ec);
     }
@@ -525,9 +600,11 @@ public:
     [[nodiscard]] std::optional<std::size_t> try_send(ConstBuffer b, std::error_code& ec) noexcept { return try_send(b.data, b.size, ec); }
     [[nodiscard]] std::optional<std::size_t> try_recv(MutableBuffer b) { return try_recv(b.data, b.size); }
     [[nodiscard]] std::optional<std::size_t> try_recv(MutableBuffer b, std::error_code& ec) noexcept { return try_recv(b.data, b.size, ec); }
+    ///@}
 
-    // std::nullopt: nobody waiting, including a client that reset before we got to it. Leaves
-    // the listener non-blocking (see accept(timeout)): plain accept() still waits.
+    /// std::nullopt: nobody waiting, including a client that reset before we got to it. Leaves
+    /// the listener non-blocking (see accept(timeout)): plain accept() still waits.
+    ///@{
     [[nodiscard]] std::optional<Socket> try_accept(Address* remote, std::error_code& ec) noexcept {
         if (!check_open(ec)) return std::nullopt;
         if (detail::set_nonblocking(handle_, true) != 0) {
@@ -549,11 +626,13 @@ public:
         if (ec) detail::throw_error(ec, detail::describe("accept on", local_address_or_empty()));
         return s;
     }
+    ///@}
 
     // ---- datagrams -------------------------------------------------------------------------
 
-    // One datagram to `to`. A datagram is sent whole or not at all (errc::message_size when it
-    // cannot be: too large for the protocol or for one Winsock call).
+    /// One datagram to `to`. A datagram is sent whole or not at all (errc::message_size when it
+    /// cannot be: too large for the protocol or for one Winsock call).
+    ///@{
     std::size_t send_to(const Address& to, const void* data, std::size_t size, std::error_code& ec) noexcept {
         return send_to_until(to, data, size, detail::Deadline(), ec);
     }
@@ -579,9 +658,11 @@ public:
     std::size_t send_to(const Address& to, ConstBuffer b, Timeout t, std::error_code& ec) noexcept {
         return send_to(to, b.data, b.size, t, ec);
     }
+    ///@}
 
-    // One datagram. A datagram larger than capacity is cut and reported (truncated == true):
-    // the rest of it is gone, datagrams are never split.
+    /// One datagram. A datagram larger than capacity is cut and reported (truncated == true):
+    /// the rest of it is gone, datagrams are never split.
+    ///@{
     [[nodiscard]] Datagram recv_from(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
         return recv_from_until(buffer, capacity, detail::Deadline(), ec);
     }
@@ -591,8 +672,10 @@ public:
         if (ec) detail::throw_error(ec, "recv_from");
         return d;
     }
-    // Never blocks past the deadline, even when another thread or process takes the datagram
-    // between readiness and the receive (pre-fork servers sharing one socket).
+    ///@}
+    /// Never blocks past the deadline, even when another thread or process takes the datagram
+    /// between readiness and the receive (pre-fork servers sharing one socket).
+    ///@{
     [[nodiscard]] Datagram recv_from(void* buffer, std::size_t capacity, Timeout timeout, std::error_code& ec) noexcept {
         return recv_from_until(buffer, capacity, detail::Deadline(timeout), ec);
     }
@@ -602,13 +685,19 @@ public:
         if (ec) detail::throw_error(ec, "recv_from");
         return d;
     }
+    ///@}
+    /// The same recv_from calls on a byte container.
+    ///@{
     [[nodiscard]] Datagram recv_from(MutableBuffer b) { return recv_from(b.data, b.size); }
     [[nodiscard]] Datagram recv_from(MutableBuffer b, std::error_code& ec) noexcept { return recv_from(b.data, b.size, ec); }
     [[nodiscard]] Datagram recv_from(MutableBuffer b, Timeout t) { return recv_from(b.data, b.size, t); }
     [[nodiscard]] Datagram recv_from(MutableBuffer b, Timeout t, std::error_code& ec) noexcept { return recv_from(b.data, b.size, t, ec); }
+    ///@}
 
     // ---- addresses -------------------------------------------------------------------------
 
+    /// The local address (getsockname), e.g. to learn the port the OS picked.
+    ///@{
     Address local_address(std::error_code& ec) const noexcept { return name_of(false, ec); }
     Address local_address() const {
         std::error_code ec;
@@ -616,6 +705,9 @@ public:
         detail::throw_if(ec, "getsockname");
         return a;
     }
+    ///@}
+    /// The connected peer's address (getpeername).
+    ///@{
     Address peer_address(std::error_code& ec) const noexcept { return name_of(true, ec); }
     Address peer_address() const {
         std::error_code ec;
@@ -623,24 +715,35 @@ public:
         detail::throw_if(ec, "getpeername");
         return a;
     }
+    ///@}
 
     // ---- typed options ---------------------------------------------------------------------
 
+    /// SO_REUSEADDR: set, and read back.
+    ///@{
     void set_reuse_address(bool on, std::error_code& ec) noexcept { set_option(SOL_SOCKET, SO_REUSEADDR, on, ec); }
     void set_reuse_address(bool on) { set_option_or_throw(SOL_SOCKET, SO_REUSEADDR, on, "SO_REUSEADDR"); }
     bool reuse_address() const { return get_option_or_throw(SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR") != 0; }
+    ///@}
 
+    /// TCP_NODELAY: small writes go out at once (Nagle's algorithm off).
+    ///@{
     void set_no_delay(bool on, std::error_code& ec) noexcept { set_option(IPPROTO_TCP, TCP_NODELAY, on, ec); }
     void set_no_delay(bool on) { set_option_or_throw(IPPROTO_TCP, TCP_NODELAY, on, "TCP_NODELAY"); }
     bool no_delay() const { return get_option_or_throw(IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY") != 0; }
+    ///@}
 
+    /// SO_KEEPALIVE: set, and read back.
+    ///@{
     void set_keep_alive(bool on, std::error_code& ec) noexcept { set_option(SOL_SOCKET, SO_KEEPALIVE, on, ec); }
     void set_keep_alive(bool on) { set_option_or_throw(SOL_SOCKET, SO_KEEPALIVE, on, "SO_KEEPALIVE"); }
     bool keep_alive() const { return get_option_or_throw(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE") != 0; }
+    ///@}
 
-    // Dead-peer detection: first probe after `idle` of silence, then every `interval`, giving
-    // up after `count` unanswered probes. Turns keep-alive on. Whole seconds: the unit the
-    // kernels take (a millisecond duration does not convert, so nothing is silently cut).
+    /// Dead-peer detection: first probe after `idle` of silence, then every `interval`, giving
+    /// up after `count` unanswered probes. Turns keep-alive on. Whole seconds: the unit the
+    /// kernels take (a millisecond duration does not convert, so nothing is silently cut).
+    ///@{
     void set_keep_alive(std::chrono::seconds idle, std::chrono::seconds interval, int count, std::error_code& ec) noexcept {
         set_option(SOL_SOCKET, SO_KEEPALIVE, 1, ec);
         auto secs = [](std::chrono::seconds d) {
@@ -664,27 +767,40 @@ public:
         set_keep_alive(idle, interval, count, ec);
         detail::throw_if(ec, "set keep-alive");
     }
+    ///@}
 
+    /// SO_SNDBUF, in bytes (the kernel may adjust the value).
+    ///@{
     void set_send_buffer_size(int bytes, std::error_code& ec) noexcept { set_option(SOL_SOCKET, SO_SNDBUF, bytes, ec); }
     void set_send_buffer_size(int bytes) { set_option_or_throw(SOL_SOCKET, SO_SNDBUF, bytes, "SO_SNDBUF"); }
     int send_buffer_size() const { return get_option_or_throw(SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF"); }
+    ///@}
 
+    /// SO_RCVBUF, in bytes (the kernel may adjust the value).
+    ///@{
     void set_receive_buffer_size(int bytes, std::error_code& ec) noexcept { set_option(SOL_SOCKET, SO_RCVBUF, bytes, ec); }
     void set_receive_buffer_size(int bytes) { set_option_or_throw(SOL_SOCKET, SO_RCVBUF, bytes, "SO_RCVBUF"); }
     int receive_buffer_size() const { return get_option_or_throw(SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF"); }
+    ///@}
 
-    // false: an IPv6 listener also accepts IPv4 clients (seen as ::ffff:a.b.c.d).
+    /// false: an IPv6 listener also accepts IPv4 clients (seen as \::ffff:a.b.c.d).
+    ///@{
     void set_v6_only(bool on, std::error_code& ec) noexcept { set_option(IPPROTO_IPV6, IPV6_V6ONLY, on, ec); }
     void set_v6_only(bool on) { set_option_or_throw(IPPROTO_IPV6, IPV6_V6ONLY, on, "IPV6_V6ONLY"); }
     bool v6_only() const { return get_option_or_throw(IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY") != 0; }
+    ///@}
 
+    /// SO_BROADCAST: allows sending to a broadcast address.
+    ///@{
     void set_broadcast(bool on, std::error_code& ec) noexcept { set_option(SOL_SOCKET, SO_BROADCAST, on, ec); }
     void set_broadcast(bool on) { set_option_or_throw(SOL_SOCKET, SO_BROADCAST, on, "SO_BROADCAST"); }
     bool broadcast() const { return get_option_or_throw(SOL_SOCKET, SO_BROADCAST, "SO_BROADCAST") != 0; }
+    ///@}
 
-    // SO_LINGER. std::nullopt (the default): close returns at once and the kernel sends what is
-    // queued in the background. A duration: close waits that long for the queue to drain.
-    // Zero seconds: close discards the queue and resets the connection.
+    /// SO_LINGER. std::nullopt (the default): close returns at once and the kernel sends what is
+    /// queued in the background. A duration: close waits that long for the queue to drain.
+    /// Zero seconds: close discards the queue and resets the connection.
+    ///@{
     void set_linger(std::optional<std::chrono::seconds> linger, std::error_code& ec) noexcept {
         ::linger value{};
         value.l_onoff = linger.has_value() ? 1 : 0;
@@ -696,10 +812,12 @@ public:
         set_linger(linger, ec);
         detail::throw_if(ec, "SO_LINGER");
     }
+    ///@}
 
-    // SO_RCVTIMEO / SO_SNDTIMEO: each blocking call gives up with errc::timed_out after this
-    // long. Zero turns the timeout off. (For a deadline over a whole transfer use the Timeout
-    // arguments instead.)
+    /// SO_RCVTIMEO / SO_SNDTIMEO: each blocking call gives up with errc::timed_out after this
+    /// long. Zero turns the timeout off. (For a deadline over a whole transfer use the Timeout
+    /// arguments instead.)
+    ///@{
     void set_receive_timeout(Timeout timeout, std::error_code& ec) noexcept { set_timeout_option(SO_RCVTIMEO, timeout, ec); }
     void set_receive_timeout(Timeout timeout) {
         std::error_code ec;
@@ -712,10 +830,12 @@ public:
         set_send_timeout(timeout, ec);
         detail::throw_if(ec, "SO_SNDTIMEO");
     }
+    ///@}
 
-    // Joins or leaves a multicast group (IPv4 or IPv6) on the interface with this index (see
-    // if_nametoindex), or on the one the routing table picks for index 0. A nonexistent index
-    // is an error, for IPv4 too.
+    /// Joins or leaves a multicast group (IPv4 or IPv6) on the interface with this index (see
+    /// if_nametoindex), or on the one the routing table picks for index 0. A nonexistent index
+    /// is an error, for IPv4 too.
+    ///@{
     void join_multicast(const Address& group, unsigned interface_index, std::error_code& ec) noexcept {
         multicast_membership(group, true, interface_index, ec);
     }
@@ -738,8 +858,10 @@ public:
         multicast_membership(group, false, interface_index, ec);
         if (ec) detail::throw_error(ec, multicast_what("leave multicast", group, interface_index));
     }
-    // Whether this socket's own multicast datagrams come back to the host. (On Windows the
-    // option acts on the receiving socket instead of the sending one.)
+    ///@}
+    /// Whether this socket's own multicast datagrams come back to the host. (On Windows the
+    /// option acts on the receiving socket instead of the sending one.)
+    ///@{
     void set_multicast_loop(bool on, Family family, std::error_code& ec) noexcept {
         if (family == Family::ipv6)
             set_option(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, on, ec);
@@ -751,8 +873,10 @@ public:
         set_multicast_loop(on, family, ec);
         detail::throw_if(ec, family == Family::ipv6 ? "IPV6_MULTICAST_LOOP" : "IP_MULTICAST_LOOP");
     }
-    // How many routers outgoing multicast may cross: 0 = this host only, 1 (the OS default) =
-    // the local network. 0..255; for IPv6, -1 restores the default.
+    ///@}
+    /// How many routers outgoing multicast may cross: 0 = this host only, 1 (the OS default) =
+    /// the local network. 0..255; for IPv6, -1 restores the default.
+    ///@{
     void set_multicast_ttl(int hops, Family family, std::error_code& ec) noexcept {
         if (hops < (family == Family::ipv6 ? -1 : 0) || hops > 255) {
             ec = std::make_error_code(std::errc::invalid_argument);
@@ -774,7 +898,9 @@ public:
         set_multicast_ttl(hops, family, ec);
         detail::throw_if(ec, family == Family::ipv6 ? "IPV6_MULTICAST_HOPS" : "IP_MULTICAST_TTL");
     }
-    // The interface outgoing multicast leaves by (0: the routing table decides).
+    ///@}
+    /// The interface outgoing multicast leaves by (0: the routing table decides).
+    ///@{
     void set_multicast_interface(unsigned interface_index, Family family, std::error_code& ec) noexcept {
         if (family == Family::ipv6) {
 #if defined(_WIN32)
@@ -809,9 +935,11 @@ public:
             detail::throw_error(ec, (family == Family::ipv6 ? "IPV6_MULTICAST_IF interface " : "IP_MULTICAST_IF interface ") +
                                         std::to_string(interface_index));
     }
+    ///@}
 
-    // The raw option calls, for anything not wrapped above: any trivially copyable value
-    // (int, ::linger, ::ip_mreqn, ::timeval, ...); bool is passed as the int the OS expects.
+    /// The raw option calls, for anything not wrapped above: any trivially copyable value
+    /// (int, \::linger, \::ip_mreqn, \::timeval, ...); bool is passed as the int the OS expects.
+    ///@{
     template <class T>
     void set_option(int level, int name, const T& value, std::error_code& ec) noexcept {
         static_assert(std::is_trivially_copyable_v<T>, "socket options are plain bytes");
@@ -847,8 +975,9 @@ public:
         detail::throw_if(ec, "getsockopt");
         return value;
     }
+    ///@}
 
-    // Options a listening TCP socket wants before bind (listen_on calls this).
+    /// Options a listening TCP socket wants before bind (listen_on calls this).
     void prepare_listener(const ListenOptions& options, bool ipv6, std::error_code& ec) noexcept {
         if (!check_open(ec)) return;
         if (detail::claim_port(handle_) != 0 ||
@@ -857,6 +986,7 @@ public:
             ec = detail::last_error();
     }
 
+    /// True for a stream socket (SO_TYPE is SOCK_STREAM).
     bool is_stream(std::error_code& ec) const noexcept {
         int type = 0;
         return get_option(SOL_SOCKET, SO_TYPE, type, ec) && type == SOCK_STREAM;
@@ -1220,12 +1350,13 @@ private:
 
 // ---- free functions: the one-line forms --------------------------------------------------
 
-// A listening TCP socket bound to address (port 0: the OS picks; read it from local_address()).
-// The port is claimed the way a server wants on each platform (detail::prepare_listener): a
-// restarted server can rebind while old connections sit in TIME_WAIT, and no other program can
-// take the port while it listens. An IPv6 listener takes IPv6 clients only, on every platform
-// (Linux defaults to dual stack, Windows does not): for both families, call set_v6_only(false)
-// on a socket you bind yourself, or listen twice.
+/// A listening TCP socket bound to address (port 0: the OS picks; read it from local_address()).
+/// The port is claimed the way a server wants on each platform (detail::prepare_listener): a
+/// restarted server can rebind while old connections sit in TIME_WAIT, and no other program can
+/// take the port while it listens. An IPv6 listener takes IPv6 clients only, on every platform
+/// (Linux defaults to dual stack, Windows does not): for both families, call set_v6_only(false)
+/// on a socket you bind yourself, or listen twice.
+///@{
 inline Socket listen_on(const Address& address, const ListenOptions& options, std::error_code& ec) {
     Socket s = Socket::open(address.family(), Type::stream, ec);
     if (!ec && address.family() != Family::unix_domain)
@@ -1252,9 +1383,11 @@ inline Socket listen_on(const Address& address, int backlog = SOMAXCONN) {
     options.backlog = backlog;
     return listen_on(address, options);
 }
+///@}
 
 #if !defined(_WIN32)
-// Two connected sockets (AF_UNIX), e.g. to talk to a child process or between threads.
+/// Two connected sockets (AF_UNIX), e.g. to talk to a child process or between threads.
+///@{
 inline std::pair<Socket, Socket> socket_pair(Type type, std::error_code& ec) noexcept {
     ec.clear();
     int fds[2] = {-1, -1};
@@ -1278,6 +1411,7 @@ inline std::pair<Socket, Socket> socket_pair(Type type = Type::stream) {
     detail::throw_if(ec, "socketpair");
     return pair;
 }
+///@}
 #endif
 
 // ---- out-of-line members ----------------------------------------------------------------
