@@ -543,3 +543,26 @@ TEST_CASE("connect with a timeout to a Unix-domain listener with a full backlog 
     ::unlink(path.c_str());
 }
 #endif
+
+TEST_CASE("no deadline means the plain call: socket timeout options bound framing and Timeout::max() calls", "[timeout][model]") {
+    auto p = test::tcp_pair();
+    p.server.set_receive_timeout(100ms);
+    char c;
+    std::error_code ec;
+    auto start = Clock::now();
+    (void)p.server.recv(&c, 1, Timeout::max(), ec);  // like the plain form: SO_RCVTIMEO applies
+    CHECK(ec == std::errc::timed_out);
+    StreamReader reader(p.server);
+    (void)reader.read_line(ec);  // a plain framing call: SO_RCVTIMEO bounds it too
+    CHECK(ec == std::errc::timed_out);
+    CHECK(Clock::now() - start < 5s);
+
+    // A peer that never reads: a plain send_line gives up when SO_SNDTIMEO says so.
+    p.client.set_send_timeout(100ms);
+    p.client.set_send_buffer_size(16 * 1024);
+    std::string line(64 * 1024, 'x');
+    start = Clock::now();
+    for (int i = 0; i < 1000 && !ec; ++i) (void)send_line(p.client, line, ec);
+    CHECK(ec == std::errc::timed_out);
+    CHECK(Clock::now() - start < 10s);
+}

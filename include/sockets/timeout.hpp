@@ -4,7 +4,8 @@
 ///   - any std::chrono::duration converts (microseconds, seconds, duration<double>, ...);
 ///   - zero or negative means "don't wait" (one attempt, then timed_out);
 ///   - a duration too large to add to steady_clock::now() (Timeout::max(), hours::max(),
-///     300 years) means "no deadline": wait as long as it takes.
+///     300 years) means "no deadline": the call behaves exactly like its form without a
+///     Timeout (which SO_RCVTIMEO / SO_SNDTIMEO still bound, if set).
 #pragma once
 
 #include <chrono>
@@ -75,14 +76,15 @@ namespace detail {
 
 // The time rule of one call. Default-constructed: a plain call (no Timeout argument), which
 // waits as the socket's own timeout options say. From a Timeout: a timed call, which never
-// blocks in the kernel and gives up at the deadline (never, for Timeout::max()).
+// blocks in the kernel and gives up at the deadline; with no deadline (Timeout::max(), or too
+// large for the clock) it is exactly the plain call.
 class Deadline {
 public:
     using clock = std::chrono::steady_clock;
 
     Deadline() noexcept = default;
-    explicit Deadline(Timeout timeout) noexcept : timed_(true) {
-        if (timeout.is_max()) return;
+    explicit Deadline(Timeout timeout) noexcept {
+        if (timeout.is_max()) return;  // no deadline: exactly the plain call
         auto now = clock::now();
         auto length = std::chrono::ceil<clock::duration>(timeout.length());
         if (length > clock::time_point::max() - now) return;  // beyond the clock's range: never
@@ -90,7 +92,8 @@ public:
         finite_ = true;
     }
 
-    bool timed() const noexcept { return timed_; }
+    // A timed call: it has a deadline, so it must never block inside the kernel.
+    bool timed() const noexcept { return finite_; }
     bool finite() const noexcept { return finite_; }
     bool expired() const noexcept { return finite_ && clock::now() >= at_; }
 
@@ -113,7 +116,6 @@ public:
 private:
     clock::time_point at_{};
     bool finite_ = false;
-    bool timed_ = false;
 };
 
 }  // namespace detail
