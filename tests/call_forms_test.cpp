@@ -160,3 +160,25 @@ TEST_CASE("messages name the address, also after the peer reset", "[forms][error
         CHECK(text.find("last tried") == std::string::npos);  // the numeric host is not repeated
     }
 }
+
+// A writable char array has no string length: sending it must say how many bytes.
+static_assert(!std::is_constructible_v<ConstBuffer, char (&)[8]>, "send_all(buffer) of a char array must not compile");
+static_assert(std::is_constructible_v<ConstBuffer, const char (&)[4]>, "string literals are buffers");
+static_assert(std::is_constructible_v<MutableBuffer, char (&)[8]>, "recv(buffer) into a char array");
+static_assert(!std::is_constructible_v<ConstBuffer, const char*>, "a bare pointer has no size");
+
+TEST_CASE("arrays and the gather form follow the rule too", "[forms]") {
+    auto p = test::tcp_pair();
+    const char table[] = {'a', 'b'};  // no terminator: both bytes
+    CHECK(ConstBuffer(table).size == 2);
+    CHECK(ConstBuffer("ab").size == 2);  // a literal: without its NUL
+    std::error_code ec;
+    CHECK(p.client.send_all({ConstBuffer("he"), ConstBuffer("llo")}, 1s) == 5);
+    CHECK(p.client.send_all({ConstBuffer("!"), ConstBuffer(table)}, 1s, ec) == 3);
+    char in[8];
+    CHECK(p.server.recv_exact(MutableBuffer(in, 8), 1s) == 8);
+    CHECK(std::string(in, 8) == "hello!ab");
+    p.client.send_all("xy");
+    char two[2];
+    CHECK(p.server.recv_exact(two) == 2);  // a char array: its whole size
+}

@@ -449,6 +449,16 @@ TEST_CASE("graceful_close reports how it ended and never throws for a slow or va
         p.client.close();
         CHECK(p.server.graceful_close(10s).ending == CloseResult::peer_closed);
     }
+    SECTION("we shut down writing first, the peer then closed normally: still the orderly end") {
+        auto p = test::tcp_pair();
+        p.server.shutdown(Shutdown::write);
+        char c;
+        CHECK(p.client.recv(&c, 1, 10s) == 0);
+        p.client.close();
+        std::error_code ec;
+        (void)p.server.recv(&c, 1, 10s, ec);  // the peer's FIN has arrived
+        CHECK(p.server.graceful_close(10s).ending == CloseResult::peer_closed);
+    }
     SECTION("only a socket that is not open is an error") {
         Socket closed;
         std::error_code ec;
@@ -566,3 +576,64 @@ TEST_CASE("no deadline means the plain call: socket timeout options bound framin
     CHECK(ec == std::errc::timed_out);
     CHECK(Clock::now() - start < 10s);
 }
+
+#if !defined(_WIN32)
+#include <csignal>
+#include <sys/time.h>
+
+static void ignore_signal(int) {}
+
+TEST_CASE("socket timeout options still bound plain calls when signals keep interrupting them", "[timeout][model][signals]") {
+    // Linux returns EINTR from a call bounded by SO_RCVTIMEO even under SA_RESTART; retrying
+    // it as is restarts the kernel's timeout, so a signal every 50 ms would hang a 300 ms one.
+    struct sigaction action{}, old{};
+    action.sa_handler = ignore_signal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGALRM, &action, &old);
+    ::itimerval every{{0, 50000}, {0, 50000}}, off{};
+    ::setitimer(ITIMER_REAL, &every, nullptr);
+
+    auto p = test::tcp_pair();
+    p.server.set_receive_timeout(300ms);
+    p.listener.set_receive_timeout(300ms);
+    char c;
+    std::error_code ec;
+    auto start = Clock::now();
+    (void)p.server.recv(&c, 1, ec);
+    CHECK(ec == std::errc::timed_out);
+    (void)p.server.recv_exact(&c, 1, ec);
+    CHECK(ec == std::errc::timed_out);
+    (void)p.listener.accept(ec);
+    CHECK(ec == std::errc::timed_out);
+    auto took = Clock::now() - start;
+
+    ::setitimer(ITIMER_REAL, &off, nullptr);
+    ::sigaction(SIGALRM, &old, nullptr);
+    CHECK(took < 10s);
+}
+
+TEST_CASE("send_to a Unix datagram peer whose queue is full gives up at the deadline without spinning", "[timeout][model][unix]") {
+    // poll says writable (an unconnected sender), sendto says EAGAIN (the receiver's queue is
+    // full): a loop that trusts readiness spins forever.
+    std::string path = "/tmp/sockets-dgram-" + std::to_string(::getpid()) + ".sock";
+    ::unlink(path.c_str());
+    Socket receiver = Socket::open(Family::unix_domain, Type::datagram);
+    receiver.bind(Address::unix_path(path));
+    Socket sender = Socket::open(Family::unix_domain, Type::datagram);
+    Address to = Address::unix_path(path);
+    std::error_code ec;
+    std::string datagram(1024, 'd');
+    for (int i = 0; i < 100000 && !ec; ++i) (void)sender.send_to(to, datagram, 0s, ec);
+    REQUIRE(ec == std::errc::timed_out);  // the queue is full
+    auto start = Clock::now();
+    (void)sender.send_to(to, datagram, 0s, ec);
+    CHECK(ec == std::errc::timed_out);
+    std::clock_t cpu = std::clock();
+    (void)sender.send_to(to, datagram, 300ms, ec);
+    double cpu_seconds = double(std::clock() - cpu) / CLOCKS_PER_SEC;
+    CHECK(ec == std::errc::timed_out);
+    ::unlink(path.c_str());
+    CHECK(Clock::now() - start < 10s);
+    CHECK(cpu_seconds < 0.2);  // backed off, not spun
+}
+#endif

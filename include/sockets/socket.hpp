@@ -68,10 +68,16 @@ struct ConstBuffer {
     /// From (pointer, size), a string literal (without its NUL) or a byte container.
     ///@{
     constexpr ConstBuffer(const void* bytes, std::size_t count) noexcept : data(bytes), size(count) {}
-    ConstBuffer(const char* text) noexcept : data(text), size(std::char_traits<char>::length(text)) {}  // NOLINT
+    template <std::size_t N>
+    constexpr ConstBuffer(const char (&text)[N]) noexcept  // NOLINT
+        : data(text), size(N > 0 && text[N - 1] == '\0' ? N - 1 : N) {}
     template <class Bytes, class = detail::if_byte_range<const Bytes>>
     ConstBuffer(const Bytes& bytes) noexcept : data(bytes.data()), size(bytes.size()) {}  // NOLINT
     ///@}
+    /// A writable char array is a buffer, not a string: how many of its bytes to send is
+    /// unknowable, so say it with (pointer, size). (A const char* has no size either.)
+    template <std::size_t N>
+    ConstBuffer(char (&)[N]) = delete;
 };
 
 /// Room to receive into: (pointer, capacity) or a writable byte container, sized first.
@@ -88,6 +94,10 @@ struct MutableBuffer {
     constexpr MutableBuffer(void* bytes, std::size_t capacity) noexcept : data(bytes), size(capacity) {}
     template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
     MutableBuffer(Bytes& bytes) noexcept : data(bytes.data()), size(bytes.size()) {}  // NOLINT
+    template <std::size_t N>
+    constexpr MutableBuffer(char (&bytes)[N]) noexcept : data(bytes), size(N) {}  // NOLINT
+    template <std::size_t N>
+    constexpr MutableBuffer(unsigned char (&bytes)[N]) noexcept : data(bytes), size(N) {}  // NOLINT
     ///@}
 };
 
@@ -306,7 +316,7 @@ public:
     void finish_connect() {
         std::error_code ec;
         finish_connect(ec);
-        detail::throw_if(ec, "connect");
+        if (ec) detail::throw_error(ec, describe_connection("connect"));
     }
     ///@}
 
@@ -370,13 +380,18 @@ public:
     /// The polite close the HOWTO asks for: stop sending, read (and discard) until the peer
     /// closes too or timeout passes, then close. The last bytes sent are not lost to a reset
     /// caused by unread data. How it ended is a result, not an error: the socket is closed in
-    /// every case. Only a socket that was not open, or a failing close(), is an error.
+    /// every case. Only a socket that was not open, or a failing close(), is an error. After
+    /// your own shutdown(Shutdown::read) the OS reports end-of-stream at once, so the wait
+    /// for the peer cannot happen: it ends as peer_closed.
     ///@{
     CloseResult graceful_close(Timeout timeout, std::error_code& ec) noexcept {
         CloseResult result;
         if (!check_open(ec)) return result;
         std::error_code io_ec;
+        // ENOTCONN here means the connection is already over (or never was): the drain below
+        // tells which, so the shutdown's own error is not the ending.
         shutdown(Shutdown::write, io_ec);
+        io_ec.clear();
         detail::Deadline deadline(timeout);
         char sink[4096];
         while (!io_ec) {
@@ -554,6 +569,13 @@ public:
     std::size_t send_all(std::initializer_list<ConstBuffer> buffers) {
         return send_all_buffers(buffers.begin(), buffers.size());
     }
+    std::size_t send_all(std::initializer_list<ConstBuffer> buffers, Timeout timeout) {
+        return send_all_buffers(buffers.begin(), buffers.size(), timeout);
+    }
+    [[nodiscard]] std::size_t send_all(std::initializer_list<ConstBuffer> buffers, Timeout timeout,
+                                       std::error_code& ec) noexcept {
+        return send_all_buffers(buffers.begin(), buffers.size(), timeout, ec);
+    }
     [[nodiscard]] std::size_t send_all(std::initializer_list<ConstBuffer> buffers, std::error_code& ec) noexcept {
         return send_all_buffers(buffers.begin(), buffers.size(), ec);
     }
@@ -669,7 +691,7 @@ public:
     [[nodiscard]] Datagram recv_from(void* buffer, std::size_t capacity) {
         std::error_code ec;
         Datagram d = recv_from(buffer, capacity, ec);
-        if (ec) detail::throw_error(ec, "recv_from");
+        if (ec) detail::throw_error(ec, describe_connection("recv_from"));
         return d;
     }
     ///@}
@@ -682,7 +704,7 @@ public:
     [[nodiscard]] Datagram recv_from(void* buffer, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
         Datagram d = recv_from(buffer, capacity, timeout, ec);
-        if (ec) detail::throw_error(ec, "recv_from");
+        if (ec) detail::throw_error(ec, describe_connection("recv_from"));
         return d;
     }
     ///@}
@@ -815,8 +837,9 @@ public:
     ///@}
 
     /// SO_RCVTIMEO / SO_SNDTIMEO: each blocking call gives up with errc::timed_out after this
-    /// long. Zero turns the timeout off. (For a deadline over a whole transfer use the Timeout
-    /// arguments instead.)
+    /// long; plain calls honour it in either mode, on every platform. Timeout::max() turns it
+    /// off; zero or negative means "don't wait" (the OS's smallest timeout). (For a deadline
+    /// over a whole transfer use the Timeout arguments instead.)
     ///@{
     void set_receive_timeout(Timeout timeout, std::error_code& ec) noexcept { set_timeout_option(SO_RCVTIMEO, timeout, ec); }
     void set_receive_timeout(Timeout timeout) {
@@ -1057,21 +1080,21 @@ private:
         return local_address(ignored);
     }
 
-    // Names the peer; after a reset the OS forgets it (getpeername fails), so then the local
-    // address names the connection instead.
-    [[noreturn]] void throw_transfer(std::error_code ec, const char* operation, std::size_t bytes) const {
+    // "operation with PEER"; after a reset the OS forgets the peer (getpeername fails), and an
+    // unconnected socket has none, so then "operation on LOCAL" names the socket instead.
+    std::string describe_connection(const char* operation) const {
         std::string what = operation;
-        if (is_open()) {
-            std::error_code failed;
-            Address peer = peer_address(failed);
-            if (!failed) {
-                what += " with " + peer.to_string();
-            } else {
-                Address local = local_address(failed);
-                if (!failed && local.family() != Family::unspecified) what += " on " + local.to_string();
-            }
-        }
-        throw TransferError(ec, what, bytes);
+        if (!is_open()) return what;
+        std::error_code failed;
+        Address peer = peer_address(failed);
+        if (!failed) return what + " with " + peer.to_string();
+        Address local = local_address(failed);
+        if (!failed && local.family() != Family::unspecified) what += " on " + local.to_string();
+        return what;
+    }
+
+    [[noreturn]] void throw_transfer(std::error_code ec, const char* operation, std::size_t bytes) const {
+        throw TransferError(ec, describe_connection(operation), bytes);
     }
 
     Address name_of(bool peer, std::error_code& ec) const noexcept {
@@ -1104,14 +1127,13 @@ private:
         if (!check_open(ec)) return 0;
         if (!write && size == 0) return 0;
         if (!detail::prepare_nonwaiting(handle_, deadline, ec)) return 0;
-        int flags = (deadline.timed() ? detail::dontwait_flag : 0) | (write ? detail::send_flags : 0);
+        detail::Retry retry(handle_, write, deadline);
         for (;;) {
             bool truncated = false;
-            long n = io_call(buffer, size, write, flags, truncated);
+            long n = io_call(buffer, size, write, retry.flags() | (write ? detail::send_flags : 0), truncated);
             if (n >= 0 || truncated) return transferred(n, size, truncated, ec);
             int code = detail::last_error_code();
-            if (detail::is_interrupted(code)) continue;
-            if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, write, deadline, ec)) continue;
+            if (retry.again(code, ec)) continue;
             if (!ec) ec = detail::os_error(code);
             return 0;
         }
@@ -1186,8 +1208,13 @@ private:
         return address.family() == Family::unix_domain && detail::is_would_block(code);
     }
 
+    // A plain connect bounded by SO_SNDTIMEO runs as a timed one: Winsock's blocking connect
+    // ignores the option, and on Linux a signal would restart it from zero.
     void connect_until(const Address& address, detail::Deadline deadline, std::error_code& ec) noexcept {
         if (!check_open(ec)) return;
+        detail::Retry retry(handle_, true, deadline);
+        if (!retry.adopt_socket_timeout(ec)) return;
+        deadline = retry.deadline();
         if (deadline.timed() && detail::set_nonblocking(handle_, true) != 0) {
             ec = detail::last_error();
             return;
@@ -1206,7 +1233,6 @@ private:
                 ec = detail::timed_out();
                 return;
             }
-            if (!deadline.timed()) deadline = detail::Deadline(detail::socket_timeout(handle_, true));
             if (in_progress) break;
             if (deadline.expired()) {
                 ec = detail::timed_out();
@@ -1218,9 +1244,12 @@ private:
         if (detail::wait_ready(handle_, true, deadline, ec)) finish_connect(ec);
     }
 
+    // A plain accept bounded by SO_RCVTIMEO runs as a timed one, for the same reasons.
     Socket accept_until(Address* remote, detail::Deadline deadline, std::error_code& ec) noexcept {
         if (!check_open(ec)) return Socket();
-        if (deadline.timed() && detail::set_nonblocking(handle_, true) != 0) {
+        detail::Retry retry(handle_, false, deadline);
+        if (!retry.adopt_socket_timeout(ec)) return Socket();
+        if (retry.deadline().timed() && detail::set_nonblocking(handle_, true) != 0) {
             ec = detail::last_error();
             return Socket();
         }
@@ -1228,8 +1257,8 @@ private:
             int code = 0;
             Socket s = accept_once(remote, code);
             if (s.is_open()) return s;
-            if (detail::is_interrupted(code) || accept_retryable(code)) continue;
-            if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, false, deadline, ec)) continue;
+            if (accept_retryable(code)) continue;
+            if (retry.again(code, ec)) continue;
             if (!ec) ec = detail::os_error(code);
             return Socket();
         }
@@ -1243,14 +1272,13 @@ private:
             return 0;
         }
         if (!detail::prepare_nonwaiting(handle_, deadline, ec)) return 0;
-        int flags = (deadline.timed() ? detail::dontwait_flag : 0) | detail::send_flags;
+        detail::Retry retry(handle_, true, deadline);
         for (;;) {
-            auto n = ::sendto(handle_, static_cast<const char*>(data), static_cast<detail::io_size>(size), flags,
-                              to.data(), to.size());
+            auto n = ::sendto(handle_, static_cast<const char*>(data), static_cast<detail::io_size>(size),
+                              retry.flags() | detail::send_flags, to.data(), to.size());
             if (n >= 0) return static_cast<std::size_t>(n);
             int code = detail::last_error_code();
-            if (detail::is_interrupted(code)) continue;
-            if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, true, deadline, ec)) continue;
+            if (retry.again(code, ec)) continue;
             if (!ec) ec = detail::os_error(code);
             return 0;
         }
@@ -1420,15 +1448,14 @@ inline std::size_t Socket::send_all_buffers_until(const ConstBuffer* buffers, st
                                                   detail::Deadline deadline, std::error_code& ec) noexcept {
     if (!check_open(ec)) return 0;
     if (!detail::prepare_nonwaiting(handle_, deadline, ec)) return 0;
-    int flags = deadline.timed() ? detail::dontwait_flag : 0;
+    detail::Retry retry(handle_, true, deadline);
     std::size_t total = 0, index = 0, offset = 0;  // offset: bytes of buffers[index] already sent
     while (index < count && buffers[index].size == offset) ++index, offset = 0;
     while (index < count) {
-        long sent = detail::gather_send(handle_, buffers + index, count - index, offset, flags);
+        long sent = detail::gather_send(handle_, buffers + index, count - index, offset, retry.flags());
         if (sent < 0) {
             int code = detail::last_error_code();
-            if (detail::is_interrupted(code)) continue;
-            if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, true, deadline, ec)) continue;
+            if (retry.again(code, ec)) continue;
             if (!ec) ec = detail::os_error(code);
             return total;
         }
@@ -1455,11 +1482,11 @@ inline Datagram Socket::recv_from_until(void* buffer, std::size_t capacity, deta
     Datagram d;
     if (!check_open(ec)) return d;
     if (!detail::prepare_nonwaiting(handle_, deadline, ec)) return d;
-    int flags = deadline.timed() ? detail::dontwait_flag : 0;
+    detail::Retry retry(handle_, false, deadline);
     for (;;) {
         detail::socklen len = Address::capacity();
         bool truncated = false;
-        long n = detail::recv_datagram(handle_, buffer, capacity, flags, d.sender.data(), &len, truncated);
+        long n = detail::recv_datagram(handle_, buffer, capacity, retry.flags(), d.sender.data(), &len, truncated);
         if (n >= 0) {
             d.sender.resize(len);
             d.size = static_cast<std::size_t>(n);
@@ -1467,8 +1494,7 @@ inline Datagram Socket::recv_from_until(void* buffer, std::size_t capacity, deta
             return d;
         }
         int code = detail::last_error_code();
-        if (detail::is_interrupted(code)) continue;
-        if (detail::is_would_block(code) && detail::wait_after_would_block(handle_, false, deadline, ec)) continue;
+        if (retry.again(code, ec)) continue;
         if (!ec) ec = detail::os_error(code);
         return d;
     }

@@ -50,23 +50,6 @@ inline Timeout socket_timeout(native_handle_type h, bool write) noexcept {
     return ms > 0 ? Timeout(std::chrono::milliseconds(ms)) : Timeout::max();
 }
 
-// A call failed with "would block"; returns true when it should be tried again.
-// A timed call waits for readiness until its deadline. A plain call on a blocking socket only
-// hears "would block" when the kernel's SO_RCVTIMEO/SO_SNDTIMEO expired: that is a timeout.
-// A plain call on a non-blocking socket waits for readiness like the kernel would, bounded by
-// the same option (the kernel ignores it for non-blocking sockets, so the library applies it).
-inline bool wait_after_would_block(native_handle_type h, bool write, Deadline& deadline,
-                                   std::error_code& ec) noexcept {
-    if (!deadline.timed()) {
-        if (would_block_means_timeout(h)) {
-            ec = timed_out();
-            return false;
-        }
-        deadline = Deadline(socket_timeout(h, write));
-    }
-    return wait_ready(h, write, deadline, ec);
-}
-
 // Before a timed or try_ call: where the OS has no per-call flag (Winsock), make sure the
 // socket cannot block inside the kernel.
 inline bool prepare_nonwaiting(native_handle_type h, const Deadline& deadline, std::error_code& ec) noexcept {
@@ -74,6 +57,68 @@ inline bool prepare_nonwaiting(native_handle_type h, const Deadline& deadline, s
     ec = last_error();
     return false;
 }
+
+// The retry rules of one call that may wait, shared by every loop around a system call:
+//   Retry retry(h, write, deadline);
+//   for (;;) { n = call(..., retry.flags()); if (ok) ...; if (retry.again(last_error_code(), ec)) continue; ... }
+class Retry {
+public:
+    Retry(native_handle_type h, bool write, Deadline deadline) noexcept : h_(h), write_(write), deadline_(deadline) {}
+
+    const Deadline& deadline() const noexcept { return deadline_; }
+    // MSG_DONTWAIT for a timed call (Winsock: 0, the socket is non-blocking instead).
+    int flags() const noexcept { return deadline_.timed() ? dontwait_flag : 0; }
+
+    // The call failed with code: true means call again (re-read flags()); false means give up
+    // (ec set here, or the caller reports code).
+    bool again(int code, std::error_code& ec) noexcept {
+        if (is_interrupted(code)) return adopt_socket_timeout(ec);
+        if (!is_would_block(code)) return false;
+        if (!deadline_.timed()) {
+            // A plain call on a blocking socket only hears "would block" when the kernel's
+            // SO_RCVTIMEO/SO_SNDTIMEO expired: that is a timeout.
+            if (would_block_means_timeout(h_)) {
+                ec = timed_out();
+                return false;
+            }
+            // On a non-blocking socket, wait like the kernel would, bounded by the same option
+            // (the kernel ignores it for non-blocking sockets, so the library applies it).
+            if (!adopt_socket_timeout(ec)) return false;
+        }
+        if (deadline_.expired()) {
+            ec = timed_out();
+            return false;
+        }
+        // Readiness that did not help (another thread or process took the data, or a Unix
+        // datagram peer's queue is full while poll says writable): back off instead of spinning.
+        if (++would_blocks_ > 1) {
+            int backoff = 1 << (would_blocks_ < 8 ? would_blocks_ - 2 : 6);  // 1 .. 64 ms
+            int left = deadline_.remaining_ms();
+            sleep_ms(left >= 0 && left < backoff ? left : backoff);
+        }
+        return wait_ready(h_, write_, deadline_, ec);
+    }
+
+    // A plain call bounded by SO_RCVTIMEO/SO_SNDTIMEO continues as a timed call with that
+    // bound. Needed after EINTR (retrying would restart the kernel's timeout from zero, so a
+    // signal faster than the timeout would hang the call forever) and where the OS ignores
+    // the option (Winsock's accept and connect, any non-blocking socket).
+    bool adopt_socket_timeout(std::error_code& ec) noexcept {
+        if (deadline_.timed() || option_read_) return true;
+        option_read_ = true;
+        Timeout t = socket_timeout(h_, write_);
+        if (t.is_max()) return true;
+        deadline_ = Deadline(t);
+        return prepare_nonwaiting(h_, deadline_, ec);
+    }
+
+private:
+    native_handle_type h_;
+    bool write_;
+    Deadline deadline_;
+    int would_blocks_ = 0;
+    bool option_read_ = false;
+};
 
 }  // namespace detail
 }  // namespace sockets
