@@ -213,15 +213,21 @@ TEST_CASE("connect_to host, port races the resolved addresses and never throws i
     CHECK(ec == errc::invalid_address);
     CHECK_FALSE(connect_to("localhost", 70000, ec).is_open());
     CHECK(ec == errc::port_out_of_range);
-    // An expired deadline: timed_out at once, before any lookup.
-    CHECK_FALSE(connect_to("localhost", port, 0ms, ec).is_open());
-    CHECK(ec == std::errc::timed_out);
+    // Zero means "don't wait": one lookup and one attempt, then the answer. Against a live
+    // loopback listener that attempt may already have connected, or not yet (timed_out).
+    auto start = std::chrono::steady_clock::now();
+    Socket quick = connect_to("localhost", port, 0ms, ec);
+    CHECK((quick.is_open() ? !ec : ec == std::errc::timed_out));
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    Socket closed_port = listen_on(Address::loopback(Family::ipv4));
+    int nobody = closed_port.local_address().port();
+    closed_port.close();
     try {
-        connect_to("localhost", port, 0ms);
+        connect_to("localhost", nobody, 0ms);
         FAIL("no exception");
     } catch (const std::system_error& e) {
         CHECK(std::string(e.what()).find("connect localhost:") == 0);
-        CHECK(e.code() == std::errc::timed_out);
+        CHECK((e.code() == std::errc::timed_out || e.code() == std::errc::connection_refused));
     }
 }
 

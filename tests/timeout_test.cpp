@@ -536,6 +536,10 @@ TEST_CASE("connect with a timeout to a Unix-domain listener with a full backlog 
     s.connect(Address::unix_path(path), 300ms, ec);
     CHECK(ec == std::errc::timed_out);  // not EAGAIN at once
     CHECK(Clock::now() - start >= 250ms);
+    start = Clock::now();
+    Socket listed = connect_to(std::vector<Address>{Address::unix_path(path)}, 300ms, ec);  // the list form too
+    CHECK(ec == std::errc::timed_out);
+    CHECK(Clock::now() - start >= 250ms);
     // With room made in the backlog, a waiting connect gets through.
     Socket late = Socket::open(Family::unix_domain, Type::stream);
     auto attempt = std::async(std::launch::async, [&] {

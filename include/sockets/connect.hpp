@@ -227,6 +227,12 @@ inline Socket race_connect(Race& race, const Deadline& deadline, Timeout attempt
 
 // Races the candidates; the winner is handed back blocking, like a plain connect's socket.
 inline Socket connect_race(Race& race, const Deadline& deadline, const ConnectOptions& options, std::error_code& ec) {
+    if (race.order.size() == 1) {  // nothing to race: the plain connect, which also waits out
+        race.next = 1;             // a full Unix-domain backlog and honours SO_SNDTIMEO
+        Socket one = connect_one(race.order[0], deadline, ec);
+        if (ec) race.failed.push_back({race.order[0], ec});
+        return one;
+    }
     Socket s = race_connect(race, deadline, Timeout(options.attempt_delay), ec);
     race.pending.clear();  // the losers: closed now, not when the caller's race goes
     if (!ec) s.set_nonblocking(false, ec);
@@ -284,10 +290,7 @@ inline std::vector<Address> resolve_until(std::string_view host, int port, const
     std::error_code not_ip;
     Address numeric = Address::from_ip(host, port, not_ip);
     if (!not_ip) return {numeric};  // no resolver, no thread
-    if (deadline.expired()) {
-        ec = timed_out();
-        return {};
-    }
+    if (deadline.expired()) return resolve(host, port, ec);  // "don't wait": one attempt, inline
     auto job = std::make_shared<ResolveJob>();
     try {
         std::thread(run_resolve_job, job, std::string(host), port).detach();
