@@ -8,11 +8,14 @@
 //     waiting in the same batch (its token then maps to nothing: the event is skipped);
 //   - everything per client is bounded: a line (4 KiB), the bytes queued for it (256 KiB;
 //     a reader that falls further behind is dropped), the time to send its name (--timeout),
-//     the time it may stay silent (--idle), the time its queue may stay stuck (--timeout);
+//     the time it may stay silent (--idle), the time its queue may stay stuck (--timeout),
+//     the time it may stay at all (--lifetime);
+//   - a client that shuts down its side still gets what was queued for it, then we close;
+//   - a client that leaves, for whatever reason, is one log line;
 //   - accept failing for lack of descriptors pauses accepting for a moment, no busy loop;
 //   - SIGINT/SIGTERM end the loop; destructors close every socket.
 //
-//   chat_server [ADDRESS] [--clients N] [--timeout S] [--idle S]
+//   chat_server [ADDRESS] [--clients N] [--timeout S] [--idle S] [--lifetime S]
 //     The first line a client sends is its name. --clients N: exit once N clients have left.
 #include "common.hpp"
 
@@ -41,6 +44,7 @@ struct Client {
     std::string name;                         // empty until the first line
     std::string outgoing;                     // bytes the kernel has not taken yet
     bool watching_writable = false;           // registered for Events::writable
+    bool finished = false;                    // it shut down its side: send what is queued, then close
     Clock::time_point joined = Clock::now();
     Clock::time_point last_heard = Clock::now();
     Clock::time_point last_sent = Clock::now();  // last progress writing to it
@@ -82,7 +86,7 @@ private:
             auto c = std::make_unique<Client>(std::move(*s));
             c->outgoing = "welcome: " + std::to_string(clients_.size() + 1) + " online\n";
             Client& added = *clients_.emplace(token, std::move(c)).first->second;
-            if (!flush(token, added)) drop(token);
+            if (!flush(token, added, ec)) drop(token, ec ? ec.message().c_str() : nullptr);
         }
     }
 
@@ -110,16 +114,18 @@ private:
     void serve(const Ready& r) {
         Client* c = find(r.token);
         if (!c) return;  // dropped earlier in this batch: a stale event
+        std::error_code ec;
         bool ok = true;
-        if (r.has(Events::readable | Events::hang_up | Events::error)) ok = read_lines(r.token, *c);
-        if (ok) ok = flush(r.token, *c);
-        if (!ok) drop(r.token);
+        if (!c->finished && r.has(Events::readable | Events::hang_up | Events::error)) ok = read_lines(r.token, *c, ec);
+        if (ok) ok = flush(r.token, *c, ec);
+        if (!ok) drop(r.token, ec ? ec.message().c_str() : nullptr);
     }
 
     // One recv (level-triggered: if more is waiting, the Poller says so again), then every
-    // whole line in the buffer. False when the client is gone or broke the rules.
-    bool read_lines(std::uint64_t token, Client& c) {
-        std::error_code read_error, ec;
+    // whole line in the buffer. False when the client is gone or broke the rules (ec says
+    // which rule, or the socket's error).
+    bool read_lines(std::uint64_t token, Client& c, std::error_code& ec) {
+        std::error_code read_error;
         FillResult fill = c.reader.fill(read_error);
         if (fill == FillResult::data) c.last_heard = Clock::now();
         while (auto line = c.reader.try_line(ec)) {
@@ -129,25 +135,29 @@ private:
                 broadcast(token, c.name + ": " + std::string(*line) + "\n");
         }
         if (!ec) ec = read_error;
-        if (ec) example::log("chat_server: %s: %s", c.name.empty() ? "(unnamed)" : printable(c.name).c_str(), ec.message().c_str());
-        return !ec && fill != FillResult::end_of_stream;
+        if (ec) return false;
+        // End of stream with output pending: the client may be waiting for it (a half-close),
+        // so stop reading and keep writing; flush() ends the connection once it is out.
+        if (fill == FillResult::end_of_stream) c.finished = true;
+        return true;
     }
 
     void broadcast(std::uint64_t from, const std::string& line) {
         example::log("chat_server: %s", printable(std::string_view(line).substr(0, line.size() - 1)).c_str());
-        std::vector<std::uint64_t> failed;
+        std::vector<std::pair<std::uint64_t, std::error_code>> failed;
         for (auto& [token, other] : clients_) {
-            if (token == from) continue;
+            if (token == from || other->finished) continue;  // finished: it gets what was queued, no more
             other->outgoing += line;
-            if (!flush(token, *other)) failed.push_back(token);
+            std::error_code ec;
+            if (!flush(token, *other, ec)) failed.emplace_back(token, ec);
         }
-        for (auto token : failed) drop(token);  // after the loop: dropping erases from clients_
+        for (auto& [token, ec] : failed) drop(token, ec ? ec.message().c_str() : nullptr);  // after the loop: dropping erases
     }
 
     // Sends what the kernel takes now; watches for writability only while something is left.
-    // False when the client must go (an error, or too far behind).
-    bool flush(std::uint64_t token, Client& c) {
-        std::error_code ec;
+    // False when the client must go: an error (in ec), too far behind, or finished and all
+    // sent.
+    bool flush(std::uint64_t token, Client& c, std::error_code& ec) {
         while (!c.outgoing.empty()) {
             auto n = c.socket.try_send(c.outgoing.data(), c.outgoing.size(), ec);
             if (ec) return false;
@@ -156,29 +166,34 @@ private:
             c.last_sent = Clock::now();
         }
         if (c.outgoing.size() > max_backlog) return false;
+        if (c.finished && c.outgoing.empty()) return false;
         bool want_writable = !c.outgoing.empty();
-        if (want_writable != c.watching_writable) {
-            poller_.modify(c.socket, want_writable ? Events::readable | Events::writable : Events::readable, token, ec);
+        if (want_writable != c.watching_writable || c.finished) {
+            // A finished client is at end of stream: watching it for readable would spin.
+            Events want = c.finished ? Events::writable : want_writable ? Events::readable | Events::writable : Events::readable;
+            poller_.modify(c.socket, want, token, ec);
             if (ec) return false;
             c.watching_writable = want_writable;
         }
         return true;
     }
 
-    // At most once a second: clients that never named themselves, went silent, or stopped
-    // reading what we send them.
+    // At most once a second: clients that never named themselves, went silent, stopped
+    // reading what we send them, or outlived --lifetime.
     void drop_expired() {
         auto now = Clock::now();
         if (now < next_sweep_) return;
         next_sweep_ = now + std::chrono::seconds(1);
-        std::vector<std::uint64_t> expired;
+        std::vector<std::pair<std::uint64_t, const char*>> expired;
         for (auto& [token, c] : clients_) {
             bool nameless = c->name.empty() && now - c->joined > options_.timeout;
             bool silent = now - c->last_heard > options_.idle;
             bool stuck = !c->outgoing.empty() && now - c->last_sent > options_.timeout;
-            if (nameless || silent || stuck) expired.push_back(token);
+            bool too_old = now - c->joined > options_.lifetime;
+            if (too_old) expired.emplace_back(token, "lifetime over");
+            else if (nameless || silent || stuck) expired.emplace_back(token, "timed out");
         }
-        for (auto token : expired) drop(token, "timed out");
+        for (auto& [token, why] : expired) drop(token, why);
     }
 
     void drop(std::uint64_t token, const char* why = nullptr) {

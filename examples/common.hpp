@@ -148,16 +148,36 @@ inline sockets::Socket accept_client(sockets::Socket& listener, sockets::Address
 
 // ---- a bounded pool of workers -------------------------------------------------------------
 
+// How long graceful_close may drain a client that keeps sending after we are done.
+inline constexpr auto linger = 1s;
+
+// How long one reply may take to go out: --timeout, but never past the connection's end of
+// life. A client that sends requests and never reads would otherwise hold a worker for as
+// long as it likes. Zero once the lifetime is over (try once, don't wait).
+inline Clock::duration reply_time(std::chrono::seconds timeout, Clock::time_point end_of_life) {
+    return std::max(Clock::duration::zero(), std::min<Clock::duration>(timeout, end_of_life - Clock::now()));
+}
+
 // The HOWTO's threaded server with bounds: the accepting thread hands each client to one of a
 // fixed number of workers. When all are busy, submit waits, and new clients wait in the
 // kernel's listen backlog: threads, descriptors and memory stay bounded however many clients
 // come. Every read a worker does has a deadline, so a silent client frees its worker in time.
+// The pool closes each client (gracefully) once its handler returns: handlers do not.
 class WorkerPool {
 public:
     using Handler = std::function<void(sockets::Socket&, const sockets::Address&)>;
 
+    // A thread that cannot be created (no memory, a thread limit) throws here; the workers
+    // already started are stopped and joined first, since a joinable std::thread destroyed
+    // during unwinding would terminate the process.
     WorkerPool(unsigned threads, Handler handler) : handler_(std::move(handler)), serving_(threads, nullptr) {
-        for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { work(i); });
+        threads_.reserve(threads);
+        try {
+            for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { work(i); });
+        } catch (...) {
+            stop();
+            throw;
+        }
     }
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
@@ -183,7 +203,8 @@ public:
     }
 
     // Refuses new work, ends the connections being served (shutdown wakes a blocked recv),
-    // and joins every worker.
+    // and joins every worker. A socket in serving_ is never closed meanwhile: its worker takes
+    // it out of serving_, under the same lock, before closing it.
     void stop() {
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -222,8 +243,15 @@ private:
             } catch (const std::exception& e) {  // e.g. bad_alloc: this client, not the server
                 log("%s: %s", job.who.to_string().c_str(), e.what());
             }
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                serving_[slot] = nullptr;  // from now on stop() leaves this socket alone
+            }
+            // Unread bytes at close would reset the connection and could destroy our last
+            // reply. Outside the lock: the drain may take up to `linger`.
+            std::error_code ignored;
+            job.client.graceful_close(linger, ignored);
             std::lock_guard<std::mutex> lock(mutex_);
-            serving_[slot] = nullptr;  // before job.client closes: stop() never sees a stale socket
             room_.notify_all();
         }
     }
@@ -264,9 +292,6 @@ std::string_view read_request(sockets::Socket& client, sockets::MessageBuffer& b
         buffer.commit(n);
     }
 }
-
-// How long graceful_close may drain a client that keeps sending after we are done.
-inline constexpr auto linger = 1s;
 
 // A connection ends for a reason worth one log line unless the client simply left.
 inline bool worth_logging(const std::error_code& ec) {

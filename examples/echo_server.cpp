@@ -19,10 +19,11 @@ static void serve(Socket& client, const Address& who, const example::Options& op
         auto left = std::min<Clock::duration>(options.timeout, end_of_life - Clock::now());
         std::size_t n = client.recv(buffer, sizeof buffer, left, ec);
         if (ec || n == 0) break;
-        if (client.send_all(buffer, n, options.timeout, ec) < n) break;  // ec says why
+        // A client that never reads must not hold its worker past --timeout or --lifetime.
+        if (client.send_all(buffer, n, example::reply_time(options.timeout, end_of_life), ec) < n) break;  // ec says why
     }
     if (ec) example::log("echo_server: %s: %s", who.to_string().c_str(), ec.message().c_str());
-    client.graceful_close(example::linger, ec);
+    // The pool closes the client (gracefully) once we return.
 }
 
 int main(int argc, char* argv[]) {

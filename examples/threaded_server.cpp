@@ -19,9 +19,8 @@ using example::Clock;
 
 constexpr std::size_t max_line = 4096;
 
-// One client, start to finish, on a worker thread.
+// One client, start to finish, on a worker thread (the pool closes it afterwards).
 static void serve(Socket& client, const Address& who, const example::Options& options) {
-    client.set_send_timeout(options.timeout);  // a client that never reads cannot block us
     MessageBuffer buffer(max_line);
     auto next_line = [](MessageBuffer& b, std::error_code& ec) { return b.next_line(ec); };
     const auto end_of_life = Clock::now() + options.lifetime;
@@ -30,12 +29,15 @@ static void serve(Socket& client, const Address& who, const example::Options& op
         auto deadline = std::min(Clock::now() + options.timeout, end_of_life);
         std::string_view line = example::read_request(client, buffer, deadline, next_line, ec);
         if (ec) break;
-        send_line(client, line, ec);
+        // A client that never reads must not hold its worker past --timeout or --lifetime.
+        send_line(client, line, example::reply_time(options.timeout, end_of_life), ec);
+        if (ec == std::errc::timed_out) {
+            example::log("threaded_server: %s: dropped: does not read its replies", who.to_string().c_str());
+            return;
+        }
         if (ec) break;
     }
     if (example::worth_logging(ec)) example::log("threaded_server: %s: %s", who.to_string().c_str(), ec.message().c_str());
-    // Unread bytes at close would reset the connection and could destroy our last reply.
-    client.graceful_close(example::linger, ec);
 }
 
 int main(int argc, char* argv[]) {

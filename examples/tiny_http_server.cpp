@@ -3,7 +3,8 @@
 // browser or Python's urllib without a network, and an example of a server that meets real
 // clients:
 //
-//   - HTTP/1.1 as clients expect it: GET and HEAD (HEAD: the same headers, no body),
+//   - HTTP/1.1 as clients expect it: GET and HEAD (HEAD: the same headers as GET, never a
+//     body, errors included), lines ending in CRLF or a bare LF,
 //     keep-alive (HTTP/1.1 by default, HTTP/1.0 on request) and pipelined requests, an exact
 //     Content-Length on every reply, "Connection: close" whenever we are going to close;
 //   - 400 for a malformed request, 414 for a request line over 8 KiB, 431 for headers over
@@ -14,7 +15,8 @@
 //     (--idle) and a lifetime (--lifetime);
 //   - after the last reply, a graceful close (shut down, drain for a second, close), so the
 //     reply is not destroyed by a reset if the client sent more than we read;
-//   - one connection's error ends that connection, logged in one line; accept failing for
+//   - one connection's error ends that connection, logged in one line (a malformed or
+//     refused request included: its status and the client); accept failing for
 //     lack of descriptors pauses accepting for a moment; SIGINT/SIGTERM stop the server.
 //
 //   tiny_http_server [ADDRESS] [--clients N] [--timeout S] [--idle S] [--lifetime S]
@@ -24,6 +26,7 @@
 #include <cctype>
 #include <map>
 #include <memory>
+#include <optional>
 
 using namespace sockets;
 using example::Clock;
@@ -38,6 +41,7 @@ constexpr std::uint64_t listener_token = 0;
 struct Reply {
     std::string bytes;  // status line, headers and (unless HEAD) the body
     bool close;         // close the connection once it has gone out
+    int status;
 };
 
 static bool iequals(std::string_view a, std::string_view b) {
@@ -84,7 +88,7 @@ static Reply make_reply(int status, const char* reason, std::string body, bool h
                         "Content-Length: " + std::to_string(body.size()) + "\r\n" +
                         (close ? "Connection: close\r\n" : "Connection: keep-alive\r\n") + extra_headers + "\r\n";
     if (!head_only) bytes += body;
-    return Reply{std::move(bytes), close};
+    return Reply{std::move(bytes), close, status};
 }
 
 // Errors always close: after a bad request we cannot know where the next one would start.
@@ -93,12 +97,39 @@ static Reply error_reply(int status, const char* reason, bool head_only = false)
     return make_reply(status, reason, std::move(body), head_only, true);
 }
 
-// One whole request head (request line and headers, without the blank line after them).
+// Takes the next line off text: lines end in CRLF or, as RFC 9112 (2.2) allows, a bare LF.
+static std::string_view pop_line(std::string_view& text) {
+    auto end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return line;
+}
+
+// Where the request head ends in buffered: the size of the head up to the empty line, and of
+// the head with the empty line. Nothing while the empty line has not come yet.
+struct HeadEnd {
+    std::size_t head, total;
+};
+static std::optional<HeadEnd> find_head_end(std::string_view buffered) {
+    for (std::size_t start = 0;;) {
+        auto end = buffered.find('\n', start);
+        if (end == std::string_view::npos) return std::nullopt;
+        bool empty = end == start || (end == start + 1 && buffered[start] == '\r');
+        if (empty && start > 0) return HeadEnd{start, end + 1};
+        start = end + 1;
+    }
+}
+
+// A request the server refuses before parsing it (too long, too slow) may still be a HEAD,
+// and a reply to HEAD never carries a body.
+static bool is_head(std::string_view buffered) { return buffered.substr(0, 5) == "HEAD "; }
+
+// One whole request head (request line and headers, without the empty line after them).
 // may_keep_alive is false when the server wants this connection to end (lifetime, stopping).
 static Reply respond(std::string_view head, bool may_keep_alive) {
-    auto line_end = head.find("\r\n");
-    std::string_view request_line = head.substr(0, line_end);
-    std::string_view headers = line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
+    std::string_view headers = head;
+    std::string_view request_line = pop_line(headers);
 
     auto sp1 = request_line.find(' ');
     auto sp2 = sp1 == std::string_view::npos ? sp1 : request_line.find(' ', sp1 + 1);
@@ -114,9 +145,7 @@ static Reply respond(std::string_view head, bool may_keep_alive) {
     std::string_view host, connection;
     bool has_body = false;
     while (!headers.empty()) {
-        auto end = headers.find("\r\n");
-        std::string_view field = headers.substr(0, end);
-        headers = end == std::string_view::npos ? std::string_view() : headers.substr(end + 2);
+        std::string_view field = pop_line(headers);
         auto colon = field.find(':');
         // No name, or a folded continuation line (obsolete, and a smuggling vector): refuse.
         if (colon == 0 || colon == std::string_view::npos || field.front() == ' ' || field.front() == '\t')
@@ -137,7 +166,8 @@ static Reply respond(std::string_view head, bool may_keep_alive) {
         std::string body = "<h1>405 Method Not Allowed</h1>\n";
         return make_reply(405, "Method Not Allowed", std::move(body), false, true, "Allow: GET, HEAD\r\n");
     }
-    std::string body = "<h1>Hello from sockets</h1>\n<p>You asked for: " + html_escape(request_line) + "</p>\n";
+    // The page names the target, not the method: HEAD's headers must equal GET's.
+    std::string body = "<h1>Hello from sockets</h1>\n<p>You asked for: " + html_escape(target) + "</p>\n";
     return make_reply(200, "OK", std::move(body), head_only, close);
 }
 
@@ -242,23 +272,38 @@ private:
     bool handle_buffered(Connection& c, std::error_code& ec) {
         while (c.state == Connection::State::reading) {
             // Clients may send an empty line before a request (RFC 9112, 2.2).
-            while (c.in.buffered().substr(0, 2) == "\r\n") c.in.consume(2);
+            for (;;) {
+                std::string_view b = c.in.buffered();
+                if (b.substr(0, 2) == "\r\n") c.in.consume(2);
+                else if (b.substr(0, 1) == "\n") c.in.consume(1);
+                else break;
+            }
             std::string_view buffered = c.in.buffered();
-            auto end = buffered.find("\r\n\r\n");
-            if (end == std::string_view::npos) {
-                if (buffered.find("\r\n") == std::string_view::npos && buffered.size() > max_request_line)
-                    return queue(c, error_reply(414, "URI Too Long"), ec);
-                if (buffered.size() > max_head) return queue(c, error_reply(431, "Request Header Fields Too Large"), ec);
+            const bool head_only = is_head(buffered);
+            auto end = find_head_end(buffered);
+            if (!end) {
+                if (buffered.find('\n') == std::string_view::npos && buffered.size() > max_request_line)
+                    return refuse(c, error_reply(414, "URI Too Long", head_only), ec);
+                if (buffered.size() > max_head)
+                    return refuse(c, error_reply(431, "Request Header Fields Too Large", head_only), ec);
                 return true;  // wait for the rest
             }
-            if (buffered.find("\r\n") > max_request_line) return queue(c, error_reply(414, "URI Too Long"), ec);
-            if (end > max_head) return queue(c, error_reply(431, "Request Header Fields Too Large"), ec);
+            if (buffered.find('\n') > max_request_line) return refuse(c, error_reply(414, "URI Too Long", head_only), ec);
+            if (end->head > max_head) return refuse(c, error_reply(431, "Request Header Fields Too Large", head_only), ec);
             bool may_keep_alive = Clock::now() - c.born < options_.lifetime;
-            Reply reply = respond(buffered.substr(0, end), may_keep_alive);
-            c.in.consume(end + 4);
+            Reply reply = respond(buffered.substr(0, end->head), may_keep_alive);
+            c.in.consume(end->total);
+            if (reply.status >= 400) return refuse(c, std::move(reply), ec);
             if (!queue(c, std::move(reply), ec)) return false;
         }
         return true;
+    }
+
+    // An error reply ends the connection: one log line says who and why.
+    bool refuse(Connection& c, Reply reply, std::error_code& ec) {
+        auto line_end = reply.bytes.find("\r\n");
+        example::log("tiny_http_server: %s: %s", c.who.to_string().c_str(), reply.bytes.substr(9, line_end - 9).c_str());
+        return queue(c, std::move(reply), ec);
     }
 
     bool queue(Connection& c, Reply reply, std::error_code& ec) {
@@ -336,7 +381,7 @@ private:
             Connection& c = *it->second;
             example::log("tiny_http_server: %s: request not complete in time: 408", c.who.to_string().c_str());
             std::error_code ec;
-            if (queue(c, error_reply(408, "Request Timeout"), ec))
+            if (queue(c, error_reply(408, "Request Timeout", is_head(c.in.buffered())), ec))
                 watch(token, c);
             else
                 end(token, ec);

@@ -21,6 +21,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -197,8 +198,11 @@ class Server:
             self.process.wait()
 
     def grep(self, word):
-        lines = [l.strip() for l in open(self.log.name, errors="replace") if word in l]
+        lines = self.grep_all(word)
         return lines[0] if lines else "(nothing)"
+
+    def grep_all(self, word):
+        return [l.strip() for l in open(self.log.name, errors="replace") if word in l]
 
     def tail(self):
         return "".join(open(self.log.name, errors="replace").readlines()[-5:])
@@ -340,6 +344,164 @@ def abuse(server):
             pass                              # the server gave up on us: what we want
         reset(s)
         server.settle("never reads the replies")
+
+    if kind in ("echo", "threaded", "kv"):    # never reads and stays: the worker must still go free
+        never_reads_and_stays(server)
+
+
+def never_reads_and_stays(server):
+    """A client that sends requests, never reads, never leaves: the blocked reply send must give
+    up after --timeout (one log line), so the server closes its side while the client stays."""
+    request = {"echo": b"x" * 65536, "threaded": b"x" * 1000 + b"\n", "kv": kv_message(b"GET big")}[server.kind]
+    if server.kind == "kv":                   # big replies, so that the server has to wait on us
+        with connect(server.port) as s:
+            s.sendall(kv_message(b"SET big " + b"v" * 60000))
+            check(recv_until(s, lambda d: len(d) >= 6) == kv_message(b"OK"), "kv: SET of a 60 KB value")
+    s = connect(server.port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setblocking(False)
+    started = stalled = time.time()
+    while time.time() - stalled < 0.5 and time.time() - started < 5:
+        try:
+            s.send(request)
+            stalled = time.time()
+        except BlockingIOError:
+            time.sleep(0.05)              # the server stopped reading: it is stuck sending to us
+        except OSError:
+            break                         # it gave up on us already
+    server.settle("never reads, stays connected")  # fds back to the baseline: it closed its side
+    if server.kind != "echo":
+        check(server.grep_all("does not read its replies"), "%s: no log line for a client that never reads" % server.kind)
+    s.close()
+
+
+# ---- bounds that need a server of their own ----------------------------------------------------
+
+def kv_store_bound(binary):
+    """270,000 tiny SETs: the store refuses keys beyond its bound, and memory stays near it."""
+    say("== kv_server: 270,000 tiny SETs against the store's bound")
+    server = Server(binary, "kv", probe_kv, ["--timeout", str(TIMEOUT)])
+    try:
+        server.baseline()
+        count, replies = 270000, []
+        s = connect(server.port, timeout=30)
+
+        def read_replies():
+            data, n = b"", 0
+            while n < count:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+                while len(data) >= 4 and len(data) >= 4 + struct.unpack(">I", data[:4])[0]:
+                    size = struct.unpack(">I", data[:4])[0]
+                    replies.append(data[4:4 + size])
+                    data = data[4 + size:]
+                    n += 1
+        reader = threading.Thread(target=read_replies)
+        reader.start()
+        for first in range(0, count, 5000):
+            s.sendall(b"".join(kv_message(b"SET %x v" % i) for i in range(first, min(count, first + 5000))))
+        reader.join(60)
+        fds, threads, rss = server.metrics()
+        full = sum(1 for r in replies if r == b"ERROR: store full")
+        say("    %d replies, %d 'store full'; rss %d KiB (baseline %d)" % (len(replies), full, rss, server.base[2]))
+        check(len(replies) == count, "kv: %d of %d SETs answered" % (len(replies), count))
+        check(full > 0, "kv: 270,000 keys stored: no bound on the number of entries")
+        check(rss - server.base[2] < 80 * 1024, "kv: store of tiny entries grew rss by %d KiB (bound: 64 MiB)" % (rss - server.base[2]))
+        s.close()
+    finally:
+        server.stop()
+
+
+def pool_creation_fails(binary):
+    """Too little address space for 64 worker stacks: an error message and exit 1, not abort."""
+    limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (150 << 20, 150 << 20))
+    out = subprocess.run([binary, "127.0.0.1:0", "--threads", "64", "--clients", "0"], capture_output=True,
+                         preexec_fn=limit, timeout=20)
+    say("    threaded_server with 150 MB of address space and 64 threads: exit %d, %s"
+        % (out.returncode, out.stderr.decode(errors="replace").strip()[:80]))
+    check(out.returncode == 1 and b"threaded_server: " in out.stderr,
+          "threaded_server: failed thread creation: exit %d: %r" % (out.returncode, out.stderr[:200]))
+
+
+def kernel_send_queue(local_port, remote_port):
+    """Bytes in the kernel's send queue of our server's socket local_port -> remote_port."""
+    want = ":%04X" % local_port, ":%04X" % remote_port
+    for line in open("/proc/net/tcp").readlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(want[0]) and fields[2].endswith(want[1]):
+            return int(fields[4].split(":")[0], 16)
+    return None
+
+
+def chat_rules(binary):
+    """--lifetime is enforced; an errored client is one log line; a client that half-closes still
+    gets everything queued for it."""
+    say("== chat_server: lifetime, one line per departure, half-close with output pending")
+    server = Server(binary, "chat", probe_chat, ["--timeout", str(TIMEOUT), "--idle", "60", "--lifetime", "2"])
+    try:
+        talker = connect(server.port)
+        talker.sendall(b"talker\n")
+        started, dropped = time.time(), False
+        talker.settimeout(0.5)
+        while time.time() - started < 8 and not dropped:
+            try:
+                talker.sendall(b"still here\n")
+                while talker.recv(65536):
+                    pass
+                dropped = True
+            except socket.timeout:
+                pass
+            except OSError:
+                dropped = True
+        say("    a talking client with --lifetime 2 was %s after %.1f s"
+            % ("dropped" if dropped else "still there", time.time() - started))
+        check(dropped and server.grep_all("lifetime over"), "chat: --lifetime 2 not enforced on a talking client")
+        talker.close()
+    finally:
+        server.stop()
+
+    server = Server(binary, "chat", probe_chat, ["--timeout", str(TIMEOUT), "--idle", "60"])
+    try:
+        for i in range(10):                   # an over-long line is an error: one line says so
+            with connect(server.port) as s:
+                s.sendall(b"overlong%d\n" % i + b"x" * 5000)
+                try:
+                    read_to_end(s)
+                except OSError:
+                    pass
+        time.sleep(0.3)
+        lines = [l for l in server.grep_all("overlong") if "overlong" in l]
+        say("    10 clients with over-long lines: %d log lines, e.g. %s" % (len(lines), lines[:1]))
+        check(len(lines) == 10, "chat: 10 errored clients logged %d lines (one each wanted)" % len(lines))
+
+        # A client that never read until its kernel buffers filled and output queued up in the
+        # server, then half-closes and reads: everything queued must still arrive. Loopback
+        # buffers hold megabytes: send in rounds until the server's send queue to it stops
+        # growing (from /proc/net/tcp), so the next round is surely queued in the server.
+        quiet, listener, talker = connect(server.port), connect(server.port), connect(server.port)
+        for s, name in ((quiet, b"quiet"), (listener, b"listener"), (talker, b"talker")):
+            s.sendall(name + b"\n")
+        round_lines, sent, queued_before = 500, 0, -1
+        while sent < 60000:
+            talker.sendall(b"".join(b"line %05d %s\n" % (sent + k, b"y" * 80) for k in range(round_lines)))
+            sent += round_lines
+            heard = recv_until(listener, lambda d: d.count(b"talker: line") >= round_lines, limit=1 << 22).count(b"talker: line")
+            check(heard == round_lines, "chat: listener heard %d of %d lines" % (heard, round_lines))
+            queued = kernel_send_queue(server.port, quiet.getsockname()[1])
+            if queued == queued_before:
+                break                         # the kernel takes no more: this round waits in the server
+            queued_before = queued
+        quiet.shutdown(socket.SHUT_WR)
+        quiet.settimeout(20)
+        got = read_to_end(quiet).count(b"talker: line")
+        say("    a client half-closing with output queued in the server got %d of %d lines" % (got, sent))
+        check(got == sent, "chat: half-closed client got %d of %d lines queued for it" % (got, sent))
+        for s in (quiet, listener, talker):
+            s.close()
+    finally:
+        server.stop()
 
 
 # ---- descriptor exhaustion -----------------------------------------------------------------------
@@ -536,7 +698,39 @@ def real_http_clients(server):
         check(replies.count(b"HTTP/1.1 200 OK") == 3 and replies.count(b"Hello from sockets") == 2,
               "HTTP pipelining: %r" % replies[:300])
     say("    urllib, http.client (HEAD, keep-alive, 414), 400/405/408, pipelining: done")
+    http_head_and_logs(server)
     server.settle("real HTTP clients")
+
+
+def http_head_and_logs(server):
+    """HEAD never gets a body, errors included, and gets GET's headers; every refused request is
+    one log line; lines may end in a bare LF."""
+    def exchange(request):
+        with connect(server.port) as s:
+            s.settimeout(TIMEOUT * 3 + 5)
+            s.sendall(request)
+            return read_to_end(s)
+    logged_before = len(server.grep_all("tiny_http_server: "))
+    refused = ((b"HEAD /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"414"),
+               (b"HEAD / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 17000 + b"\r\n\r\n", b"431"),
+               (b"HEAD / HTTP/1.1\r\nHost: x\r\n", b"408"),
+               (b"HEAD / HTTP/3.0\r\nHost: x\r\n\r\n", b"505"))
+    for request, status in refused:
+        reply = exchange(request)
+        check(reply.startswith(b"HTTP/1.1 " + status) and reply.endswith(b"\r\n\r\n"),
+              "HTTP HEAD refused with %s must have no body: %r" % (status.decode(), reply[-60:]))
+    head = exchange(b"HEAD /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    get = exchange(b"GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    check(head == get.partition(b"\r\n\r\n")[0] + b"\r\n\r\n", "HTTP HEAD headers differ from GET's: %r vs %r" % (head, get[:200]))
+    for request in (b"garbage\r\n\r\n", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 17000 + b"\r\n\r\n", b"GET / HTTP/3.0\r\n\r\n"):
+        exchange(request)
+    time.sleep(0.3)
+    logged = len(server.grep_all("tiny_http_server: ")) - logged_before
+    check(logged == 8, "HTTP: 8 refused requests logged %d lines (one each wanted)" % logged)
+    reply = exchange(b"GET /lf HTTP/1.1\nHost: x\nConnection: close\n\n")
+    check(reply.startswith(b"HTTP/1.1 200") and b"/lf" in reply, "HTTP request with bare-LF lines: %r" % reply[:60])
+    say("    HEAD refused (414/431/408/505) without a body, HEAD = GET's headers, %d refusals logged, bare LF: done" % logged)
 
 
 def conn_rate_http(server, seconds=3.0):
@@ -589,6 +783,15 @@ def main():
             fail("%s: %s: %s (server %s)\n%s" % (name, type(e).__name__, e, "alive" if server.alive() else "dead", server.tail()))
             server.process.kill()
         say("")
+    extra_cases = {"threaded": lambda: pool_creation_fails(os.path.join(a.bin, "threaded_server")),
+                   "kv": lambda: kv_store_bound(os.path.join(a.bin, "kv_server")),
+                   "chat": lambda: chat_rules(os.path.join(a.bin, "chat_server"))}
+    for kind, name, probe in servers:
+        if kind in extra_cases:
+            try:
+                extra_cases[kind]()
+            except Exception as e:
+                fail("%s: %s: %s" % (name, type(e).__name__, e))
     for kind, name, probe in servers:
         try:
             exhaustion(os.path.join(a.bin, name), kind, probe, common)
