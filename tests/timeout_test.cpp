@@ -2,6 +2,7 @@
 // blocking socket forever; shutdown comes before close).
 #include <sockets/sockets.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -639,5 +640,53 @@ TEST_CASE("send_to a Unix datagram peer whose queue is full gives up at the dead
     ::unlink(path.c_str());
     CHECK(Clock::now() - start < 10s);
     CHECK(cpu_seconds < 0.2);  // backed off, not spun
+}
+#endif
+
+#if !defined(_WIN32)
+#include <sys/wait.h>
+
+TEST_CASE("forked workers sharing one listener: timed and try accepts never wait past the deadline", "[timeout][model][fork]") {
+    // Pre-fork servers share the listener's open file description (and so its mode) across
+    // processes: a worker that toggled O_NONBLOCK back made a sibling's timed accept block.
+    Socket listener = listen_on(Address::loopback(Family::ipv4));
+    constexpr int workers = 3;
+    std::vector<pid_t> children;
+    for (int w = 0; w < workers; ++w) {
+        pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            for (int i = 0; i < 40; ++i) {
+                std::error_code ec;
+                Socket s = (i % 3 == 2) ? listener.try_accept(nullptr, ec).value_or(Socket())
+                                        : listener.accept(10ms, ec);
+                if (ec && ec != std::errc::timed_out) ::_exit(2);
+            }
+            ::_exit(0);
+        }
+        children.push_back(pid);
+    }
+    std::vector<Socket> clients;
+    for (int i = 0; i < 30; ++i) clients.push_back(connect_to(listener.local_address()));
+    // Each child makes 40 calls of at most ~10 ms: all must be done well within the guard.
+    auto guard = Clock::now() + 30s;
+    int finished = 0, failed = 0;
+    while (finished < workers && Clock::now() < guard) {
+        int status = 0;
+        pid_t done = ::waitpid(-1, &status, WNOHANG);
+        if (done > 0) {
+            children.erase(std::remove(children.begin(), children.end(), done), children.end());
+            ++finished;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
+        } else {
+            std::this_thread::sleep_for(10ms);  // polling child status, not synchronising data
+        }
+    }
+    for (pid_t pid : children) {  // only the ones that hang are left
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+    CHECK(finished == workers);
+    CHECK(failed == 0);
 }
 #endif
