@@ -459,12 +459,25 @@ protected:
         e.stale = true;
         any_stale_ = true;
     }
-    // Re-checks the identity on the 1st, 2nd, 4th, 8th... report: a stale registration that
-    // the OS still reports (epoll with a duplicate alive, a reused number) is found without a
-    // system call per event.
+    // epoll: re-checks the identity on the 1st, 2nd, 4th, 8th... report: a ghost that the
+    // kernel still reports through a duplicate is found without a system call per event.
     static bool still_same(Registration& e) noexcept {
         ++e.reports;
         if ((e.reports & (e.reports - 1)) != 0) return true;
+        return same_file(e);
+    }
+    // poll/select: every report is checked (one fstat per ready entry), since a number closed
+    // and reused by another socket between two waits would otherwise be reported under the old
+    // token. Winsock has no identity to compare, and WSAPoll/select report a closed handle
+    // themselves: there the cheaper schedule is enough.
+    static bool still_same_every_time(Registration& e) noexcept {
+#if defined(_WIN32)
+        return still_same(e);
+#else
+        return same_file(e);
+#endif
+    }
+    static bool same_file(const Registration& e) noexcept {
         HandleIdentity id;
         return identify(e.handle, id) && id == e.identity;
     }
@@ -623,13 +636,16 @@ public:
             ec = errc::handle_out_of_range;
             return;
         }
-        registry_.insert(detail::Registration{h, events, token, id});
+        detail::Registration entry{h, events, token, id};
+        entry.awaiting_write = any(events & Events::writable);
+        registry_.insert(entry);
     }
     /// Changes the events and token of h: the error_code form of PollerInterface::modify.
     void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
         ec.clear();
         if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) {
             e->events = events;
+            e->awaiting_write = any(events & Events::writable);
             retoken(*e, token);
         }
     }
@@ -656,7 +672,8 @@ public:
                 if (FD_ISSET(e.handle, &write)) got |= Events::writable;
                 if (detail::select_except_means_error && FD_ISSET(e.handle, &except)) got |= Events::error;
                 if (!any(got)) continue;
-                if (still_same(e)) report(e, got);
+                if (e.awaiting_write && any(got & Events::writable) && pending_error(e.handle)) got |= Events::error;
+                if (still_same_every_time(e)) report(e, got);
                 else report_stale(e);
             }
             sweep();
@@ -665,6 +682,20 @@ public:
     }
 
 private:
+    // POSIX select folds a pending error into readable/writable. It is asked for only on the
+    // first writable report after writable was requested (a connect's outcome: one system call
+    // per connect, none per ordinary event); poll reads it without consuming SO_ERROR, which
+    // finish_connect still needs. A reset of an established connection stays plain readable.
+    static bool pending_error(native_handle_type h) noexcept {
+#if defined(_WIN32)
+        (void)h;
+        return false;  // the except set already said so
+#else
+        detail::pollfd_type p{};
+        p.fd = h;
+        return detail::poll_handles(&p, 1, 0) > 0 && (p.revents & POLLERR) != 0;
+#endif
+    }
     int select_once(fd_set& read, fd_set& write, fd_set& except, int timeout_ms) noexcept {
         FD_ZERO(&read);
         FD_ZERO(&write);
@@ -770,7 +801,7 @@ public:
                 short got = fds_[i + 1].revents;
                 if (!got) continue;
                 --left;
-                if ((got & POLLNVAL) || !still_same(entries[i])) {
+                if ((got & POLLNVAL) || !still_same_every_time(entries[i])) {
                     report_stale(entries[i]);  // closed while registered: once, then gone
                     continue;
                 }
@@ -848,16 +879,20 @@ private:
     }
     void drop(detail::Registration* e) noexcept {
         forget(*e);
+        erase(e);
+    }
+    void erase(detail::Registration* e) noexcept {
         std::size_t at = registry_.erase(e) + 1;
         fds_[at] = fds_.back();  // mirror the registry's swap-with-last
         fds_.pop_back();
     }
+    // Not drop: the stale entries' error reports in this batch must stay deliverable.
     void sweep() noexcept {
         if (!any_stale_) return;
         any_stale_ = false;
         auto& entries = registry_.entries();
         for (std::size_t i = entries.size(); i-- > 0;)
-            if (entries[i].stale) drop(&entries[i]);
+            if (entries[i].stale) erase(&entries[i]);
     }
 
     std::vector<detail::pollfd_type> fds_;  // [0] the waker, then parallel to registry_.entries()
@@ -880,7 +915,10 @@ public:
     /// The backend's name ("select", "poll" or "epoll"), e.g. for logs.
     static constexpr const char* name = "epoll";
 
-    EpollPoller() { open_set(); }
+    EpollPoller() {
+        open_set();
+        reserve_spare();
+    }
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
     /// The kernel validates the descriptor before anything is allocated (an absurd number is
@@ -944,6 +982,7 @@ public:
         if (events_.size() < batch) events_.resize(batch);
         return run(deadline, ec, [this, batch](int timeout_ms, bool& woken) {
             int rc = ::epoll_wait(epoll_.native_handle(), events_.data(), static_cast<int>(batch), timeout_ms);
+            bool reported = false;
             for (int i = 0; i < rc; ++i) {
                 const ::epoll_event& event = events_[static_cast<std::size_t>(i)];
                 if (event.data.u64 == waker_id) {
@@ -957,6 +996,7 @@ public:
                     rebuild_ = true;  // a ghost of a registration closed while a duplicate lives
                     continue;
                 }
+                reported = true;
                 if (!still_same(*e)) {
                     report_stale(*e);
                     rebuild_ = true;
@@ -964,7 +1004,12 @@ public:
                 }
                 report(*e, translate(event.events));
             }
-            if (rc >= 0 && rebuild_) rebuild(true);
+            if (rc >= 0 && rebuild_ && !rebuild(true) && !reported && !woken) {
+                // Only ghosts, and no new set to shed them: waiting again would return at once
+                // forever. Fail this wait instead of spinning.
+                errno = rebuild_error_;
+                return -1;
+            }
             return rc;
         });
     }
@@ -1007,14 +1052,31 @@ private:
         rebuild_ = true;
         rebuild(false);
     }
+    // A descriptor held in reserve, so a rebuild still gets one when the process has run out
+    // (the new set takes its slot; the old set's slot, freed, becomes the next reserve).
+    void reserve_spare() noexcept {
+        if (!spare_.is_open()) spare_ = Socket(::fcntl(epoll_.native_handle(), F_DUPFD_CLOEXEC, 0));
+    }
     // Inside a wait, registrations found stale on the way are reported (once, as error);
     // outside one they are dropped silently, since the batch may be in the user's hands.
-    void rebuild(bool in_wait) noexcept {
+    // False if no new set could be made: the stale registrations are forgotten all the same
+    // (never reported again), their ghosts stay in the old set until a later rebuild succeeds.
+    bool rebuild(bool in_wait) noexcept {
+        spare_.close();
         try {
             open_set();
+        } catch (const std::system_error& failure) {
+            rebuild_error_ = failure.code().value();
+            reserve_spare();
+            erase_stale();
+            return false;
         } catch (...) {
-            return;  // out of descriptors: keep the old set and try again on the next wait
+            rebuild_error_ = ENOMEM;
+            reserve_spare();
+            erase_stale();
+            return false;
         }
+        reserve_spare();
         rebuild_ = false;
         auto& entries = registry_.entries();
         for (std::size_t i = entries.size(); i-- > 0;) {
@@ -1029,11 +1091,20 @@ private:
             }
         }
         any_stale_ = false;
+        return true;
+    }
+    void erase_stale() noexcept {
+        auto& entries = registry_.entries();
+        for (std::size_t i = entries.size(); i-- > 0;)
+            if (entries[i].stale) registry_.erase(&entries[i]);
+        any_stale_ = false;
     }
 
     Socket epoll_;  // not a socket, but a descriptor Socket closes correctly
+    Socket spare_;  // a duplicate of epoll_, closed to make room for a rebuild
     std::vector<::epoll_event> events_;
     std::uint32_t generation_ = 0;
+    int rebuild_error_ = 0;
     bool rebuild_ = false;
 };
 
