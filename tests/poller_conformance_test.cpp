@@ -30,6 +30,11 @@ using namespace std::chrono_literals;
 #endif
 
 constexpr auto guard = 10s;  // hang guard only
+#if defined(_WIN32)
+constexpr bool test_on_windows = true;
+#else
+constexpr bool test_on_windows = false;
+#endif
 
 // ---- an allocator that can be told to fail -------------------------------------------------
 // fail_after = n: the n+1-th allocation from now throws (then all succeed again); -1: never.
@@ -136,6 +141,9 @@ TEMPLATE_TEST_CASE("a reset connection is readable with error (and hang_up where
     Ready r = wait_for_token(poller, 1);
     CHECK(r.has(Events::readable));
     if (r.has(Events::hang_up)) CHECK(r.has(Events::readable));
+#if !defined(_WIN32)
+    if (TestType::reports_hang_up) CHECK(r.has(Events::error));  // select: readable only (documented)
+#endif
     std::error_code ec;
     char c;
     std::size_t n = p.server.recv(&c, 1, ec);
@@ -204,8 +212,11 @@ TEMPLATE_TEST_CASE("a socket closed without remove is reported once as error, no
     auto p = test::tcp_pair();
     poller.add(p.server, Events::readable, 1);
     p.server.close();
-    auto ready = collect(poller.wait(guard));
-    if (std::is_same<TestType, PollPoller>::value || std::is_same<TestType, SelectPoller>::value) {
+    // wine's WSAPoll ignores a closed handle (Microsoft documents POLLNVAL for it): not checked there.
+    constexpr bool sees_closed = std::is_same<TestType, SelectPoller>::value ||
+                                 (std::is_same<TestType, PollPoller>::value && !test_on_windows);
+    auto ready = collect(poller.wait(sees_closed ? std::chrono::milliseconds(guard) : 100ms));
+    if (sees_closed) {
         REQUIRE(ready.size() == 1);  // empty only on timeout, error or wake()
         CHECK(ready[0].token == 1);
         CHECK(ready[0].events == Events::error);

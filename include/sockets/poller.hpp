@@ -23,7 +23,10 @@
 ///             The peer's shutdown(write) (half-close) and the peer's close() look the same to
 ///             TCP (a FIN): both are readable, recv returns 0, and you may still send.
 ///   writable  send will not block; a non-blocking connect has finished (check finish_connect).
-///   error     the socket has a pending error (e.g. refused connect, reset); never requested.
+///   error     the socket has a pending error; never requested. A refused connect: error and
+///             writable on every backend (SelectPoller asks poll() once, on the first writable
+///             report after writable was requested; SO_ERROR is left for finish_connect). A
+///             reset: error, hang_up and readable, except on SelectPoller (readable only).
 ///   hang_up   the connection is over in both directions (reset by the peer, or the peer's FIN
 ///             after our own shutdown(write)); never on a half-close; always with readable, so
 ///             recv reports how it ended. Never requested. SelectPoller cannot see it
@@ -38,14 +41,18 @@
 /// Lifetime rule: remove() a socket before you close it. If you close it first, the poller
 /// notices instead of misbehaving (no busy loop, no refused number): poll/select find the closed
 /// descriptor at the next wait, drop the registration and report it once, as Events::error
-/// alone; remove() of it reports std::errc::bad_file_descriptor and forgets it; add() of a new
+/// alone; they compare identity (fstat) on every report, so a number reused by another socket
+/// is reported as that error, never with the new socket's readiness under the old token;
+/// remove() of it reports std::errc::bad_file_descriptor and forgets it; add() of a new
 /// socket that got the same number is accepted and never inherits the old one's events. epoll
 /// keeps a closed descriptor's registration alive while a duplicate (dup, fork) holds the socket
 /// open, and only a system call per event could see it at once: a registration is re-checked on
 /// its 1st, 2nd, 4th, 8th... report (then the epoll set is rebuilt to purge it), so a socket
 /// reported k times before it was closed may still be reported up to k more times. (epoll
 /// without a duplicate: the kernel forgets it silently, and size() counts it until remove()
-/// or add() meets its number.) Winsock has no identity to compare: on Windows a new socket
+/// or add() meets its number.) The rebuild uses a descriptor held in reserve, so running out of
+/// descriptors does not stop it; if it fails anyway, the stale registration is still reported
+/// once and forgotten, and a wait that meets only its ghosts fails with the error (no spin). Winsock has no identity to compare: on Windows a new socket
 /// given a closed registration's handle before the next wait is refused as already_registered.
 ///
 /// wake() may be called from any thread: the wait in progress (or the next one) returns, with
@@ -477,6 +484,11 @@ protected:
         return same_file(e);
 #endif
     }
+    // An error on a socket waiting for writable is writable too (a send fails at once; a connect
+    // is over): Winsock's select and WSAPoll report a failed connect without writability.
+    static Events writable_with_error(const Registration& e, Events got) noexcept {
+        return (any(got & Events::error) && any(e.events & Events::writable)) ? Events::writable : Events::none;
+    }
     static bool same_file(const Registration& e) noexcept {
         HandleIdentity id;
         return identify(e.handle, id) && id == e.identity;
@@ -673,6 +685,7 @@ public:
                 if (detail::select_except_means_error && FD_ISSET(e.handle, &except)) got |= Events::error;
                 if (!any(got)) continue;
                 if (e.awaiting_write && any(got & Events::writable) && pending_error(e.handle)) got |= Events::error;
+                got |= writable_with_error(e, got);
                 if (still_same_every_time(e)) report(e, got);
                 else report_stale(e);
             }
@@ -805,7 +818,8 @@ public:
                     report_stale(entries[i]);  // closed while registered: once, then gone
                     continue;
                 }
-                report(entries[i], translate(entries[i].handle, got));
+                Events events = translate(entries[i].handle, got);
+                report(entries[i], events | writable_with_error(entries[i], events));
             }
             report_failed_connects();
             sweep();
