@@ -458,9 +458,10 @@ inline int wait_for(native_handle_type h, bool write, int timeout_ms) noexcept {
 inline std::error_code last_error() noexcept { return os_error(last_error_code()); }
 
 // 4.4BSD rule: macOS and the BSDs put the structure's length in a leading byte of every
-// sockaddr (sa_len, sin_len, sun_len); Linux and Windows have no such field. The kernel reads
-// the length from the call's argument, but the address's own field is what getnameinfo and
-// other BSD userland APIs check: fill it in for every address built by hand.
+// sockaddr (sa_len, sin_len, sun_len); Linux and Windows have no such field. bind and connect
+// take the length from their argument, but an address inside a structure has only its own
+// field: MCAST_JOIN_GROUP's group_req fails with EINVAL unless sin_len is right (in_mcast.c),
+// and getnameinfo checks it too. Fill it in for every address built by hand.
 #if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
     defined(__DragonFly__)
 inline void set_sockaddr_length(sockaddr* address, std::size_t length) noexcept {
