@@ -381,3 +381,16 @@ TEST_CASE("resolve frees the getaddrinfo list when copying it throws", "[address
     CHECK(gai_lists_held == 0);
 }
 #endif
+
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
+    defined(__DragonFly__)
+// Compiled by scripts/test-platforms for macOS; runs wherever the suite runs on a BSD.
+TEST_CASE("addresses built by hand carry the BSD length field", "[address][bsd]") {
+    auto length = [](const Address& a) { return static_cast<std::size_t>(a.data()->sa_len); };
+    CHECK(length(Address::from_ip("239.1.2.3", 5000)) == sizeof(sockaddr_in));
+    CHECK(length(Address::from_ip("::ffff:127.0.0.1", 1).unmapped()) == sizeof(sockaddr_in));
+    CHECK(length(Address::from_ip("::1", 1)) == sizeof(sockaddr_in6));
+    Address path = Address::unix_path("/tmp/x");
+    CHECK(length(path) == static_cast<std::size_t>(path.size()));
+}
+#endif

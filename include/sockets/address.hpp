@@ -164,6 +164,7 @@ public:
             v4->sin_family = AF_INET;
             v4->sin_port = htons(static_cast<std::uint16_t>(port));
             a.length_ = sizeof(sockaddr_in);
+            detail::set_sockaddr_length(a.as<sockaddr>(), sizeof(sockaddr_in));
             return a;
         }
         // IPv6, possibly with a scope ("%eth0" or "%2"): getaddrinfo with AI_NUMERICHOST parses
@@ -280,6 +281,7 @@ public:
         v4->sin_port = as<sockaddr_in6>()->sin6_port;
         std::memcpy(&v4->sin_addr, reinterpret_cast<const unsigned char*>(&as<sockaddr_in6>()->sin6_addr) + 12, 4);
         a.length_ = sizeof(sockaddr_in);
+        detail::set_sockaddr_length(a.as<sockaddr>(), sizeof(sockaddr_in));
         return a;
     }
 
@@ -391,6 +393,7 @@ private:
         std::memcpy(un->sun_path + offset, path.data(), path.size());
         a.length_ = static_cast<detail::socklen>(offsetof(sockaddr_un, sun_path) + offset + path.size() +
                                                  (abstract ? 0 : 1));
+        detail::set_sockaddr_length(a.as<sockaddr>(), static_cast<std::size_t>(a.length_));
         return a;
     }
 
@@ -402,7 +405,8 @@ private:
         std::size_t n = static_cast<std::size_t>(length_) > base ? static_cast<std::size_t>(length_) - base : 0;
         if (n > sizeof un->sun_path) n = sizeof un->sun_path;
         if (n == 0) return {};
-        if (un->sun_path[0] == '\0') return {un->sun_path, n};
+        if (un->sun_path[0] == '\0')
+            return detail::unix_abstract_names ? std::string_view{un->sun_path, n} : std::string_view{};
         return {un->sun_path, ::strnlen(un->sun_path, n)};
     }
 

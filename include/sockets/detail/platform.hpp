@@ -457,6 +457,30 @@ inline int wait_for(native_handle_type h, bool write, int timeout_ms) noexcept {
 
 inline std::error_code last_error() noexcept { return os_error(last_error_code()); }
 
+// 4.4BSD rule: macOS and the BSDs put the structure's length in a leading byte of every
+// sockaddr (sa_len, sin_len, sun_len); Linux and Windows have no such field. bind and connect
+// take the length from their argument, but an address inside a structure has only its own
+// field: MCAST_JOIN_GROUP's group_req fails with EINVAL unless sin_len is right (in_mcast.c),
+// and getnameinfo checks it too. Fill it in for every address built by hand.
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
+    defined(__DragonFly__)
+inline void set_sockaddr_length(sockaddr* address, std::size_t length) noexcept {
+    address->sa_len = static_cast<std::uint8_t>(length);
+}
+#else
+inline void set_sockaddr_length(sockaddr*, std::size_t) noexcept {}
+#endif
+
+// Abstract Unix-domain names (a sun_path starting with NUL) are a Linux rule (unix(7)); Windows'
+// AF_UNIX reports them the same way. macOS and the BSDs have none: they return the address of
+// an unbound peer as a bare sockaddr (XNU's sun_noname: 16 bytes, sun_path all NUL), which must
+// read as unnamed, not as an abstract name of NULs.
+#if defined(__linux__) || defined(_WIN32)
+inline constexpr bool unix_abstract_names = true;
+#else
+inline constexpr bool unix_abstract_names = false;
+#endif
+
 inline int set_int_option(native_handle_type h, int level, int name, int value) noexcept {
     return ::setsockopt(h, level, name, reinterpret_cast<const char*>(&value), sizeof value);
 }

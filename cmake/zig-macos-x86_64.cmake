@@ -1,0 +1,5 @@
+# macOS on Intel, compile-and-link only (scripts/test-platforms). See cmake/zig.cmake.
+set(CMAKE_SYSTEM_NAME Darwin)
+set(SOCKETS_ZIG_ARCH x86_64)
+set(SOCKETS_ZIG_TARGET x86_64-macos)
+include(${CMAKE_CURRENT_LIST_DIR}/zig.cmake)
