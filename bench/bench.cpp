@@ -49,8 +49,31 @@ static void raw_recv_exact(int fd, char* p, std::size_t n) {
     }
 }
 
-// ops: ITERATIONS of a SIZE-byte send then recv over a connected pair, lib or raw. Run under
-// callgrind with 0 and N iterations, the difference is the per-operation cost.
+// ops: ITERATIONS of a SIZE-byte send then recv over a connected pair: lib (throwing forms),
+// lib_ec (error_code forms) or raw. Run under callgrind with 0 and N iterations, the difference
+// is the per-operation cost. Each loop is its own small function: inside a huge main the
+// compiler runs out of inlining budget, and the count would measure that instead of the calls.
+#define BENCH_NOINLINE __attribute__((noinline))
+BENCH_NOINLINE static void ops_lib(Socket& a, Socket& b, char* buffer, std::size_t size, long iterations) {
+    for (long i = 0; i < iterations; ++i) {
+        a.send_all(buffer, size);
+        b.recv_exact(buffer, size);
+    }
+}
+BENCH_NOINLINE static void ops_lib_ec(Socket& a, Socket& b, char* buffer, std::size_t size, long iterations) {
+    std::error_code ec;
+    for (long i = 0; i < iterations; ++i) {
+        (void)a.send_all(buffer, size, ec);
+        (void)b.recv_exact(buffer, size, ec);
+    }
+    if (ec) std::abort();
+}
+BENCH_NOINLINE static void ops_raw(int a, int b, char* buffer, std::size_t size, long iterations) {
+    for (long i = 0; i < iterations; ++i) {
+        raw_send_all(a, buffer, size);
+        raw_recv_exact(b, buffer, size);
+    }
+}
 static int ops(const std::string& mode, std::size_t size, long iterations) {
     Socket listener = listen_on(Address::loopback(Family::ipv4));
     Socket a = connect_to(listener.local_address());
@@ -58,25 +81,12 @@ static int ops(const std::string& mode, std::size_t size, long iterations) {
     a.set_send_buffer_size(1 << 20);
     b.set_receive_buffer_size(1 << 20);
     std::vector<char> buffer(size);
-    // One loop per form, so the per-iteration cost is the calls' alone.
-    if (mode == "lib") {
-        for (long i = 0; i < iterations; ++i) {
-            a.send_all(buffer.data(), size);
-            b.recv_exact(buffer.data(), size);
-        }
-    } else if (mode == "lib_ec") {
-        std::error_code ec;
-        for (long i = 0; i < iterations; ++i) {
-            (void)a.send_all(buffer.data(), size, ec);
-            (void)b.recv_exact(buffer.data(), size, ec);
-        }
-        if (ec) std::abort();
-    } else {
-        for (long i = 0; i < iterations; ++i) {
-            raw_send_all(a.native_handle(), buffer.data(), size);
-            raw_recv_exact(b.native_handle(), buffer.data(), size);
-        }
-    }
+    if (mode == "lib")
+        ops_lib(a, b, buffer.data(), size, iterations);
+    else if (mode == "lib_ec")
+        ops_lib_ec(a, b, buffer.data(), size, iterations);
+    else
+        ops_raw(a.native_handle(), b.native_handle(), buffer.data(), size, iterations);
     return 0;
 }
 
