@@ -176,3 +176,39 @@ TEST_CASE("connected sockets batch without addresses; a closed socket is not_ope
     CHECK(ec == errc::not_open);
     CHECK_THROWS_AS(send_many(closed, out, 2), TransferError);
 }
+
+// socket.hpp's fast path for plain send_all/recv_exact hands a short first call to the shared
+// handling: what that call moved must count, and the wait after it must follow the time rule.
+TEST_CASE("plain recv_exact: bytes of a short first call count when the rest times out or ends", "[fast_path]") {
+    auto p = test::tcp_pair();
+    p.server.set_receive_timeout(50ms);
+    char buffer[4] = {};
+    std::error_code ec;
+    p.client.send_all("ab");
+    CHECK(p.server.recv_exact(buffer, 4, ec) == 2);
+    CHECK(ec == std::errc::timed_out);
+    CHECK(std::string(buffer, 2) == "ab");
+    p.client.send_all("xy");
+    try {
+        p.server.recv_exact(buffer, 4);
+        FAIL("no exception");
+    } catch (const TransferError& e) {
+        CHECK(e.bytes_transferred() == 2);
+        CHECK(e.code() == std::errc::timed_out);
+    }
+    p.client.send_all("cd");
+    CHECK(p.server.recv_exact(buffer, 2) == 2);  // nothing lost or reordered
+    CHECK(std::string(buffer, 2) == "cd");
+    p.client.send_all("e");
+    p.client.shutdown(Shutdown::write);
+    CHECK(p.server.recv_exact(buffer, 4, ec) == 1);
+    CHECK(ec == errc::end_of_stream);
+    CHECK(buffer[0] == 'e');
+    Socket closed;
+    CHECK(closed.recv_exact(buffer, 4, ec) == 0);
+    CHECK(ec == errc::not_open);
+    CHECK(closed.send_all(buffer, 4, ec) == 0);
+    CHECK(ec == errc::not_open);
+    CHECK(closed.recv_exact(buffer, 0, ec) == 0);
+    CHECK(ec == errc::not_open);
+}
