@@ -13,12 +13,19 @@
 #include <vector>
 
 #include <sys/resource.h>
+#include <time.h>
 
 using namespace sockets;
 using Clock = std::chrono::steady_clock;
 
 static double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+static double thread_cpu_seconds() {
+    timespec t{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
 }
 
 static void raw_send_all(int fd, const char* p, std::size_t n) {
@@ -42,24 +49,44 @@ static void raw_recv_exact(int fd, char* p, std::size_t n) {
     }
 }
 
-// ops: ITERATIONS of a SIZE-byte send then recv over a connected pair, lib or raw. Run under
-// callgrind with 0 and N iterations, the difference is the per-operation cost.
-static int ops(bool lib, std::size_t size, long iterations) {
+// ops: ITERATIONS of a SIZE-byte send then recv over a connected pair: lib (throwing forms),
+// lib_ec (error_code forms) or raw. Run under callgrind with 0 and N iterations, the difference
+// is the per-operation cost. Each loop is its own small function: inside a huge main the
+// compiler runs out of inlining budget, and the count would measure that instead of the calls.
+#define BENCH_NOINLINE __attribute__((noinline))
+BENCH_NOINLINE static void ops_lib(Socket& a, Socket& b, char* buffer, std::size_t size, long iterations) {
+    for (long i = 0; i < iterations; ++i) {
+        a.send_all(buffer, size);
+        b.recv_exact(buffer, size);
+    }
+}
+BENCH_NOINLINE static void ops_lib_ec(Socket& a, Socket& b, char* buffer, std::size_t size, long iterations) {
+    std::error_code ec;
+    for (long i = 0; i < iterations; ++i) {
+        (void)a.send_all(buffer, size, ec);
+        (void)b.recv_exact(buffer, size, ec);
+    }
+    if (ec) std::abort();
+}
+BENCH_NOINLINE static void ops_raw(int a, int b, char* buffer, std::size_t size, long iterations) {
+    for (long i = 0; i < iterations; ++i) {
+        raw_send_all(a, buffer, size);
+        raw_recv_exact(b, buffer, size);
+    }
+}
+static int ops(const std::string& mode, std::size_t size, long iterations) {
     Socket listener = listen_on(Address::loopback(Family::ipv4));
     Socket a = connect_to(listener.local_address());
     Socket b = listener.accept();
     a.set_send_buffer_size(1 << 20);
     b.set_receive_buffer_size(1 << 20);
     std::vector<char> buffer(size);
-    for (long i = 0; i < iterations; ++i) {
-        if (lib) {
-            a.send_all(buffer.data(), size);
-            b.recv_exact(buffer.data(), size);
-        } else {
-            raw_send_all(a.native_handle(), buffer.data(), size);
-            raw_recv_exact(b.native_handle(), buffer.data(), size);
-        }
-    }
+    if (mode == "lib")
+        ops_lib(a, b, buffer.data(), size, iterations);
+    else if (mode == "lib_ec")
+        ops_lib_ec(a, b, buffer.data(), size, iterations);
+    else
+        ops_raw(a.native_handle(), b.native_handle(), buffer.data(), size, iterations);
     return 0;
 }
 
@@ -238,6 +265,57 @@ static double framing(bool buffered, std::size_t size, long count) {
     return static_cast<double>(count) / s;
 }
 
+// 64-byte datagrams over connected loopback UDP, one thread (no scheduling in the figure):
+// rounds of 64 sent then 64 received, by send_many + recv_many or by one send / one recv per
+// datagram. Datagrams per second.
+static double datagrams(int mode, long rounds) {  // 0: one call per datagram, 1: batched, 2: raw batched
+    const bool batched = mode == 1;
+    const std::size_t batch = 64, size = 64;
+    Socket a = Socket::udp(), b = Socket::udp();
+    b.bind(Address::loopback(Family::ipv4));
+    a.bind(Address::loopback(Family::ipv4));
+    a.connect(b.local_address());
+    b.set_receive_buffer_size(1 << 20);
+    std::vector<char> payload(batch * size, 'd'), landing(batch * size);
+    std::vector<OutgoingDatagram> out(batch);
+    std::vector<IncomingDatagram> in(batch);
+    for (std::size_t i = 0; i < batch; ++i) {
+        out[i].data = ConstBuffer(&payload[i * size], size);
+        in[i].buffer = MutableBuffer(&landing[i * size], size);
+    }
+    // CPU time of this thread (the loopback delivery runs in it too): the machine is shared,
+    // and wall time would count other people's work.
+    mmsghdr raw_out[64]{}, raw_in[64]{};
+    iovec raw_out_iov[64], raw_in_iov[64];
+    for (std::size_t i = 0; i < batch; ++i) {
+        raw_out_iov[i] = iovec{&payload[i * size], size};
+        raw_in_iov[i] = iovec{&landing[i * size], size};
+        raw_out[i].msg_hdr.msg_iov = &raw_out_iov[i];
+        raw_out[i].msg_hdr.msg_iovlen = 1;
+        raw_in[i].msg_hdr.msg_iov = &raw_in_iov[i];
+        raw_in[i].msg_hdr.msg_iovlen = 1;
+    }
+    double start = thread_cpu_seconds();
+    for (long r = 0; r < rounds; ++r) {
+        if (mode == 2) {
+            if (::sendmmsg(a.native_handle(), raw_out, batch, MSG_NOSIGNAL) != static_cast<int>(batch)) std::abort();
+            for (std::size_t got = 0; got < batch;) {
+                int n = ::recvmmsg(b.native_handle(), raw_in + got, static_cast<unsigned>(batch - got), MSG_WAITFORONE, nullptr);
+                if (n <= 0) std::abort();
+                got += static_cast<std::size_t>(n);
+            }
+        } else if (batched) {
+            send_many(a, out.data(), batch);
+            for (std::size_t got = 0; got < batch;) got += recv_many(b, in.data() + got, batch - got);
+        } else {
+            for (auto& d : out) (void)a.send(d.data);
+            for (auto& d : in)
+                if (b.recv(d.buffer) != size) std::abort();
+        }
+    }
+    return static_cast<double>(rounds) * batch / (thread_cpu_seconds() - start);
+}
+
 static double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -246,7 +324,7 @@ static double median(std::vector<double> v) {
 int main(int argc, char* argv[]) {
     std::string what = argc > 1 ? argv[1] : "";
     bool quick = argc > 2 && std::string(argv[2]) == "--quick";
-    if (what == "ops") return ops(std::string(argv[2]) == "lib", std::strtoul(argv[3], nullptr, 10), std::strtol(argv[4], nullptr, 10));
+    if (what == "ops") return ops(argv[2], std::strtoul(argv[3], nullptr, 10), std::strtol(argv[4], nullptr, 10));
     if (what == "bulk") {
         std::size_t total = quick ? (256u << 20) : (2048u << 20);
         std::vector<double> lib, raw;
@@ -280,10 +358,20 @@ int main(int argc, char* argv[]) {
         long count = quick ? 200000 : 1000000;
         for (std::size_t size : {16, 64, 1024})
             std::printf("framing_%zu %.0f %.0f msg/s\n", size, framing(true, size, count), framing(false, size, count));
+    } else if (what == "datagrams") {
+        long rounds = quick ? 2000 : 10000;
+        std::vector<double> batched, single, raw;
+        for (int i = 0; i < 5; ++i) {
+            single.push_back(datagrams(0, rounds));
+            batched.push_back(datagrams(1, rounds));
+            raw.push_back(datagrams(2, rounds));
+        }
+        std::printf("datagrams_64 %.0f %.0f datagrams/s\n", median(batched), median(single));
+        std::printf("datagrams_64_raw %.0f %.0f datagrams/s\n", median(batched), median(raw));
     } else if (what == "sizeof") {
         std::printf("sizeof %zu %zu bytes\n", sizeof(Socket), sizeof(native_handle_type));
     } else {
-        std::fprintf(stderr, "usage: sockets_bench ops|bulk|pingpong|poller|framing|sizeof [--quick]\n");
+        std::fprintf(stderr, "usage: sockets_bench ops|bulk|pingpong|poller|framing|datagrams|sizeof [--quick]\n");
         return 2;
     }
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <climits>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -469,13 +470,12 @@ public:
     /// peer is EPIPE / connection reset.
     ///@{
     [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) noexcept {
-        return send_all_until(data, size, detail::Deadline(), ec);
+        long n = plain_call(const_cast<void*>(data), size, true);
+        return moved_all(n, size) ? succeeded(size, ec) : send_all_until(data, size, detail::Deadline(), ec, n);
     }
     std::size_t send_all(const void* data, std::size_t size) {
-        std::error_code ec;
-        std::size_t n = send_all(data, size, ec);
-        if (ec) throw_transfer(ec, "send_all", n);
-        return n;
+        long n = plain_call(const_cast<void*>(data), size, true);
+        return moved_all(n, size) ? size : finish_or_throw(const_cast<void*>(data), size, true, n);
     }
     ///@}
     /// The whole transfer must finish within timeout (not each call).
@@ -495,13 +495,12 @@ public:
     /// and the bytes that did arrive are at the front of buffer, counted in the result.
     ///@{
     [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept {
-        return recv_exact_until(buffer, size, detail::Deadline(), ec);
+        long n = plain_call(buffer, size, false);
+        return moved_all(n, size) ? succeeded(size, ec) : recv_exact_until(buffer, size, detail::Deadline(), ec, n);
     }
     std::size_t recv_exact(void* buffer, std::size_t size) {
-        std::error_code ec;
-        std::size_t n = recv_exact(buffer, size, ec);
-        if (ec) throw_transfer(ec, "recv_exact", n);
-        return n;
+        long n = plain_call(buffer, size, false);
+        return moved_all(n, size) ? size : finish_or_throw(buffer, size, false, n);
     }
     [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
         return recv_exact_until(buffer, size, detail::Deadline(timeout), ec);
@@ -1120,19 +1119,53 @@ private:
         return detail::recv_datagram(handle_, buffer, size, flags, nullptr, nullptr, truncated);
     }
 
+    // Plain send_all/recv_exact make the system call that transfer would make first (flags:
+    // send_flags only) before anything else: when it moves every byte, that is the whole
+    // operation. Otherwise its result goes to transfer as `first`, so a short transfer,
+    // EINTR, would-block (SO_RCVTIMEO expiry included) or an error is handled exactly as
+    // before, without repeating the call. not_tried: transfer must make the call itself (a
+    // receive on a message socket needs recvmsg to see truncation; an empty receive makes no
+    // call; a Winsock length is an int).
+    static constexpr long not_tried = LONG_MIN;
+    long plain_call(void* buffer, std::size_t size, bool write) noexcept {
+        if (sizeof(detail::io_size) < sizeof(std::size_t) && size > detail::max_io) return not_tried;
+        if (write)
+            return static_cast<long>(::send(handle_, static_cast<const char*>(buffer),
+                                            static_cast<detail::io_size>(size), detail::send_flags));
+        if (kind_ != Kind::stream || size == 0) return not_tried;
+        return static_cast<long>(::recv(handle_, static_cast<char*>(buffer), static_cast<detail::io_size>(size), 0));
+    }
+    // -1 and not_tried never equal a size: no buffer spans the whole address space.
+    static bool moved_all(long n, std::size_t size) noexcept { return static_cast<std::size_t>(n) == size; }
+    static std::size_t succeeded(std::size_t size, std::error_code& ec) noexcept {
+        ec.clear();
+        return size;
+    }
+    std::size_t finish_or_throw(void* buffer, std::size_t size, bool write, long first) {
+        std::error_code ec;
+        std::size_t done = write ? send_all_until(buffer, size, detail::Deadline(), ec, first)
+                                 : recv_exact_until(buffer, size, detail::Deadline(), ec, first);
+        if (ec) throw_transfer(ec, write ? "send_all" : "recv_exact", done);
+        return done;
+    }
+
     // One send or recv call, retried on EINTR, waiting on "would block" (see the rule at the
-    // top). Returns the bytes moved; for recv, 0 means the peer closed.
+    // top). Returns the bytes moved; for recv, 0 means the peer closed. first: the result of
+    // a call already made (plain_call), whose error is still in last_error_code().
     std::size_t transfer(void* buffer, std::size_t size, bool write, detail::Deadline deadline,
-                         std::error_code& ec) noexcept {
+                         std::error_code& ec, long first = not_tried) noexcept {
+        int first_code = first < 0 && first != not_tried ? detail::last_error_code() : 0;
         if (!check_open(ec)) return 0;
         if (!write && size == 0) return 0;
         if (!detail::prepare_nonwaiting(handle_, deadline, ec)) return 0;
         detail::Retry retry(handle_, write, deadline);
-        for (;;) {
+        for (;; first = not_tried) {
             bool truncated = false;
-            long n = io_call(buffer, size, write, retry.flags() | (write ? detail::send_flags : 0), truncated);
+            long n = first == not_tried
+                         ? io_call(buffer, size, write, retry.flags() | (write ? detail::send_flags : 0), truncated)
+                         : first;
             if (n >= 0 || truncated) return transferred(n, size, truncated, ec);
-            int code = detail::last_error_code();
+            int code = first == not_tried ? detail::last_error_code() : first_code;
             if (retry.again(code, ec)) continue;
             if (!ec) ec = detail::os_error(code);
             return 0;
@@ -1168,9 +1201,9 @@ private:
     // send_all and recv_exact on a message socket move exactly one datagram: looping would
     // glue or split messages, so a datagram of another size is an error.
     std::size_t send_all_until(const void* data, std::size_t size, detail::Deadline deadline,
-                               std::error_code& ec) noexcept {
+                               std::error_code& ec, long first = not_tried) noexcept {
         const char* p = static_cast<const char*>(data);
-        std::size_t done = transfer(const_cast<char*>(p), size, true, deadline, ec);
+        std::size_t done = transfer(const_cast<char*>(p), size, true, deadline, ec, first);
         while (!ec && done < size) {
             if (kind_ == Kind::messages) {
                 ec = errc::not_stream_socket;
@@ -1182,12 +1215,12 @@ private:
     }
 
     std::size_t recv_exact_until(void* buffer, std::size_t size, detail::Deadline deadline,
-                                 std::error_code& ec) noexcept {
+                                 std::error_code& ec, long first = not_tried) noexcept {
         char* p = static_cast<char*>(buffer);
         std::size_t done = 0;
         if (!check_open(ec)) return 0;
         while (done < size) {
-            std::size_t n = transfer(p + done, size - done, false, deadline, ec);
+            std::size_t n = transfer(p + done, size - done, false, deadline, ec, std::exchange(first, not_tried));
             done += n;
             if (ec) break;
             if (kind_ == Kind::messages && done < size) {

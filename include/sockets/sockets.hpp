@@ -10,6 +10,7 @@
 #pragma once
 
 #include "address.hpp"
+#include "batch.hpp"
 #include "byte_order.hpp"
 #include "connect.hpp"
 #include "error.hpp"
