@@ -75,11 +75,14 @@ struct is_error_condition_enum<sockets::tls_errc> : true_type {};
 
 namespace sockets {
 
-/// `ec == tls_errc::x` tests the condition: every verification code equals verification_failed.
+/// `ec == tls_errc::x` tests the condition (every verification code equals verification_failed);
+/// make_error_code gives the exact code, e.g. to report truncation.
+///@{
 inline std::error_condition make_error_condition(tls_errc e) noexcept {
     return {static_cast<int>(e), tls_category()};
 }
 inline std::error_code make_error_code(tls_errc e) noexcept { return {static_cast<int>(e), tls_category()}; }
+///@}
 
 namespace detail {
 
@@ -473,7 +476,9 @@ public:
         ::SSL_CTX_set_min_proto_version(ctx(), v == TlsVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
     }
 
+    /// Made by server() (else client()).
     bool is_server() const noexcept { return state_ && state_->server; }
+    /// Made by client() or server() (a default-constructed context is empty).
     bool is_valid() const noexcept { return state_ != nullptr; }
     /// The SSL_CTX, for settings this class does not cover.
     SSL_CTX* native_handle() const noexcept { return state_ ? state_->ctx : nullptr; }
@@ -532,12 +537,24 @@ enum class TlsWant { nothing, read, write };
 /// non-blocking, with try_handshake and a Poller).
 class TlsStream {
 public:
+    /// An empty stream: every call fails with tls_errc::not_connected.
     TlsStream() = default;
+    /// Move-only; a moved-from stream is empty.
+    ///@{
     TlsStream(TlsStream&& other) noexcept { swap(other); }
     TlsStream& operator=(TlsStream&& other) noexcept {
         TlsStream(std::move(other)).swap(*this);
         return *this;
     }
+    void swap(TlsStream& other) noexcept {
+        std::swap(ssl_, other.ssl_);
+        std::swap(socket_, other.socket_);
+        std::swap(context_, other.context_);
+        std::swap(host_, other.host_);
+        std::swap(want_, other.want_);
+        std::swap(rejected_, other.rejected_);
+    }
+    ///@}
     TlsStream(const TlsStream&) = delete;
     TlsStream& operator=(const TlsStream&) = delete;
     /// Frees the TLS state and closes the socket, without close_notify (that would wait):
@@ -817,24 +834,20 @@ public:
         return text;
     }
 
-    /// The socket underneath, e.g. to register with a Poller. Transfers on it directly would
-    /// corrupt the TLS stream.
+    /// The socket underneath (and its handle), e.g. to register with a Poller. Transfers on it
+    /// directly would corrupt the TLS stream.
+    ///@{
     Socket& socket() noexcept { return socket_; }
     const Socket& socket() const noexcept { return socket_; }
     native_handle_type native_socket() const noexcept { return socket_.native_handle(); }
+    ///@}
     /// The OpenSSL SSL object.
     SSL* native_handle() const noexcept { return ssl_; }
+    /// True while the stream has a connection (not empty, not closed).
+    ///@{
     bool is_open() const noexcept { return ssl_ != nullptr && socket_.is_open(); }
     explicit operator bool() const noexcept { return is_open(); }
-
-    void swap(TlsStream& other) noexcept {
-        std::swap(ssl_, other.ssl_);
-        std::swap(socket_, other.socket_);
-        std::swap(context_, other.context_);
-        std::swap(host_, other.host_);
-        std::swap(want_, other.want_);
-        std::swap(rejected_, other.rejected_);
-    }
+    ///@}
 
 private:
     enum class Step { done, closed, would_block, failed };
