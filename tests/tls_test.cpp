@@ -441,6 +441,20 @@ TEST_CASE("tls: a close without close_notify is truncation, not a clean end", "[
     CHECK(ec.message().find("close_notify") != std::string::npos);
 }
 
+TEST_CASE("tls: writing to a vanished peer is an error, never SIGPIPE", "[tls]") {
+    OneClientServer srv(server_context(), nothing);  // the handshake, then the server is gone
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    srv.finish();
+    std::vector<char> data(1 << 20, 'x');
+    std::size_t sent = 0;
+    for (int i = 0; i < 64 && !ec; ++i) sent += tls.send_all(data.data(), data.size(), 10s, ec);
+    INFO(ec.message());
+    CHECK((ec == std::errc::broken_pipe || ec == std::errc::connection_reset));
+    CHECK(sent < 64u * data.size());
+}
+
 TEST_CASE("tls: recv_exact counts what came before a clean close", "[tls]") {
     OneClientServer srv(server_context(), [](TlsStream& tls, ServerResult& r) {
         (void)tls.send_all("abc", 3, 10s, r.body);
