@@ -305,7 +305,6 @@ enum class TlsVersion { tls1_2, tls1_3 };
 /// copies share one configuration. Configure it before making streams from it.
 class TlsContext {
 public:
-    TlsContext() = default;
 
     /// A client context: verifies the server's certificate against the system trust store,
     /// and the host name or IP address given to tls_connect; TLS 1.2 or newer.
@@ -525,6 +524,11 @@ private:
         return c;
     }
 
+    // Empty: only TlsStream holds one before it has a connection; users get contexts from
+    // client() and server(), so no configuration call ever meets a null SSL_CTX.
+    TlsContext() = default;
+    friend class TlsStream;
+
     std::shared_ptr<detail::TlsContextState> state_;
 };
 
@@ -593,15 +597,15 @@ public:
     /// Runs the handshake to the end (certificate checks included). The timed form bounds the
     /// whole handshake: a peer that stops half-way is std::errc::timed_out.
     ///@{
-    void handshake(Timeout timeout, std::error_code& ec) { handshake_until(detail::Deadline(timeout), ec); }
-    void handshake(std::error_code& ec) { handshake_until(detail::Deadline(), ec); }
+    void handshake(Timeout timeout, std::error_code& ec) noexcept { handshake_until(detail::Deadline(timeout), ec); }
+    void handshake(std::error_code& ec) noexcept { handshake_until(detail::Deadline(), ec); }
     void handshake(Timeout timeout) { throw_handshake(detail::Deadline(timeout)); }
     void handshake() { throw_handshake(detail::Deadline()); }
     ///@}
 
     /// One step of the handshake without waiting: true when it is complete; false while it
     /// waits for wants() readiness.
-    bool try_handshake(std::error_code& ec) {
+    bool try_handshake(std::error_code& ec) noexcept {
         ec.clear();
         if (!check(ec)) return false;
         return run([this](std::size_t&) { return ::SSL_do_handshake(ssl_); }, nullptr, ec) == Step::done;
@@ -615,11 +619,11 @@ public:
     /// One read: what is there, at most capacity bytes. 0 means the peer closed with
     /// close_notify; a close without it is tls_errc::truncated.
     ///@{
-    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout, std::error_code& ec) {
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout, std::error_code& ec) noexcept {
         detail::Deadline deadline(timeout);
         return read_some(buffer, capacity, &deadline, ec).value_or(0);
     }
-    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, std::error_code& ec) {
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
         detail::Deadline deadline;
         return read_some(buffer, capacity, &deadline, ec).value_or(0);
     }
@@ -640,10 +644,10 @@ public:
     /// Exactly size bytes. A close_notify first is errc::end_of_stream; the bytes that came
     /// are counted either way.
     ///@{
-    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout, std::error_code& ec) {
+    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
         return recv_exact_until(buffer, size, detail::Deadline(timeout), ec);
     }
-    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) {
+    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept {
         return recv_exact_until(buffer, size, detail::Deadline(), ec);
     }
     std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout) {
@@ -664,11 +668,11 @@ public:
     /// timeout, resume with the bytes from that count on (OpenSSL may hold a record begun
     /// from them), or close the stream.
     ///@{
-    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) {
+    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
         detail::Deadline deadline(timeout);
         return write_all(data, size, deadline, ec);
     }
-    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) {
+    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) noexcept {
         detail::Deadline deadline;
         return write_all(data, size, deadline, ec);
     }
@@ -689,10 +693,10 @@ public:
     /// Gather write: the pieces are copied into records of up to 16 KiB, so a small header and
     /// its body travel in one record.
     ///@{
-    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout, std::error_code& ec) {
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout, std::error_code& ec) noexcept {
         return gather_until(buffers, count, detail::Deadline(timeout), ec);
     }
-    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) {
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept {
         return gather_until(buffers, count, detail::Deadline(), ec);
     }
     std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout) {
@@ -731,10 +735,10 @@ public:
     /// invisible to a Poller: try_recv drains it into the buffer, and when it fills the whole
     /// buffer, call again before waiting (buffered() tells how much is left).
     ///@{
-    [[nodiscard]] std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity, std::error_code& ec) {
+    [[nodiscard]] std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
         return read_some(buffer, capacity, nullptr, ec);
     }
-    [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size, std::error_code& ec) {
+    [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size, std::error_code& ec) noexcept {
         ec.clear();
         if (!check(ec)) return std::nullopt;
         if (size == 0) return std::size_t{0};
@@ -767,8 +771,8 @@ public:
     /// arriving is read and dropped). The socket stays open (close() or graceful_close it).
     /// A peer that closes the connection without close_notify is tls_errc::truncated.
     ///@{
-    void shutdown(Timeout timeout, std::error_code& ec) { shutdown_until(detail::Deadline(timeout), ec); }
-    void shutdown(std::error_code& ec) { shutdown_until(detail::Deadline(), ec); }
+    void shutdown(Timeout timeout, std::error_code& ec) noexcept { shutdown_until(detail::Deadline(timeout), ec); }
+    void shutdown(std::error_code& ec) noexcept { shutdown_until(detail::Deadline(), ec); }
     void shutdown(Timeout timeout) {
         std::error_code ec;
         shutdown(timeout, ec);
@@ -781,21 +785,29 @@ public:
     }
     ///@}
     /// Sends close_notify without waiting for the peer's: a half close; recv still works.
-    void send_close_notify(Timeout timeout, std::error_code& ec) {
+    void send_close_notify(Timeout timeout, std::error_code& ec) noexcept {
         ec.clear();
         if (!check(ec)) return;
         detail::Deadline deadline(timeout);
         if (::SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) return;
         run([this](std::size_t&) { return ::SSL_shutdown(ssl_) >= 0 ? 1 : -1; }, &deadline, ec);
     }
-    /// shutdown(timeout), then closes the socket whatever happened.
-    void close(Timeout timeout, std::error_code& ec) {
+    /// shutdown(timeout), then closes the socket whatever happened (the error is the
+    /// shutdown's: e.g. tls_errc::truncated, or timed_out).
+    ///@{
+    void close(Timeout timeout, std::error_code& ec) noexcept {
         shutdown(timeout, ec);
         ::SSL_free(ssl_);
         ssl_ = nullptr;
         std::error_code ignored;
         socket_.close(ignored);
     }
+    void close(Timeout timeout) {
+        std::error_code ec;
+        close(timeout, ec);
+        detail::throw_if(ec, "tls close");
+    }
+    ///@}
 
     // ---- what was agreed --------------------------------------------------------------------
 
@@ -914,7 +926,7 @@ private:
     // Runs one OpenSSL call until it succeeds, fails, or (deadline null) would block. call
     // takes the out-count and returns the SSL_* result. Waits as the library's other calls do.
     template <class Call>
-    Step run(Call call, detail::Deadline* deadline, std::error_code& ec, std::size_t* moved = nullptr) {
+    Step run(Call call, detail::Deadline* deadline, std::error_code& ec, std::size_t* moved = nullptr) noexcept {
         for (;;) {
             ::ERR_clear_error();
             detail::clear_os_error();
@@ -944,14 +956,17 @@ private:
     }
 
     std::error_code to_error(int error, int os_code) const noexcept {
-        // SSL_ERROR_SYSCALL with an empty queue: the OS said why, or (no code) the peer just
-        // closed the connection: OpenSSL 3 reports that as SSL_R_UNEXPECTED_EOF_WHILE_READING.
-        std::error_code fallback = make_error_code(tls_errc::truncated);
-        if (error == SSL_ERROR_SYSCALL && os_code != 0) fallback = detail::os_error(os_code);
+        // SSL_ERROR_SYSCALL with an empty queue: the OS said why or, with no code, the peer
+        // closed the connection mid-record (OpenSSL 3 usually reports that as
+        // SSL_R_UNEXPECTED_EOF_WHILE_READING). Anything else with an empty queue is a callback
+        // or mode this class never sets up.
+        std::error_code fallback = std::make_error_code(std::errc::protocol_error);
+        if (error == SSL_ERROR_SYSCALL)
+            fallback = os_code != 0 ? detail::os_error(os_code) : make_error_code(tls_errc::truncated);
         return detail::take_openssl_error(ssl_, fallback);
     }
 
-    void handshake_until(detail::Deadline deadline, std::error_code& ec) {
+    void handshake_until(detail::Deadline deadline, std::error_code& ec) noexcept {
         ec.clear();
         if (!check(ec)) return;
         Step step = run([this](std::size_t&) { return ::SSL_do_handshake(ssl_); }, &deadline, ec);
@@ -971,7 +986,7 @@ private:
 
     // One read (waiting when deadline is set), then whatever OpenSSL already holds decrypted.
     std::optional<std::size_t> read_some(void* buffer, std::size_t capacity, detail::Deadline* deadline,
-                                         std::error_code& ec) {
+                                         std::error_code& ec) noexcept {
         ec.clear();
         if (!check(ec)) return deadline ? std::optional<std::size_t>(0) : std::nullopt;
         if (capacity == 0) return std::size_t{0};
@@ -990,7 +1005,7 @@ private:
         return total;
     }
 
-    std::size_t recv_exact_until(void* buffer, std::size_t size, detail::Deadline deadline, std::error_code& ec) {
+    std::size_t recv_exact_until(void* buffer, std::size_t size, detail::Deadline deadline, std::error_code& ec) noexcept {
         ec.clear();
         char* out = static_cast<char*>(buffer);
         std::size_t total = 0;
@@ -1006,7 +1021,7 @@ private:
         return total;
     }
 
-    std::size_t write_all(const void* data, std::size_t size, detail::Deadline& deadline, std::error_code& ec) {
+    std::size_t write_all(const void* data, std::size_t size, detail::Deadline& deadline, std::error_code& ec) noexcept {
         ec.clear();
         if (!check(ec)) return 0;
         const char* in = static_cast<const char*>(data);
@@ -1022,7 +1037,7 @@ private:
         return total;
     }
 
-    std::size_t gather_until(const ConstBuffer* buffers, std::size_t count, detail::Deadline deadline, std::error_code& ec) {
+    std::size_t gather_until(const ConstBuffer* buffers, std::size_t count, detail::Deadline deadline, std::error_code& ec) noexcept {
         ec.clear();
         constexpr std::size_t record = 16 * 1024;
         char staging[record];
@@ -1057,7 +1072,7 @@ private:
         return total;
     }
 
-    void shutdown_until(detail::Deadline deadline, std::error_code& ec) {
+    void shutdown_until(detail::Deadline deadline, std::error_code& ec) noexcept {
         ec.clear();
         if (!check(ec)) return;
         if (!(::SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) {
