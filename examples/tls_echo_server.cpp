@@ -17,6 +17,9 @@ static void serve(Socket& client, const Address& who, const TlsContext& context,
     TlsStream tls = tls_accept(std::move(client), context, options.timeout, ec);
     if (ec) {
         example::log("tls_echo_server: %s: handshake: %s", name.c_str(), ec.message().c_str());
+        // Closing with the client's last handshake bytes unread would reset the connection,
+        // and the reset can overtake our alert: drain briefly so the client learns why.
+        tls.socket().graceful_close(example::linger, ec);
         return;
     }
     example::log("tls_echo_server: %s: %s%s%s", name.c_str(), tls.protocol_version().c_str(),

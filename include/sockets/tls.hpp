@@ -186,31 +186,33 @@ struct SocketBio {
     static int clamp(int n) noexcept { return n < 0 ? 0 : n; }
     static int write(BIO* b, const char* data, int size) noexcept {
         ::BIO_clear_retry_flags(b);
+        for (;;) {  // EINTR is retried here: a try_ call must not mistake it for "would block"
 #if defined(_WIN32)
-        int n = ::send(handle(b), data, clamp(size), send_flags);
+            int n = ::send(handle(b), data, clamp(size), send_flags);
 #else
-        long n = ::send(handle(b), data, static_cast<std::size_t>(clamp(size)), send_flags);
+            long n = ::send(handle(b), data, static_cast<std::size_t>(clamp(size)), send_flags);
 #endif
-        if (n < 0) {
+            if (n >= 0) return static_cast<int>(n);
             int code = last_error_code();
-            if (is_would_block(code) || is_interrupted(code)) BIO_set_retry_write(b);
+            if (is_interrupted(code)) continue;
+            if (is_would_block(code)) BIO_set_retry_write(b);
             return -1;
         }
-        return static_cast<int>(n);
     }
     static int read(BIO* b, char* out, int size) noexcept {
         ::BIO_clear_retry_flags(b);
+        for (;;) {
 #if defined(_WIN32)
-        int n = ::recv(handle(b), out, clamp(size), 0);
+            int n = ::recv(handle(b), out, clamp(size), 0);
 #else
-        long n = ::recv(handle(b), out, static_cast<std::size_t>(clamp(size)), 0);
+            long n = ::recv(handle(b), out, static_cast<std::size_t>(clamp(size)), 0);
 #endif
-        if (n < 0) {
+            if (n >= 0) return static_cast<int>(n);
             int code = last_error_code();
-            if (is_would_block(code) || is_interrupted(code)) BIO_set_retry_read(b);
+            if (is_interrupted(code)) continue;
+            if (is_would_block(code)) BIO_set_retry_read(b);
             return -1;
         }
-        return static_cast<int>(n);
     }
     static long control(BIO*, int command, long, void*) noexcept { return command == BIO_CTRL_FLUSH ? 1 : 0; }
     static int create(BIO* b) noexcept {
