@@ -124,7 +124,10 @@ route_single_header() {
   for f in "$src"/examples/*.cpp "$src/tests/package/main.cpp"; do
     name=$(basename "$f")
     [ "$f" = "$src/tests/package/main.cpp" ] && name=consumer.cpp
-    sed -E 's|^([[:space:]]*#[[:space:]]*include[[:space:]]*)<sockets/[^>]+>|\1"sockets_single.hpp"|' "$f" >"$work/single-src/$name"
+    # An optional header (tls.hpp) has its own sockets_NAME.hpp; TLS examples need OpenSSL's headers.
+    if grep -q '<sockets/tls.hpp>' "$f" && [ ! -e /usr/include/openssl/ssl.h ]; then continue; fi
+    sed -E -e 's|<sockets/tls.hpp>|"sockets_tls.hpp"|' \
+        -e 's|^([[:space:]]*#[[:space:]]*include[[:space:]]*)<sockets/[^>]+>|\1"sockets_single.hpp"|' "$f" >"$work/single-src/$name"
   done
   awk '/^```cpp$/ && !done {p = 1; next} /^```$/ && p {p = 0; done = 1} p' "$src/README.md" |
     sed 's|<sockets/sockets.hpp>|"sockets_single.hpp"|' >"$work/single-src/readme.cpp"

@@ -120,5 +120,14 @@ private:
     bool option_read_ = false;
 };
 
+// One would-block outside a Retry loop (e.g. an OpenSSL call that wants the socket ready): the
+// same rules, with deadline updated when a plain call adopts the socket's timeout option.
+inline bool wait_after_would_block(native_handle_type h, bool write, Deadline& deadline, std::error_code& ec) noexcept {
+    Retry retry(h, write, deadline);
+    bool again = retry.again(would_block_code, ec);
+    deadline = retry.deadline();
+    return again;
+}
+
 }  // namespace detail
 }  // namespace sockets

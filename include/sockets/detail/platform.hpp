@@ -134,6 +134,7 @@ inline bool is_in_progress(int code) noexcept {
     return code == WSAEWOULDBLOCK || code == WSAEINPROGRESS || code == WSAEALREADY;
 }
 inline constexpr int timed_out_code = WSAETIMEDOUT;
+inline constexpr int would_block_code = WSAEWOULDBLOCK;
 // Winsock must be started (WSAStartup) before its first use. It is started lazily, once per
 // process, by the first call that needs it (opening a socket, resolving a name), and never from
 // a static constructor or destructor: in a DLL those run inside DllMain under the loader lock,
@@ -313,6 +314,7 @@ inline bool is_interrupted(int code) noexcept { return code == EINTR; }
 inline bool is_would_block(int code) noexcept { return code == EAGAIN || code == EWOULDBLOCK; }
 inline bool is_in_progress(int code) noexcept { return code == EINPROGRESS || code == EALREADY; }
 inline constexpr int timed_out_code = ETIMEDOUT;
+inline constexpr int would_block_code = EWOULDBLOCK;
 inline void ensure_network() noexcept {}
 
 inline int close_handle(native_handle_type h) noexcept {

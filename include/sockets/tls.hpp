@@ -1,0 +1,1135 @@
+/// @file
+/// TLS over a connected Socket, with OpenSSL 3 (link the `sockets::tls` CMake target; this
+/// header is not part of the umbrella sockets.hpp, so programs without TLS never see OpenSSL).
+///
+///   auto context = sockets::TlsContext::client();               // verifies against the system roots
+///   auto tls = sockets::tls_connect(sockets::connect_to("example.com", 443, 10s),
+///                                   context, "example.com", 10s);
+///   tls.send_all("GET / HTTP/1.0\r\nHost: example.com\r\n\r\n");
+///   char buffer[4096];
+///   while (std::size_t n = tls.recv(buffer, sizeof buffer, 30s)) ...   // 0: orderly close
+///   tls.shutdown(5s);                                           // close_notify both ways
+///
+/// TlsStream has the Socket's transfer calls (send_all, recv_exact, recv, send_all_buffers,
+/// try_recv, try_send, with Timeout and std::error_code forms), so the framing layer works over
+/// it unchanged: BasicStreamReader<TlsStream>, BasicMessageWriter<TlsStream>, send_message,
+/// send_line. The time model is the library's: the socket is non-blocking for the stream's
+/// life and every call waits for readiness with poll, so a timed call (handshake included)
+/// never blocks past its deadline, whatever the peer does.
+///
+/// Errors: OpenSSL's error queue becomes std::error_code in tls_category() ("tls"), a failed
+/// certificate check becomes a code in tls_verify_category() ("tls verify": "certificate has
+/// expired", "hostname mismatch", ...), both comparing equal to tls_errc conditions. A
+/// connection closed without close_notify is tls_errc::truncated, never a clean end.
+///
+/// One TlsStream must not be used by two threads at once (an OpenSSL SSL object is not
+/// thread-safe, even for one reader plus one writer); distinct streams are independent.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "detail/io.hpp"
+#include "error.hpp"
+#include "socket.hpp"
+#include "timeout.hpp"
+
+#if OPENSSL_VERSION_NUMBER < 0x30000000L
+#error "sockets/tls.hpp needs OpenSSL 3"
+#endif
+
+namespace sockets {
+
+/// TLS conditions no OpenSSL reason describes as a user needs it.
+enum class tls_errc {
+    truncated = 1,          ///< the peer closed the connection without a TLS close_notify
+    verification_failed,    ///< the peer's certificate was rejected (any tls_verify_category() code)
+    host_required,          ///< a verifying client was given no host name or address to check
+    not_connected,          ///< the stream has no connection (default-constructed or moved-from)
+};
+
+/// Category of OpenSSL's own errors (values: OpenSSL error codes); "tls".
+inline const std::error_category& tls_category() noexcept;
+/// Category of certificate verification results (values: X509_V_ERR_*); "tls verify".
+inline const std::error_category& tls_verify_category() noexcept;
+
+}  // namespace sockets
+
+namespace std {
+template <>
+struct is_error_condition_enum<sockets::tls_errc> : true_type {};
+}  // namespace std
+
+namespace sockets {
+
+/// `ec == tls_errc::x` tests the condition (every verification code equals verification_failed);
+/// make_error_code gives the exact code, e.g. to report truncation.
+///@{
+inline std::error_condition make_error_condition(tls_errc e) noexcept {
+    return {static_cast<int>(e), tls_category()};
+}
+inline std::error_code make_error_code(tls_errc e) noexcept { return {static_cast<int>(e), tls_category()}; }
+///@}
+
+namespace detail {
+
+// OpenSSL error codes pack the library into bits 23..30 and the reason below, so every
+// non-system code is >= 1 << 23 and fits an int; smaller values are tls_errc.
+inline constexpr int tls_first_openssl_code = 1 << 23;
+
+class TlsCategory final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "tls"; }
+    std::string message(int code) const override {
+        switch (static_cast<tls_errc>(code)) {
+            case tls_errc::truncated: return "connection closed without TLS close_notify (truncated)";
+            case tls_errc::verification_failed: return "certificate verification failed";
+            case tls_errc::host_required:
+                return "no host name or address to verify (pass one, or call TlsContext::insecure_skip_verification())";
+            case tls_errc::not_connected: return "TLS stream is not connected";
+        }
+        // ERR_reason_error_string returns static text: safe from any thread.
+        const char* reason = ::ERR_reason_error_string(static_cast<unsigned long>(code));
+        return reason ? reason : "OpenSSL error " + std::to_string(code);
+    }
+    bool equivalent(const std::error_code& code, int condition) const noexcept override;
+};
+
+class TlsVerifyCategory final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "tls verify"; }
+    std::string message(int code) const override {
+        std::string text = ::X509_verify_cert_error_string(code);
+        // OpenSSL's words for "nobody you trust signed this": say what it means.
+        if (code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+            code == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN)
+            text += " (unknown CA)";
+        return text;
+    }
+    std::error_condition default_error_condition(int) const noexcept override {
+        return {static_cast<int>(tls_errc::verification_failed), tls_category()};
+    }
+};
+
+inline bool TlsCategory::equivalent(const std::error_code& code, int condition) const noexcept {
+    if (code.category() == *this) return code.value() == condition;
+    return condition == static_cast<int>(tls_errc::verification_failed) && code.category() == tls_verify_category();
+}
+
+}  // namespace detail
+
+inline const std::error_category& tls_category() noexcept {
+    static const detail::TlsCategory category;
+    return category;
+}
+
+inline const std::error_category& tls_verify_category() noexcept {
+    static const detail::TlsVerifyCategory category;
+    return category;
+}
+
+namespace detail {
+
+// One OpenSSL error code as a std::error_code: system errors in the OS's category, an
+// unexpected EOF as tls_errc::truncated, everything else in tls_category().
+inline std::error_code openssl_error(unsigned long e) noexcept {
+    if (ERR_SYSTEM_ERROR(e)) return os_error(ERR_GET_REASON(e));
+    if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        return make_error_code(tls_errc::truncated);
+    return {static_cast<int>(e & 0x7fffffffUL), tls_category()};
+}
+
+// The thread's OpenSSL error queue as one code, emptied so nothing leaks into the next call.
+// A rejected certificate becomes its verification result (ssl may be null); fallback when
+// the queue is empty.
+inline std::error_code take_openssl_error(const SSL* ssl, std::error_code fallback) noexcept {
+    std::error_code first;
+    bool verify_failed = false;
+    while (unsigned long e = ::ERR_get_error()) {
+        if (!first) first = openssl_error(e);
+        if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED) verify_failed = true;
+    }
+    if (verify_failed && ssl) {
+        long result = ::SSL_get_verify_result(ssl);
+        if (result != X509_V_OK) return {static_cast<int>(result), tls_verify_category()};
+    }
+    return first ? first : fallback;
+}
+
+inline void clear_os_error() noexcept {
+#if defined(_WIN32)
+    ::WSASetLastError(0);
+#else
+    errno = 0;
+#endif
+}
+
+// A BIO over the socket that never raises SIGPIPE: OpenSSL's own socket BIO calls write(),
+// which kills the process when the peer has gone; the library promises EPIPE instead.
+struct SocketBio {
+    static native_handle_type handle(BIO* b) noexcept {
+        return static_cast<native_handle_type>(reinterpret_cast<std::uintptr_t>(::BIO_get_data(b)));
+    }
+    static int clamp(int n) noexcept { return n < 0 ? 0 : n; }
+    static int write(BIO* b, const char* data, int size) noexcept {
+        ::BIO_clear_retry_flags(b);
+        for (;;) {  // EINTR is retried here: a try_ call must not mistake it for "would block"
+#if defined(_WIN32)
+            int n = ::send(handle(b), data, clamp(size), send_flags);
+#else
+            long n = ::send(handle(b), data, static_cast<std::size_t>(clamp(size)), send_flags);
+#endif
+            if (n >= 0) return static_cast<int>(n);
+            int code = last_error_code();
+            if (is_interrupted(code)) continue;
+            if (is_would_block(code)) BIO_set_retry_write(b);
+            return -1;
+        }
+    }
+    static int read(BIO* b, char* out, int size) noexcept {
+        ::BIO_clear_retry_flags(b);
+        for (;;) {
+#if defined(_WIN32)
+            int n = ::recv(handle(b), out, clamp(size), 0);
+#else
+            long n = ::recv(handle(b), out, static_cast<std::size_t>(clamp(size)), 0);
+#endif
+            if (n >= 0) return static_cast<int>(n);
+            int code = last_error_code();
+            if (is_interrupted(code)) continue;
+            if (is_would_block(code)) BIO_set_retry_read(b);
+            return -1;
+        }
+    }
+    static long control(BIO*, int command, long, void*) noexcept { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+    static int create(BIO* b) noexcept {
+        ::BIO_set_init(b, 1);
+        return 1;
+    }
+
+    static const BIO_METHOD* method() noexcept {
+        static BIO_METHOD* m = [] {
+            BIO_METHOD* made = ::BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sockets");
+            if (made) {
+                ::BIO_meth_set_write(made, &SocketBio::write);
+                ::BIO_meth_set_read(made, &SocketBio::read);
+                ::BIO_meth_set_ctrl(made, &SocketBio::control);
+                ::BIO_meth_set_create(made, &SocketBio::create);
+            }
+            return made;
+        }();
+        return m;
+    }
+
+    static BIO* make(native_handle_type h) noexcept {
+        const BIO_METHOD* m = method();
+        BIO* b = m ? ::BIO_new(m) : nullptr;
+        if (b) ::BIO_set_data(b, reinterpret_cast<void*>(static_cast<std::uintptr_t>(h)));
+        return b;
+    }
+};
+
+// What a context owns beyond the SSL_CTX: the server's ALPN preference list, which the
+// selection callback reads for as long as any stream uses the context.
+struct TlsContextState {
+    SSL_CTX* ctx = nullptr;
+    bool server = false;
+    std::string alpn;  // wire format: length-prefixed names
+    TlsContextState() = default;
+    TlsContextState(const TlsContextState&) = delete;
+    TlsContextState& operator=(const TlsContextState&) = delete;
+    ~TlsContextState() { ::SSL_CTX_free(ctx); }
+};
+
+// Server preference order; no common protocol ends the handshake (RFC 7301, 3.2).
+inline int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
+                       unsigned int in_len, void* arg) noexcept {
+    auto* state = static_cast<TlsContextState*>(arg);
+    if (state->alpn.empty()) return SSL_TLSEXT_ERR_NOACK;
+    unsigned char* chosen = nullptr;
+    int rc = ::SSL_select_next_proto(&chosen, out_len, reinterpret_cast<const unsigned char*>(state->alpn.data()),
+                                     static_cast<unsigned>(state->alpn.size()), in, in_len);
+    if (rc != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = chosen;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+// The peer's certificate is gone after a failed handshake, and "expected X" wants the "got
+// Y": the verify callback keeps the subject of the first certificate it rejected in the SSL's
+// ex_data slot (a string the stream owns), changing no verdict.
+inline int rejected_subject_index() noexcept {
+    static const int index = ::SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+inline int note_rejected(int ok, X509_STORE_CTX* store) noexcept {
+    if (ok) return ok;
+    auto* ssl = static_cast<SSL*>(::X509_STORE_CTX_get_ex_data(store, ::SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* subject = ssl ? static_cast<std::string*>(::SSL_get_ex_data(ssl, rejected_subject_index())) : nullptr;
+    X509* cert = ::X509_STORE_CTX_get_current_cert(store);
+    if (subject && subject->empty() && cert) {
+        char line[512];
+        ::X509_NAME_oneline(::X509_get_subject_name(cert), line, sizeof line);
+        try {
+            *subject = line;
+        } catch (...) {  // out of memory: the detail is lost, the verdict stands
+        }
+    }
+    return ok;
+}
+
+// Calls f(ec) and throws system_error(what) on error.
+template <class F>
+void throw_on_error(const std::string& what, F f) {
+    std::error_code ec;
+    f(ec);
+    if (ec) throw_error(ec, what);
+}
+
+}  // namespace detail
+
+/// Oldest protocol version a context accepts.
+enum class TlsVersion { tls1_2, tls1_3 };
+
+/// A TLS configuration (an OpenSSL SSL_CTX): the role, certificates, trust and ALPN. A handle:
+/// copies share one configuration. Configure it before making streams from it.
+class TlsContext {
+public:
+
+    /// A client context: verifies the server's certificate against the system trust store,
+    /// and the host name or IP address given to tls_connect; TLS 1.2 or newer.
+    ///@{
+    static TlsContext client(std::error_code& ec) { return make(false, ec); }
+    static TlsContext client() { return make_or_throw(false); }
+    ///@}
+
+    /// A server context: present a certificate chain and key (load them next); client
+    /// certificates are not asked for unless require_client_certificate() is called.
+    ///@{
+    static TlsContext server(std::error_code& ec) { return make(true, ec); }
+    static TlsContext server() { return make_or_throw(true); }
+    /// With the certificate chain and private key from PEM files.
+    static TlsContext server(const std::string& chain_file, const std::string& key_file, std::error_code& ec) {
+        TlsContext c = make(true, ec);
+        if (!ec) c.use_certificate_chain_file(chain_file, ec);
+        if (!ec) c.use_private_key_file(key_file, ec);
+        return c;
+    }
+    static TlsContext server(const std::string& chain_file, const std::string& key_file) {
+        TlsContext c = make_or_throw(true);
+        c.use_certificate_chain_file(chain_file);
+        c.use_private_key_file(key_file);
+        return c;
+    }
+    ///@}
+
+    /// Trust the CAs in a PEM file, or in a directory prepared with `openssl rehash`, in
+    /// addition to the system trust store (client) or as the only issuers of client
+    /// certificates (server).
+    ///@{
+    void load_verify_file(const std::string& path, std::error_code& ec) {
+        check(::SSL_CTX_load_verify_file(ctx(), path.c_str()), ec);
+    }
+    void load_verify_file(const std::string& path) {
+        detail::throw_on_error("tls: load CA file " + path, [&](std::error_code& ec) { load_verify_file(path, ec); });
+    }
+    void load_verify_dir(const std::string& path, std::error_code& ec) {
+        check(::SSL_CTX_load_verify_dir(ctx(), path.c_str()), ec);
+    }
+    void load_verify_dir(const std::string& path) {
+        detail::throw_on_error("tls: load CA directory " + path, [&](std::error_code& ec) { load_verify_dir(path, ec); });
+    }
+    /// Trust the CA certificates in PEM text.
+    void add_certificate_authority_pem(std::string_view pem, std::error_code& ec) {
+        ec.clear();
+        ::ERR_clear_error();
+        X509_STORE* store = ::SSL_CTX_get_cert_store(ctx());
+        BIO* bio = ::BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+        int added = 0;
+        while (X509* cert = bio ? ::PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr) {
+            added += ::X509_STORE_add_cert(store, cert) == 1;
+            ::X509_free(cert);
+        }
+        ::BIO_free(bio);
+        ::ERR_clear_error();  // the reader's "no start line" at the end of the text
+        if (added == 0) ec = std::make_error_code(std::errc::invalid_argument);
+    }
+    void add_certificate_authority_pem(std::string_view pem) {
+        detail::throw_on_error("tls: add CA certificate", [&](std::error_code& ec) { add_certificate_authority_pem(pem, ec); });
+    }
+    ///@}
+
+    /// This side's certificate chain (leaf first) and private key, from PEM files or PEM text.
+    /// Servers need them; a client needs them for mutual TLS.
+    ///@{
+    void use_certificate_chain_file(const std::string& path, std::error_code& ec) {
+        check(::SSL_CTX_use_certificate_chain_file(ctx(), path.c_str()), ec);
+    }
+    void use_certificate_chain_file(const std::string& path) {
+        detail::throw_on_error("tls: load certificate chain " + path,
+                               [&](std::error_code& ec) { use_certificate_chain_file(path, ec); });
+    }
+    void use_private_key_file(const std::string& path, std::error_code& ec) {
+        check(::SSL_CTX_use_PrivateKey_file(ctx(), path.c_str(), SSL_FILETYPE_PEM), ec);
+        if (!ec) check(::SSL_CTX_check_private_key(ctx()), ec);
+    }
+    void use_private_key_file(const std::string& path) {
+        detail::throw_on_error("tls: load private key " + path, [&](std::error_code& ec) { use_private_key_file(path, ec); });
+    }
+    void use_certificate_chain_pem(std::string_view pem, std::error_code& ec) {
+        ec.clear();
+        ::ERR_clear_error();
+        BIO* bio = ::BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+        X509* leaf = bio ? ::PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr) : nullptr;
+        bool ok = leaf && ::SSL_CTX_use_certificate(ctx(), leaf) == 1 && ::SSL_CTX_clear_chain_certs(ctx()) == 1;
+        ::X509_free(leaf);
+        while (ok) {
+            X509* ca = ::PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+            if (!ca) break;
+            ok = ::SSL_CTX_add0_chain_cert(ctx(), ca) == 1;  // takes ownership on success
+            if (!ok) ::X509_free(ca);
+        }
+        ::BIO_free(bio);
+        if (!ok) {
+            ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::invalid_argument));
+            return;
+        }
+        ::ERR_clear_error();  // "no start line" after the last certificate
+    }
+    void use_certificate_chain_pem(std::string_view pem) {
+        detail::throw_on_error("tls: load certificate chain", [&](std::error_code& ec) { use_certificate_chain_pem(pem, ec); });
+    }
+    void use_private_key_pem(std::string_view pem, std::error_code& ec) {
+        ec.clear();
+        ::ERR_clear_error();
+        BIO* bio = ::BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+        EVP_PKEY* key = bio ? ::PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr) : nullptr;
+        int ok = key ? ::SSL_CTX_use_PrivateKey(ctx(), key) : 0;
+        ::EVP_PKEY_free(key);
+        ::BIO_free(bio);
+        check(ok, ec);
+        if (!ec) check(::SSL_CTX_check_private_key(ctx()), ec);
+    }
+    void use_private_key_pem(std::string_view pem) {
+        detail::throw_on_error("tls: load private key", [&](std::error_code& ec) { use_private_key_pem(pem, ec); });
+    }
+    ///@}
+
+    /// Server: ask every client for a certificate and end the handshake unless it presents one
+    /// that the CAs given to load_verify_file/load_verify_dir vouch for (mutual TLS).
+    void require_client_certificate() noexcept {
+        ::SSL_CTX_set_verify(ctx(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    }
+
+    /// Client: no certificate or host name check at all. Anyone on the path can read and change
+    /// the traffic; for tests and for peers authenticated some other way only.
+    void insecure_skip_verification() noexcept {
+        ::SSL_CTX_set_verify(ctx(), SSL_VERIFY_NONE, nullptr);
+    }
+    /// Whether the peer's certificate is checked.
+    bool verifies_peer() const noexcept {
+        return state_ && (::SSL_CTX_get_verify_mode(state_->ctx) & SSL_VERIFY_PEER) != 0;
+    }
+
+    /// ALPN. Client: the protocols offered, most wanted first. Server: the protocols it
+    /// speaks, most preferred first; it picks its first one the client offers, and ends the
+    /// handshake when there is none. Names are 1..255 bytes.
+    ///@{
+    void set_alpn(const std::vector<std::string>& protocols, std::error_code& ec) {
+        ec.clear();
+        std::string wire;
+        for (const std::string& p : protocols) {
+            if (p.empty() || p.size() > 255) {
+                ec = std::make_error_code(std::errc::invalid_argument);
+                return;
+            }
+            wire += static_cast<char>(p.size());
+            wire += p;
+        }
+        if (state_->server) {
+            state_->alpn = std::move(wire);
+            return;
+        }
+        // SSL_CTX_set_alpn_protos returns 0 on success, unlike everything else.
+        if (::SSL_CTX_set_alpn_protos(ctx(), reinterpret_cast<const unsigned char*>(wire.data()),
+                                      static_cast<unsigned>(wire.size())) != 0)
+            ec = std::make_error_code(std::errc::not_enough_memory);
+    }
+    void set_alpn(const std::vector<std::string>& protocols) {
+        detail::throw_on_error("tls: set ALPN", [&](std::error_code& ec) { set_alpn(protocols, ec); });
+    }
+    ///@}
+
+    /// The oldest version accepted (TLS 1.2 unless raised).
+    void set_min_version(TlsVersion v) noexcept {
+        ::SSL_CTX_set_min_proto_version(ctx(), v == TlsVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    }
+
+    /// Made by server() (else client()).
+    bool is_server() const noexcept { return state_ && state_->server; }
+    /// Made by client() or server() (a default-constructed context is empty).
+    bool is_valid() const noexcept { return state_ != nullptr; }
+    /// The SSL_CTX, for settings this class does not cover.
+    SSL_CTX* native_handle() const noexcept { return state_ ? state_->ctx : nullptr; }
+
+private:
+    SSL_CTX* ctx() const noexcept { return state_->ctx; }
+
+    static void check(int ok, std::error_code& ec) {
+        ec.clear();
+        if (ok != 1) ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::invalid_argument));
+    }
+
+    static TlsContext make(bool server, std::error_code& ec) {
+        ec.clear();
+        ::ERR_clear_error();
+        TlsContext c;
+        c.state_ = std::make_shared<detail::TlsContextState>();
+        c.state_->server = server;
+        c.state_->ctx = ::SSL_CTX_new(server ? ::TLS_server_method() : ::TLS_client_method());
+        if (!c.state_->ctx) {
+            ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::not_enough_memory));
+            return TlsContext();
+        }
+        SSL_CTX* ctx = c.state_->ctx;
+        ::SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        // Partial writes: each SSL_write reports what went out, so byte counts on failure are
+        // exact; a moving buffer: a retried write may come from another copy of the same bytes.
+        ::SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        if (server) {
+            ::SSL_CTX_set_alpn_select_cb(ctx, &detail::select_alpn, c.state_.get());
+        } else {
+            ::SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+            // A machine without a trust store still gets a context; verification then fails
+            // with "unable to get local issuer certificate", which says what is missing.
+            ::SSL_CTX_set_default_verify_paths(ctx);
+            ::ERR_clear_error();
+        }
+        return c;
+    }
+    static TlsContext make_or_throw(bool server) {
+        std::error_code ec;
+        TlsContext c = make(server, ec);
+        detail::throw_if(ec, "tls: create context");
+        return c;
+    }
+
+    // Empty: only TlsStream holds one before it has a connection; users get contexts from
+    // client() and server(), so no configuration call ever meets a null SSL_CTX.
+    TlsContext() = default;
+    friend class TlsStream;
+
+    std::shared_ptr<detail::TlsContextState> state_;
+};
+
+/// What a try_ call that would block is waiting for: wait for this readiness (a TLS read may
+/// need to write, and a write to read) and call again.
+enum class TlsWant { nothing, read, write };
+
+/// A TLS connection over a Socket it owns. Make one with tls_connect / tls_accept (handshake
+/// included), or with TlsStream::client / TlsStream::server and handshake() yourself (e.g.
+/// non-blocking, with try_handshake and a Poller).
+class TlsStream {
+public:
+    /// An empty stream: every call fails with tls_errc::not_connected.
+    TlsStream() = default;
+    /// Move-only; a moved-from stream is empty.
+    ///@{
+    TlsStream(TlsStream&& other) noexcept { swap(other); }
+    TlsStream& operator=(TlsStream&& other) noexcept {
+        TlsStream(std::move(other)).swap(*this);
+        return *this;
+    }
+    void swap(TlsStream& other) noexcept {
+        std::swap(ssl_, other.ssl_);
+        std::swap(socket_, other.socket_);
+        std::swap(context_, other.context_);
+        std::swap(host_, other.host_);
+        std::swap(want_, other.want_);
+        std::swap(rejected_, other.rejected_);
+    }
+    ///@}
+    TlsStream(const TlsStream&) = delete;
+    TlsStream& operator=(const TlsStream&) = delete;
+    /// Frees the TLS state and closes the socket, without close_notify (that would wait):
+    /// call shutdown() first for an orderly end.
+    ~TlsStream() { ::SSL_free(ssl_); }
+
+    /// The client end over a connected socket. host is the name or IP address the
+    /// certificate must be for (also sent as SNI when it is a name); it may be empty only
+    /// when the context does not verify.
+    ///@{
+    static TlsStream client(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec) {
+        return make(std::move(socket), context, host, ec);
+    }
+    static TlsStream client(Socket socket, const TlsContext& context, std::string_view host) {
+        std::error_code ec;
+        TlsStream s = make(std::move(socket), context, host, ec);
+        detail::throw_if(ec, "tls: new client stream");
+        return s;
+    }
+    ///@}
+    /// The server end over an accepted socket.
+    ///@{
+    static TlsStream server(Socket socket, const TlsContext& context, std::error_code& ec) {
+        return make(std::move(socket), context, {}, ec);
+    }
+    static TlsStream server(Socket socket, const TlsContext& context) {
+        std::error_code ec;
+        TlsStream s = make(std::move(socket), context, {}, ec);
+        detail::throw_if(ec, "tls: new server stream");
+        return s;
+    }
+    ///@}
+
+    // ---- handshake ------------------------------------------------------------------------
+
+    /// Runs the handshake to the end (certificate checks included). The timed form bounds the
+    /// whole handshake: a peer that stops half-way is std::errc::timed_out.
+    ///@{
+    void handshake(Timeout timeout, std::error_code& ec) noexcept { handshake_until(detail::Deadline(timeout), ec); }
+    void handshake(std::error_code& ec) noexcept { handshake_until(detail::Deadline(), ec); }
+    void handshake(Timeout timeout) { throw_handshake(detail::Deadline(timeout)); }
+    void handshake() { throw_handshake(detail::Deadline()); }
+    ///@}
+
+    /// One step of the handshake without waiting: true when it is complete; false while it
+    /// waits for wants() readiness.
+    bool try_handshake(std::error_code& ec) noexcept {
+        ec.clear();
+        if (!check(ec)) return false;
+        return run([this](std::size_t&) { return ::SSL_do_handshake(ssl_); }, nullptr, ec) == Step::done;
+    }
+
+    /// Whether the handshake has completed.
+    bool handshake_done() const noexcept { return ssl_ && ::SSL_is_init_finished(ssl_); }
+
+    // ---- transfers: the Socket's calls -----------------------------------------------------
+
+    /// One read: what is there, at most capacity bytes. 0 means the peer closed with
+    /// close_notify; a close without it is tls_errc::truncated.
+    ///@{
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout, std::error_code& ec) noexcept {
+        detail::Deadline deadline(timeout);
+        return read_some(buffer, capacity, &deadline, ec).value_or(0);
+    }
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
+        detail::Deadline deadline;
+        return read_some(buffer, capacity, &deadline, ec).value_or(0);
+    }
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout) {
+        std::error_code ec;
+        std::size_t n = recv(buffer, capacity, timeout, ec);
+        if (ec) throw TransferError(ec, "tls recv", n);
+        return n;
+    }
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity) {
+        std::error_code ec;
+        std::size_t n = recv(buffer, capacity, ec);
+        if (ec) throw TransferError(ec, "tls recv", n);
+        return n;
+    }
+    ///@}
+
+    /// Exactly size bytes. A close_notify first is errc::end_of_stream; the bytes that came
+    /// are counted either way.
+    ///@{
+    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
+        return recv_exact_until(buffer, size, detail::Deadline(timeout), ec);
+    }
+    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept {
+        return recv_exact_until(buffer, size, detail::Deadline(), ec);
+    }
+    std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout) {
+        std::error_code ec;
+        std::size_t n = recv_exact(buffer, size, timeout, ec);
+        if (ec) throw TransferError(ec, "tls recv_exact", n);
+        return n;
+    }
+    std::size_t recv_exact(void* buffer, std::size_t size) {
+        std::error_code ec;
+        std::size_t n = recv_exact(buffer, size, ec);
+        if (ec) throw TransferError(ec, "tls recv_exact", n);
+        return n;
+    }
+    ///@}
+
+    /// All size bytes, or an error with the count that went out in whole TLS records. After a
+    /// timeout, resume with the bytes from that count on (OpenSSL may hold a record begun
+    /// from them), or close the stream.
+    ///@{
+    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
+        detail::Deadline deadline(timeout);
+        return write_all(data, size, deadline, ec);
+    }
+    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) noexcept {
+        detail::Deadline deadline;
+        return write_all(data, size, deadline, ec);
+    }
+    std::size_t send_all(const void* data, std::size_t size, Timeout timeout) {
+        std::error_code ec;
+        std::size_t n = send_all(data, size, timeout, ec);
+        if (ec) throw TransferError(ec, "tls send_all", n);
+        return n;
+    }
+    std::size_t send_all(const void* data, std::size_t size) {
+        std::error_code ec;
+        std::size_t n = send_all(data, size, ec);
+        if (ec) throw TransferError(ec, "tls send_all", n);
+        return n;
+    }
+    ///@}
+
+    /// Gather write: the pieces are copied into records of up to 16 KiB, so a small header and
+    /// its body travel in one record.
+    ///@{
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout, std::error_code& ec) noexcept {
+        return gather_until(buffers, count, detail::Deadline(timeout), ec);
+    }
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept {
+        return gather_until(buffers, count, detail::Deadline(), ec);
+    }
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout) {
+        std::error_code ec;
+        std::size_t n = send_all_buffers(buffers, count, timeout, ec);
+        if (ec) throw TransferError(ec, "tls send_all", n);
+        return n;
+    }
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count) {
+        std::error_code ec;
+        std::size_t n = send_all_buffers(buffers, count, ec);
+        if (ec) throw TransferError(ec, "tls send_all", n);
+        return n;
+    }
+    ///@}
+
+    /// The same calls on byte containers.
+    ///@{
+    std::size_t send_all(ConstBuffer b) { return send_all(b.data, b.size); }
+    std::size_t send_all(ConstBuffer b, Timeout t) { return send_all(b.data, b.size, t); }
+    [[nodiscard]] std::size_t send_all(ConstBuffer b, std::error_code& ec) { return send_all(b.data, b.size, ec); }
+    [[nodiscard]] std::size_t send_all(ConstBuffer b, Timeout t, std::error_code& ec) { return send_all(b.data, b.size, t, ec); }
+    [[nodiscard]] std::size_t recv(MutableBuffer b) { return recv(b.data, b.size); }
+    [[nodiscard]] std::size_t recv(MutableBuffer b, Timeout t) { return recv(b.data, b.size, t); }
+    [[nodiscard]] std::size_t recv(MutableBuffer b, std::error_code& ec) { return recv(b.data, b.size, ec); }
+    [[nodiscard]] std::size_t recv(MutableBuffer b, Timeout t, std::error_code& ec) { return recv(b.data, b.size, t, ec); }
+    std::size_t recv_exact(MutableBuffer b) { return recv_exact(b.data, b.size); }
+    std::size_t recv_exact(MutableBuffer b, Timeout t) { return recv_exact(b.data, b.size, t); }
+    ///@}
+
+    // ---- non-blocking use with a Poller -----------------------------------------------------
+
+    /// Never waits: std::nullopt when nothing can move now; then wants() says which readiness
+    /// to wait for (a read may need the socket writable, during a key update or handshake).
+    /// try_recv returns 0 after the peer's close_notify. Data OpenSSL has already decrypted is
+    /// invisible to a Poller: try_recv drains it into the buffer, and when it fills the whole
+    /// buffer, call again before waiting (buffered() tells how much is left).
+    ///@{
+    [[nodiscard]] std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
+        return read_some(buffer, capacity, nullptr, ec);
+    }
+    [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size, std::error_code& ec) noexcept {
+        ec.clear();
+        if (!check(ec)) return std::nullopt;
+        if (size == 0) return std::size_t{0};
+        std::size_t n = 0;
+        Step step = run([&](std::size_t& moved) { return ::SSL_write_ex(ssl_, data, size, &moved); }, nullptr, ec, &n);
+        if (step == Step::done) return n;
+        return std::nullopt;
+    }
+    [[nodiscard]] std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity) {
+        std::error_code ec;
+        auto n = try_recv(buffer, capacity, ec);
+        detail::throw_if(ec, "tls try_recv");
+        return n;
+    }
+    [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size) {
+        std::error_code ec;
+        auto n = try_send(data, size, ec);
+        detail::throw_if(ec, "tls try_send");
+        return n;
+    }
+    ///@}
+    /// The readiness the last call that would block was waiting for.
+    TlsWant wants() const noexcept { return want_; }
+    /// Decrypted bytes held inside OpenSSL, ready for recv without touching the socket.
+    std::size_t buffered() const noexcept { return ssl_ ? static_cast<std::size_t>(::SSL_pending(ssl_)) : 0; }
+
+    // ---- ending ---------------------------------------------------------------------------
+
+    /// The orderly end: sends close_notify and waits for the peer's (application data still
+    /// arriving is read and dropped). The socket stays open (close() or graceful_close it).
+    /// A peer that closes the connection without close_notify is tls_errc::truncated.
+    ///@{
+    void shutdown(Timeout timeout, std::error_code& ec) noexcept { shutdown_until(detail::Deadline(timeout), ec); }
+    void shutdown(std::error_code& ec) noexcept { shutdown_until(detail::Deadline(), ec); }
+    void shutdown(Timeout timeout) {
+        std::error_code ec;
+        shutdown(timeout, ec);
+        detail::throw_if(ec, "tls shutdown");
+    }
+    void shutdown() {
+        std::error_code ec;
+        shutdown(ec);
+        detail::throw_if(ec, "tls shutdown");
+    }
+    ///@}
+    /// Sends close_notify without waiting for the peer's: a half close; recv still works.
+    void send_close_notify(Timeout timeout, std::error_code& ec) noexcept {
+        ec.clear();
+        if (!check(ec)) return;
+        detail::Deadline deadline(timeout);
+        if (::SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) return;
+        run([this](std::size_t&) { return ::SSL_shutdown(ssl_) >= 0 ? 1 : -1; }, &deadline, ec);
+    }
+    /// shutdown(timeout), then closes the socket whatever happened (the error is the
+    /// shutdown's: e.g. tls_errc::truncated, or timed_out).
+    ///@{
+    void close(Timeout timeout, std::error_code& ec) noexcept {
+        shutdown(timeout, ec);
+        ::SSL_free(ssl_);
+        ssl_ = nullptr;
+        std::error_code ignored;
+        socket_.close(ignored);
+    }
+    void close(Timeout timeout) {
+        std::error_code ec;
+        close(timeout, ec);
+        detail::throw_if(ec, "tls close");
+    }
+    ///@}
+
+    // ---- what was agreed --------------------------------------------------------------------
+
+    /// The ALPN protocol agreed on ("" for none).
+    std::string alpn_protocol() const {
+        const unsigned char* p = nullptr;
+        unsigned len = 0;
+        if (ssl_) ::SSL_get0_alpn_selected(ssl_, &p, &len);
+        return p ? std::string(reinterpret_cast<const char*>(p), len) : std::string();
+    }
+    /// "TLSv1.3", "TLSv1.2".
+    std::string protocol_version() const { return ssl_ ? ::SSL_get_version(ssl_) : ""; }
+    /// Whether the peer presented a certificate (always, for a server peer).
+    bool has_peer_certificate() const noexcept { return ssl_ && ::SSL_get0_peer_certificate(ssl_) != nullptr; }
+    /// The peer certificate's subject, one line ("CN=example.test"), or "".
+    std::string peer_subject() const {
+        X509* cert = ssl_ ? ::SSL_get0_peer_certificate(ssl_) : nullptr;
+        if (!cert) return {};
+        char line[512];
+        ::X509_NAME_oneline(::X509_get_subject_name(cert), line, sizeof line);
+        return line;
+    }
+    /// The subject of the certificate the check rejected, or else of the peer's.
+    std::string rejected_subject() const {
+        return rejected_ && !rejected_->empty() ? *rejected_ : peer_subject();
+    }
+    /// After a failed certificate check, what was expected and what came: "hostname
+    /// mismatch: expected example.test, certificate /CN=other.test". "" when none failed.
+    std::string verify_detail() const {
+        long result = ssl_ ? ::SSL_get_verify_result(ssl_) : X509_V_OK;
+        if (result == X509_V_OK) return {};
+        std::string text = tls_verify_category().message(static_cast<int>(result));
+        if (!host_.empty()) text += ": expected " + host_;
+        std::string subject = rejected_subject();
+        if (!subject.empty()) text += (host_.empty() ? ": " : ", ") + std::string("certificate ") + subject;
+        return text;
+    }
+
+    /// The socket underneath (and its handle), e.g. to register with a Poller. Transfers on it
+    /// directly would corrupt the TLS stream.
+    ///@{
+    Socket& socket() noexcept { return socket_; }
+    const Socket& socket() const noexcept { return socket_; }
+    native_handle_type native_socket() const noexcept { return socket_.native_handle(); }
+    ///@}
+    /// The OpenSSL SSL object.
+    SSL* native_handle() const noexcept { return ssl_; }
+    /// True while the stream has a connection (not empty, not closed).
+    ///@{
+    bool is_open() const noexcept { return ssl_ != nullptr && socket_.is_open(); }
+    explicit operator bool() const noexcept { return is_open(); }
+    ///@}
+
+private:
+    enum class Step { done, closed, would_block, failed };
+
+    static TlsStream make(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec) {
+        ec.clear();
+        ::ERR_clear_error();
+        TlsStream s;
+        if (!context.is_valid() || !socket.is_open()) {
+            ec = socket.is_open() ? std::make_error_code(std::errc::invalid_argument) : make_error_code(errc::not_open);
+            return s;
+        }
+        if (!context.is_server() && host.empty() && context.verifies_peer()) {
+            ec = make_error_code(tls_errc::host_required);
+            return s;
+        }
+        // Every wait is poll's, so the kernel never blocks a timed call (detail/io.hpp).
+        socket.set_nonblocking(true, ec);
+        if (ec) return s;
+        s.ssl_ = ::SSL_new(context.native_handle());
+        BIO* bio = s.ssl_ ? detail::SocketBio::make(socket.native_handle()) : nullptr;
+        if (!bio) {
+            ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::not_enough_memory));
+            return TlsStream();
+        }
+        ::SSL_set_bio(s.ssl_, bio, bio);
+        s.rejected_ = std::make_unique<std::string>();
+        ::SSL_set_ex_data(s.ssl_, detail::rejected_subject_index(), s.rejected_.get());
+        ::SSL_set_verify(s.ssl_, ::SSL_CTX_get_verify_mode(context.native_handle()), &detail::note_rejected);
+        s.socket_ = std::move(socket);
+        s.context_ = context;
+        if (context.is_server()) {
+            ::SSL_set_accept_state(s.ssl_);
+        } else {
+            ::SSL_set_connect_state(s.ssl_);
+            s.set_peer_name(host, ec);
+        }
+        if (ec) return TlsStream();
+        return s;
+    }
+
+    // Name (SNI + DNS check) or IP address (IP check, no SNI: RFC 6066 forbids literals).
+    void set_peer_name(std::string_view host, std::error_code& ec) {
+        if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+        host_.assign(host.data(), host.size());
+        if (host_.empty()) return;
+        bool ok = true;
+        if (ASN1_OCTET_STRING* ip = ::a2i_IPADDRESS(host_.c_str())) {
+            ::ASN1_OCTET_STRING_free(ip);
+            ok = ::X509_VERIFY_PARAM_set1_ip_asc(::SSL_get0_param(ssl_), host_.c_str()) == 1;
+        } else {
+            ::ERR_clear_error();
+            ok = ::SSL_set_tlsext_host_name(ssl_, host_.c_str()) == 1 && ::SSL_set1_host(ssl_, host_.c_str()) == 1;
+        }
+        if (!ok) ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::invalid_argument));
+    }
+
+    bool check(std::error_code& ec) const noexcept {
+        if (ssl_ && socket_.is_open()) return true;
+        ec = make_error_code(tls_errc::not_connected);
+        return false;
+    }
+
+    // Runs one OpenSSL call until it succeeds, fails, or (deadline null) would block. call
+    // takes the out-count and returns the SSL_* result. Waits as the library's other calls do.
+    template <class Call>
+    Step run(Call call, detail::Deadline* deadline, std::error_code& ec, std::size_t* moved = nullptr) noexcept {
+        for (;;) {
+            ::ERR_clear_error();
+            detail::clear_os_error();
+            std::size_t n = 0;
+            int rc = call(n);
+            int os_code = detail::last_error_code();
+            if (rc > 0) {
+                want_ = TlsWant::nothing;
+                if (moved) *moved = n;
+                return Step::done;
+            }
+            int error = ::SSL_get_error(ssl_, rc);
+            if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+                bool write = error == SSL_ERROR_WANT_WRITE;
+                want_ = write ? TlsWant::write : TlsWant::read;
+                if (!deadline) return Step::would_block;
+                if (detail::wait_after_would_block(socket_.native_handle(), write, *deadline, ec)) continue;
+                return Step::failed;
+            }
+            if (error == SSL_ERROR_ZERO_RETURN) {
+                ::ERR_clear_error();
+                return Step::closed;
+            }
+            ec = to_error(error, os_code);
+            return Step::failed;
+        }
+    }
+
+    std::error_code to_error(int error, int os_code) const noexcept {
+        // SSL_ERROR_SYSCALL with an empty queue: the OS said why or, with no code, the peer
+        // closed the connection mid-record (OpenSSL 3 usually reports that as
+        // SSL_R_UNEXPECTED_EOF_WHILE_READING). Anything else with an empty queue is a callback
+        // or mode this class never sets up.
+        std::error_code fallback = std::make_error_code(std::errc::protocol_error);
+        if (error == SSL_ERROR_SYSCALL)
+            fallback = os_code != 0 ? detail::os_error(os_code) : make_error_code(tls_errc::truncated);
+        return detail::take_openssl_error(ssl_, fallback);
+    }
+
+    void handshake_until(detail::Deadline deadline, std::error_code& ec) noexcept {
+        ec.clear();
+        if (!check(ec)) return;
+        Step step = run([this](std::size_t&) { return ::SSL_do_handshake(ssl_); }, &deadline, ec);
+        if (step == Step::closed) ec = make_error_code(tls_errc::truncated);
+    }
+
+    void throw_handshake(detail::Deadline deadline) {
+        std::error_code ec;
+        handshake_until(deadline, ec);
+        if (!ec) return;
+        std::string what = "tls handshake";
+        if (!host_.empty()) what += " with " + host_;
+        std::string subject = rejected_subject();
+        if (ec.category() == tls_verify_category() && !subject.empty()) what += " (certificate " + subject + ")";
+        detail::throw_error(ec, what);
+    }
+
+    // One read (waiting when deadline is set), then whatever OpenSSL already holds decrypted.
+    std::optional<std::size_t> read_some(void* buffer, std::size_t capacity, detail::Deadline* deadline,
+                                         std::error_code& ec) noexcept {
+        ec.clear();
+        if (!check(ec)) return deadline ? std::optional<std::size_t>(0) : std::nullopt;
+        if (capacity == 0) return std::size_t{0};
+        char* out = static_cast<char*>(buffer);
+        std::size_t total = 0;
+        Step step = run([&](std::size_t& n) { return ::SSL_read_ex(ssl_, out, capacity, &n); }, deadline, ec, &total);
+        if (step == Step::closed) return std::size_t{0};
+        if (step != Step::done) return deadline ? std::optional<std::size_t>(0) : std::nullopt;
+        while (total < capacity && ::SSL_pending(ssl_) > 0) {
+            std::size_t n = 0;
+            ::ERR_clear_error();
+            if (::SSL_read_ex(ssl_, out + total, capacity - total, &n) != 1) break;
+            total += n;
+        }
+        ::ERR_clear_error();
+        return total;
+    }
+
+    std::size_t recv_exact_until(void* buffer, std::size_t size, detail::Deadline deadline, std::error_code& ec) noexcept {
+        ec.clear();
+        char* out = static_cast<char*>(buffer);
+        std::size_t total = 0;
+        while (total < size) {
+            std::size_t n = read_some(out + total, size - total, &deadline, ec).value_or(0);
+            total += n;
+            if (ec) return total;
+            if (n == 0) {
+                ec = errc::end_of_stream;
+                return total;
+            }
+        }
+        return total;
+    }
+
+    std::size_t write_all(const void* data, std::size_t size, detail::Deadline& deadline, std::error_code& ec) noexcept {
+        ec.clear();
+        if (!check(ec)) return 0;
+        const char* in = static_cast<const char*>(data);
+        std::size_t total = 0;
+        while (total < size) {
+            std::size_t n = 0;
+            Step step = run([&](std::size_t& moved) { return ::SSL_write_ex(ssl_, in + total, size - total, &moved); },
+                            &deadline, ec, &n);
+            if (step == Step::closed) ec = make_error_code(errc::end_of_stream);  // the peer has closed
+            if (step != Step::done) return total;
+            total += n;
+        }
+        return total;
+    }
+
+    std::size_t gather_until(const ConstBuffer* buffers, std::size_t count, detail::Deadline deadline, std::error_code& ec) noexcept {
+        ec.clear();
+        constexpr std::size_t record = 16 * 1024;
+        char staging[record];
+        std::size_t staged = 0, total = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+            const char* piece = static_cast<const char*>(buffers[i].data);
+            std::size_t left = buffers[i].size;
+            while (left > 0) {
+                if (staged == 0 && left >= record) {  // a whole record straight from the caller's bytes
+                    std::size_t whole = left - left % record;
+                    std::size_t n = write_all(piece, whole, deadline, ec);
+                    total += n;
+                    if (ec) return total;
+                    piece += whole;
+                    left -= whole;
+                    continue;
+                }
+                std::size_t take = record - staged < left ? record - staged : left;
+                std::memcpy(staging + staged, piece, take);
+                staged += take;
+                piece += take;
+                left -= take;
+                if (staged == record) {
+                    std::size_t n = write_all(staging, staged, deadline, ec);
+                    total += n;
+                    if (ec) return total;
+                    staged = 0;
+                }
+            }
+        }
+        if (staged > 0) total += write_all(staging, staged, deadline, ec);
+        return total;
+    }
+
+    void shutdown_until(detail::Deadline deadline, std::error_code& ec) noexcept {
+        ec.clear();
+        if (!check(ec)) return;
+        if (!(::SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) {
+            // 0 means "sent, the peer's has not come": counted as done for this step.
+            Step sent = run([this](std::size_t&) { return ::SSL_shutdown(ssl_) >= 0 ? 1 : -1; }, &deadline, ec);
+            // A peer that already said goodbye may have closed before ours went out.
+            if (sent == Step::failed && (::SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN)) ec.clear();
+            if (ec) return;
+        }
+        char discard[4096];
+        while (!(::SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN)) {
+            std::size_t n = 0;
+            Step step = run([&](std::size_t& got) { return ::SSL_read_ex(ssl_, discard, sizeof discard, &got); },
+                            &deadline, ec, &n);
+            if (step == Step::closed) break;
+            if (step != Step::done) return;
+        }
+        ::ERR_clear_error();
+    }
+
+    SSL* ssl_ = nullptr;
+    Socket socket_;
+    TlsContext context_;  // keeps the configuration (and its ALPN list) alive
+    std::string host_;
+    TlsWant want_ = TlsWant::nothing;
+    std::unique_ptr<std::string> rejected_;  // see detail::note_rejected
+};
+
+/// Connects TLS over a connected socket and completes the handshake: the usual client start.
+///@{
+inline TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host, Timeout timeout,
+                             std::error_code& ec) {
+    TlsStream s = TlsStream::client(std::move(socket), context, host, ec);
+    if (!ec) s.handshake(timeout, ec);
+    return s;
+}
+inline TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host, Timeout timeout) {
+    TlsStream s = TlsStream::client(std::move(socket), context, host);
+    s.handshake(timeout);
+    return s;
+}
+///@}
+
+/// Accepts TLS over an accepted socket and completes the handshake: the usual server start.
+///@{
+inline TlsStream tls_accept(Socket socket, const TlsContext& context, Timeout timeout, std::error_code& ec) {
+    TlsStream s = TlsStream::server(std::move(socket), context, ec);
+    if (!ec) s.handshake(timeout, ec);
+    return s;
+}
+inline TlsStream tls_accept(Socket socket, const TlsContext& context, Timeout timeout) {
+    TlsStream s = TlsStream::server(std::move(socket), context);
+    s.handshake(timeout);
+    return s;
+}
+///@}
+
+}  // namespace sockets

@@ -1,0 +1,732 @@
+// TLS over loopback: our client against our server, against `openssl s_server` / `s_client`
+// and Python's ssl module; every rejection with its own message; timeouts, truncation, the
+// framing layer and non-blocking use. Certificates come from tests/tls/make-certs.sh (a CTest
+// fixture, or run here when the directory is missing).
+#include <sockets/message.hpp>
+#include <sockets/poller.hpp>
+#include <sockets/tls.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catch.hpp"
+#include "support.hpp"
+
+using namespace sockets;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const std::string& cert_dir() {
+    static const std::string dir = [] {
+        std::string d = SOCKETS_TLS_CERT_DIR;
+        if (!std::ifstream(d + "/ca.pem")) {
+            std::string command = std::string(SOCKETS_TLS_MAKE_CERTS) + " " + d + " >/dev/null";
+            if (std::system(command.c_str()) != 0) throw std::runtime_error("make-certs.sh failed");
+        }
+        return d;
+    }();
+    return dir;
+}
+std::string cert(const std::string& name) { return cert_dir() + "/" + name + ".pem"; }
+std::string key(const std::string& name) { return cert_dir() + "/" + name + ".key"; }
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+TlsContext server_context(const std::string& name = "server") { return TlsContext::server(cert(name), key(name)); }
+
+TlsContext trusting_client() {
+    TlsContext c = TlsContext::client();
+    c.load_verify_file(cert("ca"));
+    return c;
+}
+
+// A server on its own thread: accepts one client, runs TLS with context, then body. What
+// happened comes back to the main thread (no Catch2 assertion off the main thread).
+struct ServerResult {
+    std::error_code handshake;
+    std::error_code body;
+    std::string data;
+    std::string subject;
+    std::string alpn;
+};
+
+class OneClientServer {
+public:
+    using Body = std::function<void(TlsStream&, ServerResult&)>;
+    OneClientServer(TlsContext context, Body body, Family family = Family::ipv4)
+        : listener_(listen_on(Address::loopback(family, 0))) {
+        thread_ = std::thread([this, context, body] {
+            std::error_code ec;
+            Socket s = listener_.accept(10s, ec);
+            if (ec) {
+                result_.handshake = ec;
+                return;
+            }
+            TlsStream tls = tls_accept(std::move(s), context, 10s, result_.handshake);
+            if (result_.handshake) {
+                // Closing with the client's last handshake bytes unread would reset the
+                // connection, and a reset can overtake our alert: let the client hear why.
+                tls.socket().graceful_close(10s, ec);
+                return;
+            }
+            result_.subject = tls.peer_subject();
+            result_.alpn = tls.alpn_protocol();
+            body(tls, result_);
+        });
+    }
+    ~OneClientServer() {
+        if (thread_.joinable()) thread_.join();
+    }
+    Address address() const { return listener_.local_address(); }
+    ServerResult finish() {
+        thread_.join();
+        return result_;
+    }
+
+private:
+    Socket listener_;
+    ServerResult result_;
+    std::thread thread_;
+};
+
+// Echoes one line, then ends with close_notify both ways.
+void echo_line(TlsStream& tls, ServerResult& r) {
+    BasicStreamReader<TlsStream> reader(tls);
+    std::string_view line = reader.read_line(10s, r.body);
+    if (r.body) return;
+    r.data = std::string(line);
+    send_line(tls, "echo: " + r.data, 10s, r.body);
+    if (!r.body) tls.shutdown(10s, r.body);
+}
+
+void nothing(TlsStream&, ServerResult&) {}
+
+TlsStream connect_client(const Address& to, const TlsContext& context, const std::string& host, std::error_code& ec) {
+    return tls_connect(connect_to(to, 10s), context, host, 10s, ec);
+}
+
+// A child process whose first output line we read; bounded by `timeout`.
+class Child {
+public:
+    // Without LD_PRELOAD: the fault-injection harness (scripts/test-faults) is for our code, not
+    // for openssl or python3, whose blocking I/O does not retry injected EINTR.
+    explicit Child(const std::string& command) : pipe_(::popen(("env -u LD_PRELOAD timeout 60 " + command).c_str(), "r")) {}
+    ~Child() {
+        if (pipe_) ::pclose(pipe_);
+    }
+    std::string line() {
+        char buffer[512];
+        if (!pipe_ || !std::fgets(buffer, sizeof buffer, pipe_)) return {};
+        return buffer;
+    }
+    std::string rest() {
+        std::string out;
+        while (true) {
+            std::string l = line();
+            if (l.empty()) return out;
+            out += l;
+        }
+    }
+    int wait() {
+        int status = ::pclose(pipe_);
+        pipe_ = nullptr;
+        return status;
+    }
+
+private:
+    FILE* pipe_;
+};
+
+bool have_python_ssl() { return std::system("python3 -c 'import ssl' >/dev/null 2>&1") == 0; }
+
+}  // namespace
+
+TEST_CASE("tls: round trip with verification, ALPN and close_notify both ways", "[tls]") {
+    TlsContext server = server_context();
+    server.set_alpn({"x-test/2", "http/1.1"});
+    OneClientServer srv(server, echo_line);
+    TlsContext client = trusting_client();
+    client.set_alpn({"h2", "http/1.1"});
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), client, "localhost", ec);
+    REQUIRE_FALSE(ec);
+    CHECK(tls.handshake_done());
+    CHECK(tls.alpn_protocol() == "http/1.1");
+    CHECK(tls.protocol_version() == "TLSv1.3");
+    CHECK(tls.peer_subject() == "/CN=localhost");
+    CHECK(test::is_nonblocking(tls.socket()));
+    CHECK(send_line(tls, "hello", 10s) == 6);
+    BasicStreamReader<TlsStream> reader(tls);
+    CHECK(reader.read_line(10s) == "echo: hello");
+    char byte;
+    CHECK(tls.recv(&byte, 1, 10s) == 0);  // the server's close_notify
+    tls.shutdown(10s);
+    ServerResult r = srv.finish();
+    CHECK_FALSE(r.handshake);
+    CHECK_FALSE(r.body);
+    CHECK(r.data == "hello");
+    CHECK(r.alpn == "http/1.1");
+}
+
+TEST_CASE("tls: IP address hosts are checked against the certificate's IP entries", "[tls]") {
+    SECTION("IPv4") {
+        OneClientServer srv(server_context(), echo_line);
+        std::error_code ec;
+        TlsStream tls = connect_client(srv.address(), trusting_client(), "127.0.0.1", ec);
+        CHECK_FALSE(ec);
+        send_line(tls, "v4", 10s);
+        CHECK(BasicStreamReader<TlsStream>(tls).read_line(10s) == "echo: v4");
+        tls.shutdown(10s, ec);
+        CHECK(srv.finish().data == "v4");
+    }
+    SECTION("IPv6, bracketed") {
+        OneClientServer srv(server_context(), echo_line, Family::ipv6);
+        std::error_code ec;
+        TlsStream tls = connect_client(srv.address(), trusting_client(), "[::1]", ec);
+        CHECK_FALSE(ec);
+        send_line(tls, "v6", 10s);
+        CHECK(BasicStreamReader<TlsStream>(tls).read_line(10s) == "echo: v6");
+        tls.shutdown(10s, ec);
+        CHECK(srv.finish().data == "v6");
+    }
+}
+
+TEST_CASE("tls: certificate rejections, each with its own message", "[tls]") {
+    struct Case {
+        const char* server_cert;
+        const char* host;
+        int code;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"expired", "localhost", X509_V_ERR_CERT_HAS_EXPIRED, "certificate has expired"},
+        {"future", "localhost", X509_V_ERR_CERT_NOT_YET_VALID, "certificate is not yet valid"},
+        {"selfsigned", "localhost", X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "self-signed certificate"},
+        {"stranger", "localhost", X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unknown CA"},
+        {"server", "wrong.test", X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch"},
+        {"server", "10.1.2.3", X509_V_ERR_IP_ADDRESS_MISMATCH, "IP address mismatch"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.server_cert << " as " << c.host);
+        OneClientServer srv(server_context(c.server_cert), nothing);
+        std::error_code ec;
+        TlsStream tls = connect_client(srv.address(), trusting_client(), c.host, ec);
+        CHECK(ec.category() == tls_verify_category());
+        CHECK(ec.value() == c.code);
+        CHECK(ec == tls_errc::verification_failed);
+        CHECK(ec.message().find(c.message) != std::string::npos);
+        CHECK(tls.verify_detail().find(std::string("expected ") + c.host) != std::string::npos);
+        CHECK(tls.verify_detail().find("certificate /CN=localhost") != std::string::npos);
+        ServerResult r = srv.finish();
+        CHECK(r.handshake);  // the client's alert ends the server's handshake too
+        CHECK(r.handshake.category() == tls_category());
+    }
+}
+
+TEST_CASE("tls: the throwing handshake names the host and the certificate", "[tls]") {
+    OneClientServer srv(server_context(), nothing);
+    try {
+        TlsStream tls = tls_connect(connect_to(srv.address(), 10s), trusting_client(), "example.org", 10s);
+        FAIL("handshake succeeded");
+    } catch (const std::system_error& e) {
+        std::string what = e.what();
+        INFO(what);
+        CHECK(what.find("tls handshake with example.org") != std::string::npos);
+        CHECK(what.find("CN=localhost") != std::string::npos);
+        CHECK(what.find("hostname mismatch") != std::string::npos);
+    }
+    srv.finish();
+}
+
+TEST_CASE("tls: verification is on by default; off only when asked by name", "[tls]") {
+    SECTION("the test CA is unknown to the system trust store") {
+        OneClientServer srv(server_context(), nothing);
+        std::error_code ec;
+        connect_client(srv.address(), TlsContext::client(), "localhost", ec);
+        // The server sends its chain up to the root: that root is what nobody trusts.
+        CHECK(ec.value() == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN);
+        CHECK(ec.message().find("unknown CA") != std::string::npos);
+        srv.finish();
+    }
+    SECTION("a verifying client must be told whom to expect") {
+        auto pair = test::tcp_pair();
+        std::error_code ec;
+        TlsStream tls = TlsStream::client(std::move(pair.client), TlsContext::client(), "", ec);
+        CHECK(ec == tls_errc::host_required);
+        CHECK_FALSE(tls.is_open());
+    }
+    SECTION("insecure_skip_verification accepts a self-signed certificate for any name") {
+        OneClientServer srv(server_context("selfsigned"), echo_line);
+        TlsContext client = TlsContext::client();
+        client.insecure_skip_verification();
+        CHECK_FALSE(client.verifies_peer());
+        std::error_code ec;
+        TlsStream tls = connect_client(srv.address(), client, "", ec);
+        REQUIRE_FALSE(ec);
+        send_line(tls, "anyone", 10s);
+        CHECK(BasicStreamReader<TlsStream>(tls).read_line(10s) == "echo: anyone");
+        tls.shutdown(10s, ec);
+        srv.finish();
+    }
+    SECTION("a CA given as PEM text is trusted too") {
+        OneClientServer srv(server_context(), nothing);
+        TlsContext client = TlsContext::client();
+        client.add_certificate_authority_pem(read_file(cert("ca")));
+        std::error_code ec;
+        connect_client(srv.address(), client, "example.test", ec);
+        CHECK_FALSE(ec);
+        srv.finish();
+    }
+}
+
+TEST_CASE("tls: server certificate and key from memory", "[tls]") {
+    TlsContext server = TlsContext::server();
+    server.use_certificate_chain_pem(read_file(cert("server")));
+    server.use_private_key_pem(read_file(key("server")));
+    OneClientServer srv(server, echo_line);
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "example.test", ec);
+    REQUIRE_FALSE(ec);
+    send_line(tls, "pem", 10s);
+    CHECK(BasicStreamReader<TlsStream>(tls).read_line(10s) == "echo: pem");
+    tls.shutdown(10s);
+    CHECK(srv.finish().data == "pem");
+}
+
+TEST_CASE("tls: loading errors say what went wrong", "[tls]") {
+    TlsContext server = TlsContext::server();
+    std::error_code ec;
+    server.use_certificate_chain_file(cert_dir() + "/no-such.pem", ec);
+    CHECK(ec == std::errc::no_such_file_or_directory);
+    server.use_certificate_chain_file(cert("server"));
+    server.use_private_key_file(key("client"), ec);  // not the certificate's key
+    CHECK(ec.category() == tls_category());
+    CHECK(ec.message().find("mismatch") != std::string::npos);
+    server.use_private_key_pem("not a key", ec);
+    CHECK(ec);
+}
+
+TEST_CASE("tls: mutual TLS", "[tls]") {
+    TlsContext server = server_context();
+    server.require_client_certificate();
+    server.load_verify_file(cert("ca"));
+    SECTION("a client without a certificate is refused") {
+        OneClientServer srv(server, nothing);
+        std::error_code ec;
+        TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+        // TLS 1.3: the client's handshake may finish before the server has judged it; then its
+        // first read hears the alert.
+        char byte;
+        if (!ec) (void)tls.recv(&byte, 1, 10s, ec);
+        CHECK(ec.category() == tls_category());
+        CHECK(ec.message().find("certificate required") != std::string::npos);
+        ServerResult r = srv.finish();
+        CHECK(r.handshake.message().find("did not return a certificate") != std::string::npos);
+    }
+    SECTION("a client with one is let in, and the server sees who it is") {
+        OneClientServer srv(server, echo_line);
+        TlsContext client = trusting_client();
+        client.use_certificate_chain_file(cert("client"));
+        client.use_private_key_file(key("client"));
+        std::error_code ec;
+        TlsStream tls = connect_client(srv.address(), client, "localhost", ec);
+        REQUIRE_FALSE(ec);
+        send_line(tls, "me", 10s);
+        CHECK(BasicStreamReader<TlsStream>(tls).read_line(10s) == "echo: me");
+        tls.shutdown(10s);
+        ServerResult r = srv.finish();
+        CHECK_FALSE(r.body);
+        CHECK_FALSE(r.handshake);
+        CHECK(r.subject == "/CN=sockets test client");
+    }
+}
+
+TEST_CASE("tls: no common ALPN protocol ends the handshake", "[tls]") {
+    TlsContext server = server_context();
+    server.set_alpn({"only-this"});
+    OneClientServer srv(server, nothing);
+    TlsContext client = trusting_client();
+    client.set_alpn({"something-else"});
+    std::error_code ec;
+    connect_client(srv.address(), client, "localhost", ec);
+    CHECK(ec.message().find("no application protocol") != std::string::npos);
+    srv.finish();
+}
+
+TEST_CASE("tls: 64 MiB each way arrive intact", "[tls]") {
+    const std::size_t size = 64u << 20;
+    const auto payload = test::pattern(size, 7);
+    std::vector<unsigned char> at_server(size);
+    std::size_t server_got = 0, server_sent = 0;
+    OneClientServer srv(server_context(), [&](TlsStream& tls, ServerResult& r) {
+        server_got = tls.recv_exact(at_server.data(), size, 60s, r.body);
+        if (!r.body) server_sent = tls.send_all(payload.data(), size, 60s, r.body);
+        if (!r.body) tls.shutdown(10s, r.body);
+    });
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    // Both directions at once would deadlock only if sends could not make progress; here the
+    // client sends everything first, so the order is fixed.
+    CHECK(tls.send_all(payload.data(), size, 60s) == size);
+    std::vector<unsigned char> at_client(size);
+    CHECK(tls.recv_exact(at_client.data(), size, 60s) == size);
+    CHECK(tls.recv(at_client.data(), 1, 10s) == 0);
+    tls.shutdown(10s);
+    ServerResult r = srv.finish();
+    CHECK_FALSE(r.body);
+    CHECK(server_got == size);
+    CHECK(server_sent == size);
+    CHECK(at_server == payload);
+    CHECK(at_client == payload);
+}
+
+TEST_CASE("tls: a peer that stops mid-handshake cannot outlast the deadline", "[tls]") {
+    SECTION("client side: the server reads the ClientHello and goes silent") {
+        auto listener = listen_on(Address::loopback(Family::ipv4, 0));
+        Socket client = connect_to(listener.local_address(), 10s);
+        Socket server = listener.accept(10s);
+        TlsStream tls = TlsStream::client(std::move(client), trusting_client(), "localhost");
+        char hello[16];
+        std::thread reader([&] { (void)server.recv(hello, sizeof hello, 10s); });
+        auto start = Clock::now();
+        std::error_code ec;
+        tls.handshake(300ms, ec);
+        auto took = Clock::now() - start;
+        reader.join();
+        CHECK(ec == std::errc::timed_out);
+        CHECK(took >= 300ms);
+        CHECK(took < 5s);
+    }
+    SECTION("server side: the client connects and says nothing") {
+        auto pair = test::tcp_pair();
+        auto start = Clock::now();
+        std::error_code ec;
+        TlsStream tls = tls_accept(std::move(pair.server), server_context(), 200ms, ec);
+        CHECK(ec == std::errc::timed_out);
+        CHECK(Clock::now() - start < 5s);
+    }
+    SECTION("a zero timeout tries once and does not wait") {
+        auto pair = test::tcp_pair();
+        std::error_code ec;
+        TlsStream tls = TlsStream::server(std::move(pair.server), server_context());
+        tls.handshake(0ms, ec);
+        CHECK(ec == std::errc::timed_out);
+    }
+}
+
+TEST_CASE("tls: a close without close_notify is truncation, not a clean end", "[tls]") {
+    OneClientServer srv(server_context(), [](TlsStream& tls, ServerResult& r) {
+        (void)tls.send_all("partial", 7, 10s, r.body);
+        // Leaving without shutdown(): the destructor closes TCP without close_notify.
+    });
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    char buffer[16];
+    std::size_t n = tls.recv_exact(buffer, 7, 10s, ec);
+    CHECK(n == 7);
+    CHECK_FALSE(ec);
+    srv.finish();
+    n = tls.recv(buffer, sizeof buffer, 10s, ec);
+    CHECK(n == 0);
+    CHECK(ec == tls_errc::truncated);
+    CHECK(ec.message().find("close_notify") != std::string::npos);
+}
+
+TEST_CASE("tls: writing to a vanished peer is an error, never SIGPIPE", "[tls]") {
+    OneClientServer srv(server_context(), nothing);  // the handshake, then the server is gone
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    srv.finish();
+    std::vector<char> data(1 << 20, 'x');
+    std::size_t sent = 0;
+    for (int i = 0; i < 64 && !ec; ++i) sent += tls.send_all(data.data(), data.size(), 10s, ec);
+    INFO(ec.message());
+    CHECK((ec == std::errc::broken_pipe || ec == std::errc::connection_reset));
+    CHECK(sent < 64u * data.size());
+}
+
+TEST_CASE("tls: recv_exact counts what came before a clean close", "[tls]") {
+    OneClientServer srv(server_context(), [](TlsStream& tls, ServerResult& r) {
+        (void)tls.send_all("abc", 3, 10s, r.body);
+        if (!r.body) tls.shutdown(10s, r.body);
+    });
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    char buffer[8];
+    std::size_t n = tls.recv_exact(buffer, sizeof buffer, 10s, ec);
+    CHECK(n == 3);
+    CHECK(ec == errc::end_of_stream);
+    tls.shutdown(10s, ec);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(srv.finish().body);
+}
+
+TEST_CASE("tls: a timed recv on a silent peer times out and the stream stays usable", "[tls]") {
+    OneClientServer srv(server_context(), echo_line);
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    char buffer[8];
+    auto start = Clock::now();
+    CHECK(tls.recv(buffer, sizeof buffer, 100ms, ec) == 0);
+    CHECK(ec == std::errc::timed_out);
+    CHECK(Clock::now() - start >= 100ms);
+    send_line(tls, "still here", 10s);
+    CHECK(BasicStreamReader<TlsStream>(tls).read_line(10s) == "echo: still here");
+    tls.shutdown(10s);
+    CHECK_FALSE(srv.finish().body);
+}
+
+TEST_CASE("tls: the framing layer works over TLS unchanged", "[tls]") {
+    OneClientServer srv(server_context(), [](TlsStream& tls, ServerResult& r) {
+        BasicStreamReader<TlsStream> reader(tls);
+        for (int i = 0; i < 3 && !r.body; ++i) {
+            std::string_view m = reader.read_message(10s, r.body);
+            if (!r.body) send_message(tls, "got " + std::string(m), 10s, r.body);
+        }
+        if (!r.body) send_line(tls, "bye", 10s, r.body);
+        if (!r.body) tls.shutdown(10s, r.body);
+    });
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    {
+        BasicMessageWriter<TlsStream> writer(tls);
+        writer.write_message("one", 10s);
+        writer.write_message(std::string(100000, 'x'), 10s);  // flushes the batch
+        writer.write_message("three", 10s);
+        writer.flush(10s);
+    }
+    BasicStreamReader<TlsStream> reader(tls);
+    CHECK(reader.read_message(10s) == "got one");
+    CHECK(reader.read_message(10s) == "got " + std::string(100000, 'x'));
+    CHECK(reader.read_message(10s) == "got three");
+    CHECK(reader.read_line(10s) == "bye");
+    std::string_view rest = reader.read_line(10s, ec);
+    CHECK(ec == errc::end_of_stream);
+    CHECK(rest.empty());
+    tls.shutdown(10s);
+    CHECK_FALSE(srv.finish().body);
+}
+
+TEST_CASE("tls: non-blocking handshake and transfer with a Poller, one thread", "[tls]") {
+    auto pair = test::tcp_pair();
+    TlsStream client = TlsStream::client(std::move(pair.client), trusting_client(), "localhost");
+    TlsStream server = TlsStream::server(std::move(pair.server), server_context());
+    Poller poller;
+    poller.add(client.socket(), Events::readable, 0);
+    poller.add(server.socket(), Events::readable, 1);
+    auto interest = [](const TlsStream& s) { return s.wants() == TlsWant::write ? Events::writable : Events::readable; };
+    bool client_done = false, server_done = false;
+    std::error_code ec;
+    int rounds = 0;
+    while (!(client_done && server_done) && !ec && ++rounds < 100) {
+        if (!client_done) client_done = client.try_handshake(ec);
+        if (!server_done && !ec) server_done = server.try_handshake(ec);
+        if (client_done && server_done) break;
+        if (!client_done) poller.modify(client.socket(), interest(client), 0);
+        if (!server_done) poller.modify(server.socket(), interest(server), 1);
+        CHECK_FALSE(poller.wait(10s).empty());
+    }
+    REQUIRE_FALSE(ec);
+    CHECK(client_done);
+    CHECK(server_done);
+    CHECK(client.wants() == TlsWant::nothing);
+
+    char buffer[64];
+    // Nothing sent yet: would block, waiting to read.
+    auto none = server.try_recv(buffer, sizeof buffer, ec);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(none.has_value());
+    CHECK(server.wants() == TlsWant::read);
+
+    auto sent = client.try_send("ping", 4, ec);
+    REQUIRE(sent.has_value());
+    CHECK(*sent == 4);
+    poller.modify(server.socket(), Events::readable, 1);
+    std::optional<std::size_t> got;
+    while (!got && !ec) {
+        CHECK_FALSE(poller.wait(10s).empty());
+        got = server.try_recv(buffer, sizeof buffer, ec);
+    }
+    REQUIRE(got.has_value());
+    CHECK(std::string(buffer, *got) == "ping");
+
+    // The framing layer's non-blocking path: fill() uses try_recv.
+    BasicStreamReader<TlsStream> reader(server);
+    send_message(client, "framed", 10s);
+    std::optional<std::string_view> m;
+    while (!m && !ec) {
+        CHECK_FALSE(poller.wait(10s).empty());
+        reader.fill(ec);
+        if (!ec) m = reader.try_message(ec);
+    }
+    REQUIRE(m.has_value());
+    CHECK(*m == "framed");
+}
+
+TEST_CASE("tls: calls on an empty stream report not_connected", "[tls]") {
+    TlsStream tls;
+    char byte;
+    std::error_code ec;
+    CHECK(tls.recv(&byte, 1, 1s, ec) == 0);
+    CHECK(ec == tls_errc::not_connected);
+    CHECK(tls.send_all("x", 1, ec) == 0);
+    CHECK(ec == tls_errc::not_connected);
+    CHECK_THROWS_AS(tls.handshake(1s), std::system_error);
+}
+
+TEST_CASE("tls: errors never leak between calls or threads", "[tls]") {
+    // A failed load leaves nothing in the queue for the next, unrelated call.
+    TlsContext server = TlsContext::server();
+    std::error_code ec;
+    server.use_private_key_file(cert_dir() + "/missing.key", ec);
+    CHECK(ec);
+    CHECK(::ERR_peek_error() == 0);
+    OneClientServer srv(server_context(), echo_line);
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    CHECK_FALSE(ec);
+    send_line(tls, "clean", 10s);
+    CHECK(BasicStreamReader<TlsStream>(tls).read_line(10s) == "echo: clean");
+    tls.shutdown(10s);
+    CHECK_FALSE(srv.finish().body);
+}
+
+// ---- interoperability --------------------------------------------------------------------
+
+TEST_CASE("tls interop: our client against openssl s_server", "[tls][interop]") {
+    Child server("openssl s_server -accept 127.0.0.1:0 -naccept 1 -rev -cert " + cert("server") + " -key " +
+                 key("server") + " 2>&1");
+    std::string line;
+    int port = 0;
+    for (int i = 0; i < 10 && port == 0; ++i) {
+        line = server.line();
+        auto at = line.find("ACCEPT");
+        if (at != std::string::npos) port = std::atoi(line.c_str() + line.rfind(':') + 1);
+    }
+    INFO(line);
+    REQUIRE(port > 0);
+    std::error_code ec;
+    TlsStream tls = tls_connect(connect_to(Address::loopback(Family::ipv4, static_cast<std::uint16_t>(port)), 10s),
+                                trusting_client(), "localhost", 10s, ec);
+    REQUIRE_FALSE(ec);
+    send_line(tls, "hello", 10s);
+    BasicStreamReader<TlsStream> reader(tls);
+    CHECK(reader.read_line(10s) == "olleh");  // -rev: each line reversed
+    tls.shutdown(2s, ec);  // s_server may or may not answer with its own close_notify
+    tls = TlsStream();
+    server.rest();
+    CHECK(server.wait() == 0);
+}
+
+TEST_CASE("tls interop: openssl s_client against our server", "[tls][interop]") {
+    OneClientServer srv(server_context(), echo_line);
+    Child client("sh -c 'printf \"from s_client\\n\" | openssl s_client -connect 127.0.0.1:" +
+                 std::to_string(srv.address().port()) + " -servername localhost -verify_return_error -CAfile " +
+                 cert("ca") + " -quiet -ign_eof 2>&1'");
+    std::string out = client.rest();
+    INFO(out);
+    CHECK(out.find("echo: from s_client") != std::string::npos);
+    CHECK(out.find("verify return:1") != std::string::npos);
+    CHECK(client.wait() == 0);
+    ServerResult r = srv.finish();
+    CHECK_FALSE(r.handshake);
+    CHECK(r.data == "from s_client");
+}
+
+TEST_CASE("tls interop: openssl s_client rejects our untrusted certificate", "[tls][interop]") {
+    OneClientServer srv(server_context("stranger"), nothing);
+    Child client("sh -c 'openssl s_client -connect 127.0.0.1:" + std::to_string(srv.address().port()) +
+                 " -verify_return_error -CAfile " + cert("ca") + " </dev/null 2>&1'");
+    std::string out = client.rest();
+    INFO(out);
+    CHECK(out.find("unable to get local issuer certificate") != std::string::npos);
+    CHECK(client.wait() != 0);
+    ServerResult r = srv.finish();
+    CHECK(r.handshake.message().find("unknown ca") != std::string::npos);
+}
+
+TEST_CASE("tls interop: Python's ssl module as client and as server", "[tls][interop]") {
+    if (!have_python_ssl()) {
+        WARN("python3 with ssl not found: skipped");
+        return;
+    }
+    SECTION("Python client, our server") {
+        OneClientServer srv(server_context(), echo_line);
+        std::string script =
+            "import socket, ssl, sys\n"
+            "ctx = ssl.create_default_context(cafile=sys.argv[2])\n"
+            "with socket.create_connection(('127.0.0.1', int(sys.argv[1]))) as raw:\n"
+            "    with ctx.wrap_socket(raw, server_hostname='localhost') as s:\n"
+            "        s.sendall(b'from python\\n')\n"
+            "        data = b''\n"
+            "        while not data.endswith(b'\\n'):\n"
+            "            data += s.recv(100)\n"
+            "        print(data.decode().strip(), s.version())\n"
+            "        s.unwrap()\n";
+        std::ofstream(cert_dir() + "/client.py") << script;
+        Child client("python3 " + cert_dir() + "/client.py " + std::to_string(srv.address().port()) + " " +
+                     cert("ca") + " 2>&1");
+        std::string out = client.rest();
+        INFO(out);
+        CHECK(out == "echo: from python TLSv1.3\n");
+        CHECK(client.wait() == 0);
+        ServerResult r = srv.finish();
+        CHECK_FALSE(r.body);
+        CHECK(r.data == "from python");
+    }
+    SECTION("our client, Python server with TLS 1.2 only") {
+        std::string script =
+            "import socket, ssl, sys\n"
+            "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+            "ctx.maximum_version = ssl.TLSVersion.TLSv1_2\n"
+            "ctx.load_cert_chain(sys.argv[1], sys.argv[2])\n"
+            "ctx.set_alpn_protocols(['x-py'])\n"
+            "with socket.create_server(('127.0.0.1', 0)) as listener:\n"
+            "    print(listener.getsockname()[1], flush=True)\n"
+            "    raw, _ = listener.accept()\n"
+            "    with ctx.wrap_socket(raw, server_side=True) as s:\n"
+            "        data = s.recv(100)\n"
+            "        s.sendall(data.upper())\n"
+            "        s.unwrap()\n"
+            "    print('python done', flush=True)\n";
+        std::ofstream(cert_dir() + "/server.py") << script;
+        Child server("python3 " + cert_dir() + "/server.py " + cert("server") + " " + key("server") + " 2>&1");
+        int port = std::atoi(server.line().c_str());
+        REQUIRE(port > 0);
+        TlsContext client = trusting_client();
+        client.set_alpn({"x-py"});
+        std::error_code ec;
+        TlsStream tls = tls_connect(connect_to(Address::loopback(Family::ipv4, static_cast<std::uint16_t>(port)), 10s),
+                                    client, "127.0.0.1", 10s, ec);
+        REQUIRE_FALSE(ec);
+        CHECK(tls.protocol_version() == "TLSv1.2");
+        CHECK(tls.alpn_protocol() == "x-py");
+        tls.send_all("shout", 5, 10s);
+        char buffer[16];
+        CHECK(tls.recv_exact(buffer, 5, 10s) == 5);
+        CHECK(std::string(buffer, 5) == "SHOUT");
+        CHECK(tls.recv(buffer, sizeof buffer, 10s) == 0);  // Python's close_notify
+        tls.shutdown(10s);
+        CHECK(server.rest() == "python done\n");
+        CHECK(server.wait() == 0);
+    }
+}
