@@ -52,3 +52,9 @@ TEST_CASE("including the library leaves std::min and std::max usable", "[windows
     CHECK(std::min(1, 2) == 1);
     CHECK(std::max(1, 2) == 2);
 }
+
+bool small_fdset_unit_select_works();
+
+TEST_CASE("a unit with its own FD_SETSIZE before <winsock2.h> shares the library's select sets", "[windows]") {
+    CHECK(small_fdset_unit_select_works());
+}

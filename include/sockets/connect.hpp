@@ -88,9 +88,9 @@ inline std::vector<Address> interleave_families(const std::vector<Address>& cand
     return out;
 }
 
-// Keeps a Windows fd_set (FD_SETSIZE sockets, 64 unless the program says otherwise) from
-// overflowing; more attempts than this in flight would not make a connection any sooner.
-inline constexpr std::size_t max_racing = FD_SETSIZE < 64 ? FD_SETSIZE : 64;
+// Keeps a Windows handle set (select_capacity sockets) from overflowing; more attempts than
+// this in flight would not make a connection any sooner.
+inline constexpr std::size_t max_racing = select_capacity < 64 ? select_capacity : 64;
 
 struct Race {
     struct Pending {
@@ -124,21 +124,21 @@ inline Socket start_attempt(Race& race) {
 // marks them in ended. Returns like poll.
 #if defined(_WIN32)
 // select, not WSAPoll: WSAPoll does not report a failed connect on older Windows, select's
-// except set does. Winsock's FD_SETSIZE counts sockets, and max_racing keeps within it.
+// except set does. A set counts sockets on Windows, and max_racing keeps within it.
 inline int wait_attempts(const std::vector<Race::Pending>& pending, int timeout_ms, std::vector<char>& ended) {
-    fd_set writable, failed;
-    FD_ZERO(&writable);
-    FD_ZERO(&failed);
+    HandleSet writable, failed;
+    set_clear(writable);
+    set_clear(failed);
     for (const auto& p : pending) {
-        FD_SET(p.socket.native_handle(), &writable);
-        FD_SET(p.socket.native_handle(), &failed);
+        set_add(writable, p.socket.native_handle());
+        set_add(failed, p.socket.native_handle());
     }
     timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    int rc = ::select(0, nullptr, &writable, &failed, timeout_ms < 0 ? nullptr : &tv);
+    int rc = ::select(0, nullptr, as_fd_set(&writable), as_fd_set(&failed), timeout_ms < 0 ? nullptr : &tv);
     ended.assign(pending.size(), 0);
     for (std::size_t i = 0; rc > 0 && i < pending.size(); ++i) {
         native_handle_type h = pending[i].socket.native_handle();
-        ended[i] = FD_ISSET(h, &writable) || FD_ISSET(h, &failed);
+        ended[i] = set_has(writable, h) || set_has(failed, h);
     }
     return rc;
 }

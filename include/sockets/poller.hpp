@@ -674,19 +674,19 @@ public:
     /// Waits until deadline: the implementation of PollerInterface::wait.
     ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
         return run(deadline, ec, [this](int timeout_ms, bool& woken) {
-            fd_set read, write, except;
+            detail::HandleSet read, write, except;
             int rc = select_once(read, write, except, timeout_ms);
             if (rc < 0) return find_closed() ? 1 : rc;  // EBADF/WSAENOTSOCK: which one?
             if (rc == 0) return rc;
-            if (FD_ISSET(waker_.handle(), &read)) {
+            if (detail::set_has(read, waker_.handle())) {
                 woken = true;
                 waker_.drain();
             }
             for (detail::Registration& e : registry_.entries()) {
                 Events got = Events::none;
-                if (FD_ISSET(e.handle, &read)) got |= Events::readable;
-                if (FD_ISSET(e.handle, &write)) got |= Events::writable;
-                if (detail::select_except_means_error && FD_ISSET(e.handle, &except)) got |= Events::error;
+                if (detail::set_has(read, e.handle)) got |= Events::readable;
+                if (detail::set_has(write, e.handle)) got |= Events::writable;
+                if (detail::select_except_means_error && detail::set_has(except, e.handle)) got |= Events::error;
                 if (!any(got)) continue;
                 if (e.awaiting_write && any(got & Events::writable) && pending_error(e.handle)) got |= Events::error;
                 got |= writable_with_error(e, got);
@@ -713,16 +713,16 @@ private:
         return detail::poll_handles(&p, 1, 0) > 0 && (p.revents & POLLERR) != 0;
 #endif
     }
-    int select_once(fd_set& read, fd_set& write, fd_set& except, int timeout_ms) noexcept {
-        FD_ZERO(&read);
-        FD_ZERO(&write);
-        FD_ZERO(&except);
-        FD_SET(waker_.handle(), &read);
+    int select_once(detail::HandleSet& read, detail::HandleSet& write, detail::HandleSet& except, int timeout_ms) noexcept {
+        detail::set_clear(read);
+        detail::set_clear(write);
+        detail::set_clear(except);
+        detail::set_add(read, waker_.handle());
         native_handle_type max_handle = waker_.handle();
         for (const detail::Registration& e : registry_.entries()) {
-            if (any(e.events & Events::readable)) FD_SET(e.handle, &read);
-            if (any(e.events & Events::writable)) FD_SET(e.handle, &write);
-            if (detail::select_except_means_error) FD_SET(e.handle, &except);
+            if (any(e.events & Events::readable)) detail::set_add(read, e.handle);
+            if (any(e.events & Events::writable)) detail::set_add(write, e.handle);
+            if (detail::select_except_means_error) detail::set_add(except, e.handle);
             if (e.handle > max_handle) max_handle = e.handle;
         }
         return detail::select_handles(static_cast<int>(max_handle), &read, &write, &except, timeout_ms);
@@ -874,15 +874,15 @@ private:
     void report_failed_connects() noexcept {
         auto& entries = registry_.entries();
         for (std::size_t first = 0; first < entries.size();) {
-            fd_set failed;
-            FD_ZERO(&failed);
+            detail::HandleSet failed;
+            detail::set_clear(failed);
             std::size_t i = first;
-            for (; i < entries.size() && failed.fd_count < FD_SETSIZE; ++i)
-                if (entries[i].awaiting_write && !entries[i].stale) FD_SET(entries[i].handle, &failed);
+            for (; i < entries.size() && detail::set_size(failed) < detail::select_capacity; ++i)
+                if (entries[i].awaiting_write && !entries[i].stale) detail::set_add(failed, entries[i].handle);
             timeval zero{0, 0};
-            if (failed.fd_count > 0 && ::select(0, nullptr, nullptr, &failed, &zero) > 0)
+            if (detail::set_size(failed) > 0 && ::select(0, nullptr, nullptr, detail::as_fd_set(&failed), &zero) > 0)
                 for (std::size_t j = first; j < i; ++j)
-                    if (entries[j].awaiting_write && FD_ISSET(entries[j].handle, &failed))
+                    if (entries[j].awaiting_write && detail::set_has(failed, entries[j].handle))
                         report(entries[j], Events::error | Events::writable);
             first = i;
         }

@@ -15,10 +15,6 @@
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
-#ifndef FD_SETSIZE
-// Winsock's FD_SETSIZE counts sockets per fd_set (64 by default); SelectPoller holds this many.
-#define FD_SETSIZE 1024
-#endif
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
@@ -234,14 +230,37 @@ inline int sleep_ms(int timeout_ms) noexcept {
     return 0;
 }
 
-// On Windows FD_SETSIZE counts sockets per set (any SOCKET value fits).
-inline bool select_accepts(native_handle_type, std::size_t registered) noexcept {
-    return registered < FD_SETSIZE;
+// Winsock's fd_set is { u_int fd_count; SOCKET fd_array[FD_SETSIZE]; }, and FD_SETSIZE is
+// whatever each translation unit defined before its first <winsock2.h> (64 by default): inline
+// code using fd_set would differ between units (an ODR violation; the linker keeps one copy,
+// which may overrun another unit's sets). The library's sets have the same layout with a fixed
+// capacity of their own, handed to select() as fd_set* (select reads fd_count, then that many
+// handles: "fd_set structure"), so no unit's FD_SETSIZE matters.
+inline constexpr std::size_t select_capacity = 1024;
+struct HandleSet {
+    u_int fd_count;
+    SOCKET fd_array[select_capacity];
+};
+inline void set_clear(HandleSet& s) noexcept { s.fd_count = 0; }
+inline void set_add(HandleSet& s, native_handle_type h) noexcept {
+    if (s.fd_count < select_capacity) s.fd_array[s.fd_count++] = h;
 }
-inline int select_handles(int, fd_set* read, fd_set* write, fd_set* except, int timeout_ms) noexcept {
+inline bool set_has(const HandleSet& s, native_handle_type h) noexcept {
+    for (u_int i = 0; i < s.fd_count; ++i)
+        if (s.fd_array[i] == h) return true;
+    return false;
+}
+inline std::size_t set_size(const HandleSet& s) noexcept { return s.fd_count; }
+inline fd_set* as_fd_set(HandleSet* s) noexcept { return reinterpret_cast<fd_set*>(s); }
+
+// On Windows a set counts sockets (any SOCKET value fits).
+inline bool select_accepts(native_handle_type, std::size_t registered) noexcept {
+    return registered < select_capacity;
+}
+inline int select_handles(int, HandleSet* read, HandleSet* write, HandleSet* except, int timeout_ms) noexcept {
     if (read->fd_count == 0 && write->fd_count == 0 && except->fd_count == 0) return sleep_ms(timeout_ms);
     timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    return ::select(0, read, write, except, timeout_ms < 0 ? nullptr : &tv);
+    return ::select(0, as_fd_set(read), as_fd_set(write), as_fd_set(except), timeout_ms < 0 ? nullptr : &tv);
 }
 // A failed non-blocking connect shows in the except set on Windows.
 inline constexpr bool select_except_means_error = true;
@@ -279,16 +298,16 @@ inline long recv_datagram(native_handle_type h, void* buffer, std::size_t capaci
 
 // Waits until h is readable (or writable) or timeout_ms passes (-1: forever). select, not
 // WSAPoll: WSAPoll does not report a failed connect on older Windows, select's except set does.
-// One socket per set, and Winsock's FD_SETSIZE counts sockets, so this cannot overflow.
+// One socket per set: it cannot overflow.
 inline int wait_for(native_handle_type h, bool write, int timeout_ms) noexcept {
-    fd_set ready, failed;
-    FD_ZERO(&ready);
-    FD_ZERO(&failed);
-    FD_SET(h, &ready);
-    FD_SET(h, &failed);
+    HandleSet ready, failed;
+    set_clear(ready);
+    set_clear(failed);
+    set_add(ready, h);
+    set_add(failed, h);
     timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    return ::select(0, write ? nullptr : &ready, write ? &ready : nullptr, &failed,
-                    timeout_ms < 0 ? nullptr : &tv);
+    return ::select(0, write ? nullptr : as_fd_set(&ready), write ? as_fd_set(&ready) : nullptr,
+                    as_fd_set(&failed), timeout_ms < 0 ? nullptr : &tv);
 }
 
 #else  // POSIX
@@ -405,9 +424,18 @@ inline constexpr short poll_hang_up = POLLHUP;
 // Sleeps like a wait with nothing registered (poll with no descriptors; EINTR as usual).
 inline int sleep_ms(int timeout_ms) noexcept { return ::poll(nullptr, 0, timeout_ms); }
 
+// POSIX fd_set is a bitmap of FD_SETSIZE bits fixed by the C library: the same in every unit.
+inline constexpr std::size_t select_capacity = FD_SETSIZE;
+using HandleSet = fd_set;
+inline void set_clear(HandleSet& s) noexcept { FD_ZERO(&s); }
+inline void set_add(HandleSet& s, native_handle_type h) noexcept { FD_SET(h, &s); }  // after select_accepts
+inline bool set_has(const HandleSet& s, native_handle_type h) noexcept {
+    return FD_ISSET(h, const_cast<HandleSet*>(&s));
+}
+
 // FD_SET on a descriptor >= FD_SETSIZE writes past the fd_set: memory corruption, so refuse it.
 inline bool select_accepts(native_handle_type h, std::size_t) noexcept { return h >= 0 && h < FD_SETSIZE; }
-inline int select_handles(int max_handle, fd_set* read, fd_set* write, fd_set* except, int timeout_ms) noexcept {
+inline int select_handles(int max_handle, HandleSet* read, HandleSet* write, HandleSet* except, int timeout_ms) noexcept {
     ::timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     return ::select(max_handle + 1, read, write, except, timeout_ms < 0 ? nullptr : &tv);
 }
