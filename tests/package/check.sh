@@ -121,7 +121,7 @@ route_single_header() {
   # single header and only OUT_DIR on the include path.
   mkdir -p "$work/single-src"
   local f name
-  for f in "$src"/examples/*.cpp "$src/tests/package/main.cpp"; do
+  for f in "$src"/examples/*.cpp "$src"/examples/*.hpp "$src/tests/package/main.cpp"; do
     name=$(basename "$f")
     [ "$f" = "$src/tests/package/main.cpp" ] && name=consumer.cpp
     # An optional header (tls.hpp) has its own sockets_NAME.hpp; TLS examples need OpenSSL's headers.
@@ -131,7 +131,7 @@ route_single_header() {
   done
   awk '/^```cpp$/ && !done {p = 1; next} /^```$/ && p {p = 0; done = 1} p' "$src/README.md" |
     sed 's|<sockets/sockets.hpp>|"sockets_single.hpp"|' >"$work/single-src/readme.cpp"
-  if grep -l 'sockets/' "$work"/single-src/*.cpp; then
+  if grep -l 'sockets/' "$work"/single-src/*.cpp "$work"/single-src/*.hpp; then
     echo "FAILED: an example still includes a sockets/ header" >&2; exit 1
   fi
   # Two compilers at a time (the machine is shared); every file must compile warning-free.
