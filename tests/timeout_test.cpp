@@ -489,10 +489,10 @@ TEST_CASE("timed forms of send_to, recv_from and send_all_buffers honour their d
     CHECK(Clock::now() - start < 5s);
 }
 
-#if defined(__linux__)
-TEST_CASE("a plain connect bounded by SO_SNDTIMEO times out instead of hanging", "[timeout][model][linux]") {
-    // Linux ends a blocking connect with EINPROGRESS when SO_SNDTIMEO expires; that must be
-    // timed_out, not "keep waiting forever". The black hole: a listener whose backlog is full.
+TEST_CASE("a plain connect bounded by SO_SNDTIMEO times out instead of hanging", "[timeout][model]") {
+    // Linux ends a blocking connect with EINPROGRESS when SO_SNDTIMEO expires (that must be
+    // timed_out, not "keep waiting forever"); Winsock's blocking connect ignores the option, so
+    // the library applies it. The black hole: a listener whose backlog is full.
     Socket listener = listen_on(Address::loopback(Family::ipv4), 0);
     std::vector<Socket> queued;
     std::error_code ec;
@@ -515,7 +515,25 @@ TEST_CASE("a plain connect bounded by SO_SNDTIMEO times out instead of hanging",
     CHECK(attempt.get() == std::errc::timed_out);
     CHECK(Clock::now() - start >= 150ms);
 }
-#endif
+
+TEST_CASE("a plain accept on a blocking listener honours SO_RCVTIMEO on every platform", "[timeout][model]") {
+    // Winsock's blocking accept ignores SO_RCVTIMEO; the library applies it.
+    Socket listener = listen_on(Address::loopback(Family::ipv4));
+    listener.set_receive_timeout(200ms);
+    std::error_code ec;
+    auto start = Clock::now();
+    auto attempt = std::async(std::launch::async, [&] {
+        std::error_code e;
+        Socket s = listener.accept(e);
+        return e;
+    });
+    bool prompt = attempt.wait_for(20s) == std::future_status::ready;
+    Socket release;
+    if (!prompt) release = connect_to(listener.local_address());
+    REQUIRE(prompt);
+    CHECK(attempt.get() == std::errc::timed_out);
+    CHECK(Clock::now() - start >= 150ms);
+}
 
 #if !defined(_WIN32)
 TEST_CASE("connect with a timeout to a Unix-domain listener with a full backlog waits until the deadline", "[timeout][model][unix]") {
