@@ -440,11 +440,13 @@ TEST_CASE("read_exact and read_some time out with what arrived", "[message][time
     StreamReader reader(p.server);
     char out[10];
     std::error_code ec;
-    CHECK(reader.read_some(out, 2, 10s, ec) == 2);
+    std::size_t first = reader.read_some(out, 2, 10s, ec);  // one call: may be short
+    CHECK(first >= 1);
+    CHECK(first <= 2);
     auto t = without_hanging(p.client, [&] { return timed([&](std::error_code& e) { return reader.read_exact(out, 10, 200ms, e); }); });
     REQUIRE(t);
     CHECK(t->ec == std::errc::timed_out);
-    CHECK(t->bytes == 2);  // "23" from the buffer or the socket, then the stall
+    CHECK(t->bytes == 4 - first);  // the rest of "0123" from the buffer or the socket, then the stall
     CHECK(t->took < 5s);
     CHECK_THROWS_AS(reader.read_some(out, 1, 1ms), std::system_error);
 }
