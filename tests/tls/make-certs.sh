@@ -14,6 +14,7 @@ set -euo pipefail
 out=${1:?usage: make-certs.sh DIR}
 command -v openssl >/dev/null || { echo "make-certs.sh: the openssl tool is missing (apt-get install openssl)" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
+out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"  # absolute: the script cds below
 work=$(mktemp -d "$out.tmp.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
