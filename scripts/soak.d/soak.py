@@ -5,7 +5,9 @@ Each server runs on 127.0.0.1 port 0 and prints its port. Clients we did not wri
 port checks, resets (SO_LINGER 0) before, during and after requests, garbage, half-open and
 idle connections, slow headers, readers that never read, resets while queued for accept,
 descriptor exhaustion, 1,000 chat clients with half killed mid-stream, 40,000 short-lived
-clients in a row; and real HTTP clients (curl, urllib, http.client). After each case the
+clients in a row; and real HTTP clients (curl, urllib, http.client). With --tls-certs, the TLS
+echo server too: the same raw-TCP abuse (a stalled ClientHello, garbage, resets) and Python's
+ssl module as its real client. After each case the
 server must answer a fresh client, and its descriptors, threads and resident memory must
 come back to their baseline. Exits non-zero on any failure.
 """
@@ -17,6 +19,7 @@ import resource
 import selectors
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -27,6 +30,7 @@ import urllib.request
 
 HOST = "127.0.0.1"
 TIMEOUT = 2          # the servers' --timeout and --idle, seconds: keeps the cases short
+TLS_CA = None        # the test CA, for tls_echo_server (made by tests/tls/make-certs.sh)
 failures = []
 
 
@@ -108,8 +112,23 @@ def probe_http(s):
     return reply.startswith(b"HTTP/1.1 200 OK")
 
 
+def tls_client(s):
+    """The TLS client side of a connected socket (certificate and hostname checked)."""
+    if isinstance(s, ssl.SSLSocket):
+        return s
+    context = ssl.create_default_context(cafile=TLS_CA)
+    return context.wrap_socket(s, server_hostname="localhost")
+
+
+def probe_tls(s):
+    t = tls_client(s)
+    t.sendall(b"ping")
+    return recv_until(t, lambda d: len(d) >= 4) == b"ping"
+
+
 PARTIAL = {"echo": b"", "threaded": b"half a li", "kv": b"\x00\x00\x01\x00half",
-           "chat": b"half a na", "http": b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: "}
+           "chat": b"half a na", "http": b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+           "tls": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"}  # the start of a ClientHello
 
 
 # ---- the server under test ----------------------------------------------------------------------
@@ -325,7 +344,8 @@ def abuse(server):
         except OSError:
             closed_by_server = True
             break
-    # echo has no requests to be slow in: a byte echoed is a byte served (--lifetime ends it)
+    # echo has no requests to be slow in: a byte echoed is a byte served (--lifetime ends it);
+    # for TLS the trickle is a ClientHello, which the handshake's deadline must cut off
     check(closed_by_server or kind == "echo", "%s: a client trickling a request was never cut off" % kind)
     if closed_by_server:
         say("    the trickling client was cut off after %.1f s" % (time.time() - started))
@@ -335,8 +355,10 @@ def abuse(server):
     if kind != "chat":                        # a reader that never reads: 8 MiB of requests
         s = connect(port)
         request = {"echo": b"x" * 65536, "threaded": b"x" * 4000 + b"\n", "kv": kv_message(b"GET " + b"k" * 60000),
-                   "http": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}[kind]
+                   "http": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "tls": b"x" * 65536}[kind]
         s.settimeout(TIMEOUT * 3 + 10)
+        if kind == "tls":
+            s = tls_client(s)
         try:
             for _ in range((8 << 20) // len(request)):
                 s.sendall(request)
@@ -345,32 +367,35 @@ def abuse(server):
         reset(s)
         server.settle("never reads the replies")
 
-    if kind in ("echo", "threaded", "kv"):    # never reads and stays: the worker must still go free
+    if kind in ("echo", "threaded", "kv", "tls"):  # never reads and stays: the worker must go free
         never_reads_and_stays(server)
 
 
 def never_reads_and_stays(server):
     """A client that sends requests, never reads, never leaves: the blocked reply send must give
     up after --timeout (one log line), so the server closes its side while the client stays."""
-    request = {"echo": b"x" * 65536, "threaded": b"x" * 1000 + b"\n", "kv": kv_message(b"GET big")}[server.kind]
+    request = {"echo": b"x" * 65536, "threaded": b"x" * 1000 + b"\n", "kv": kv_message(b"GET big"),
+               "tls": b"x" * 65536}[server.kind]
     if server.kind == "kv":                   # big replies, so that the server has to wait on us
         with connect(server.port) as s:
             s.sendall(kv_message(b"SET big " + b"v" * 60000))
             check(recv_until(s, lambda d: len(d) >= 6) == kv_message(b"OK"), "kv: SET of a 60 KB value")
     s = connect(server.port)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    if server.kind == "tls":
+        s = tls_client(s)
     s.setblocking(False)
     started = stalled = time.time()
     while time.time() - stalled < 0.5 and time.time() - started < 5:
         try:
             s.send(request)
             stalled = time.time()
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             time.sleep(0.05)              # the server stopped reading: it is stuck sending to us
         except OSError:
             break                         # it gave up on us already
     server.settle("never reads, stays connected")  # fds back to the baseline: it closed its side
-    if server.kind != "echo":
+    if server.kind not in ("echo", "tls"):
         check(server.grep_all("does not read its replies"), "%s: no log line for a client that never reads" % server.kind)
     s.close()
 
@@ -511,6 +536,8 @@ def exhaustion(binary, kind, probe, args):
     server = Server(binary, kind, probe, args, nofile=32)
     server.baseline()
     first, second = connect(server.port), connect(server.port)
+    if kind == "tls":
+        first = tls_client(first)
     check(probe(first), "%s: first client not served" % kind)
     if kind == "chat":                        # in a chat, being served is hearing the others
         probe = lambda s: (second.sendall(b"second\n"), recv_until(second, lambda d: d.endswith(b"\n")),
@@ -751,25 +778,39 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--short-lived", type=int, default=40000)
     ap.add_argument("--chat-clients", type=int, default=1000)
-    ap.add_argument("--only", help="one server: echo, threaded, kv, chat or http")
+    ap.add_argument("--only", help="one server: echo, threaded, kv, chat, http or tls")
+    ap.add_argument("--tls-certs", help="a directory made by tests/tls/make-certs.sh: also soak tls_echo_server")
     a = ap.parse_args()
     started = time.time()
     common = ["--timeout", str(TIMEOUT), "--idle", str(TIMEOUT), "--lifetime", "30"]
     servers = [("echo", "echo_server", probe_echo), ("threaded", "threaded_server", probe_line),
                ("kv", "kv_server", probe_kv), ("chat", "chat_server", probe_chat), ("http", "tiny_http_server", probe_http)]
+    common_tls = []
+    if a.tls_certs:
+        global TLS_CA
+        TLS_CA = os.path.join(a.tls_certs, "ca.pem")
+        common_tls = ["--cert", os.path.join(a.tls_certs, "server.pem"), "--key", os.path.join(a.tls_certs, "server.key")]
+        servers.append(("tls", "tls_echo_server", probe_tls))
     servers = [s for s in servers if not a.only or s[0] == a.only]
     rates = {}
+
+    def server_args(kind):
+        # Silence is normal in a chat (members listen): only the name is due within --timeout.
+        return common + {"chat": ["--idle", "60"], "tls": common_tls}.get(kind, [])
+
     for kind, name, probe in servers:
         binary = os.path.join(a.bin, name)
         say("== %s: abusive clients" % name)
-        # Silence is normal in a chat (members listen): only the name is due within --timeout.
-        server = Server(binary, kind, probe, common + (["--idle", "60"] if kind == "chat" else []))
+        server = Server(binary, kind, probe, server_args(kind))
         try:
             server.baseline()
             abuse(server)
             if kind in ("echo", "threaded", "kv"):
                 say("== %s: %d short-lived clients in a row" % (name, a.short_lived))
                 rates[name] = sequential(server, a.short_lived)
+            if kind == "tls":                 # a handshake each: a few milliseconds of CPU
+                say("== %s: %d short-lived clients in a row" % (name, a.short_lived // 40))
+                rates[name] = sequential(server, a.short_lived // 40)
             if kind == "chat":
                 rates["chat connections"] = sequential(server, 5000)
                 rates["chat fan-out"] = chat_crowd(server, a.chat_clients)
@@ -794,7 +835,7 @@ def main():
                 fail("%s: %s: %s" % (name, type(e).__name__, e))
     for kind, name, probe in servers:
         try:
-            exhaustion(os.path.join(a.bin, name), kind, probe, common)
+            exhaustion(os.path.join(a.bin, name), kind, probe, server_args(kind))
         except Exception as e:
             fail("%s under descriptor exhaustion: %s: %s" % (name, type(e).__name__, e))
     say("")
