@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -180,6 +181,32 @@ TEST_CASE("every candidate refused: the error lists each one with its own error"
         FAIL("connected to a port nobody listens on");
     } catch (const std::system_error& e) {
         CHECK(std::string(e.what()).find("connect " + a.local_address().to_string() + ": ") == 0);
+    }
+}
+
+TEST_CASE("ConnectError copies share the attempts and outlive the original", "[connect]") {
+    Address a = Address::parse("127.0.0.1:1");
+    Address b = Address::parse("127.0.0.1:2");
+    std::vector<ConnectAttempt> attempts{{a, make_error_code(std::errc::connection_refused)},
+                                         {b, make_error_code(std::errc::timed_out)}};
+    auto original = std::make_unique<ConnectError>(make_error_code(std::errc::timed_out), "connect", attempts);
+    ConnectError copy(*original);
+    ConnectError assigned(make_error_code(std::errc::invalid_argument), "other", {});
+    assigned = copy;
+    const ConnectError& same = assigned;
+    assigned = same;  // self-assignment keeps the attempts
+    CHECK(&copy.attempts() == &original->attempts());  // shared, not copied
+    original.reset();  // the copies keep the attempts alive (ASan: no use after free, no leak)
+    REQUIRE(copy.attempts().size() == 2);
+    CHECK(copy.attempts()[1].address == b);
+    REQUIRE(assigned.attempts().size() == 2);
+    CHECK(assigned.attempts()[0].error == std::errc::connection_refused);
+    CHECK(assigned.code() == std::errc::timed_out);
+    CHECK(std::string(assigned.what()).find("connect") == 0);
+    try {
+        throw copy;
+    } catch (const ConnectError& e) {
+        CHECK(e.attempts().size() == 2);
     }
 }
 

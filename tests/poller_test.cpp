@@ -254,6 +254,45 @@ TEMPLATE_TEST_CASE("one thread, one poller, 200 concurrent clients, 64 KiB each 
     CHECK(server.get() == clients);
 }
 
+// Handles past the registry's direct table (65536) go to its sorted spill list. Real sockets
+// rarely get such numbers (see the next test), so the list is also checked on its own here.
+TEST_CASE("the registry keeps handles past its table: find, duplicates, erase", "[poller]") {
+    detail::Registry registry;
+    const native_handle_type handles[] = {static_cast<native_handle_type>(100000), 3,
+                                          static_cast<native_handle_type>(65536),
+                                          static_cast<native_handle_type>(1 << 20),
+                                          static_cast<native_handle_type>(70000)};
+    for (native_handle_type h : handles) {
+        detail::Registration r{};
+        r.handle = h;
+        r.token = static_cast<std::uint64_t>(h) + 1;
+        REQUIRE(registry.insert(r));
+        CHECK_FALSE(registry.insert(r));  // already there
+    }
+    CHECK(registry.size() == 5);
+    for (native_handle_type h : handles) {
+        detail::Registration* found = registry.find(h);
+        REQUIRE(found != nullptr);
+        CHECK(found->token == static_cast<std::uint64_t>(h) + 1);
+    }
+    CHECK(registry.find(static_cast<native_handle_type>(65537)) == nullptr);
+    CHECK(registry.find(static_cast<native_handle_type>(99999)) == nullptr);
+    CHECK(registry.find(static_cast<native_handle_type>(2000000)) == nullptr);
+    // Erasing moves the last entry into the hole: its lookup must follow it.
+    registry.erase(registry.find(static_cast<native_handle_type>(100000)));
+    registry.erase(registry.find(static_cast<native_handle_type>(65536)));
+    CHECK(registry.size() == 3);
+    CHECK(registry.find(static_cast<native_handle_type>(100000)) == nullptr);
+    CHECK(registry.find(static_cast<native_handle_type>(65536)) == nullptr);
+    for (native_handle_type h : {static_cast<native_handle_type>(3), static_cast<native_handle_type>(1 << 20),
+                                 static_cast<native_handle_type>(70000)}) {
+        detail::Registration* found = registry.find(h);
+        REQUIRE(found != nullptr);
+        CHECK(found->handle == h);
+        CHECK(found->token == static_cast<std::uint64_t>(h) + 1);
+    }
+}
+
 #if !defined(_WIN32)
 TEST_CASE("select refuses a descriptor >= FD_SETSIZE instead of overrunning fd_set", "[poller]") {
     rlimit limit{};
@@ -281,6 +320,49 @@ TEST_CASE("select refuses a descriptor >= FD_SETSIZE instead of overrunning fd_s
     poll.add(high, Events::readable, 1);
     CHECK(poll.size() == 1);
     high.close();
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+#endif
+
+#if !defined(_WIN32)
+template <class P>
+static void check_high_descriptor(Socket& high, Socket& peer) {
+    P poller;
+    poller.add(high, Events::readable, 42);
+    CHECK(poller.size() == 1);
+    REQUIRE(peer.send_all("x", 1) == 1);
+    const auto& ready = poller.wait(guard);
+    REQUIRE(ready.size() == 1);
+    CHECK(ready[0].token == 42);
+    CHECK(ready[0].handle == high.native_handle());
+    poller.remove(high);
+    CHECK(poller.size() == 0);
+}
+
+TEST_CASE("a descriptor past the registry's table (>= 65536) is polled like any other", "[poller]") {
+    rlimit limit{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
+    const rlim_t wanted = 65536 + 16;
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < wanted) {
+        WARN("RLIMIT_NOFILE hard limit " << limit.rlim_max << ": no descriptor >= 65536 here");
+        return;
+    }
+    rlimit raised = limit;
+    if (raised.rlim_cur != RLIM_INFINITY && raised.rlim_cur < wanted) raised.rlim_cur = wanted;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &raised) == 0);
+    auto [low, peer] = socket_pair();
+    int high_fd = ::fcntl(low.native_handle(), F_DUPFD_CLOEXEC, 65536);
+    if (high_fd < 0) {
+        WARN("no descriptor >= 65536: " << std::error_code(errno, std::generic_category()).message());
+    } else {
+        Socket high(high_fd);
+        check_high_descriptor<PollPoller>(high, peer);
+        char byte;
+        REQUIRE(low.recv(&byte, 1) == 1);
+#if defined(SOCKETS_HAS_EPOLL)
+        check_high_descriptor<EpollPoller>(high, peer);
+#endif
+    }
     ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 #endif

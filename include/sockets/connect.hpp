@@ -10,14 +10,11 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <memory>
-#include <mutex>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -45,13 +42,31 @@ class ConnectError : public std::system_error {
 public:
     /// The error for code(), the text for what(), and every failed attempt.
     ConnectError(std::error_code ec, const std::string& what, std::vector<ConnectAttempt> attempts)
-        : std::system_error(ec, what),
-          attempts_(std::make_shared<const std::vector<ConnectAttempt>>(std::move(attempts))) {}
+        : std::system_error(ec, what), shared_(new Shared{1, std::move(attempts)}) {}
+    // Copies share the attempts (reference-counted): copying an exception must not throw.
+    ConnectError(const ConnectError& other) noexcept : std::system_error(other), shared_(other.shared_) {
+        detail::ref_acquire(shared_->references);
+    }
+    ConnectError& operator=(const ConnectError& other) noexcept {
+        std::system_error::operator=(other);
+        detail::ref_acquire(other.shared_->references);
+        release();
+        shared_ = other.shared_;
+        return *this;
+    }
+    ~ConnectError() override { release(); }
     /// In the order they ended; candidates never started (deadline passed first) are left out.
-    const std::vector<ConnectAttempt>& attempts() const noexcept { return *attempts_; }
+    const std::vector<ConnectAttempt>& attempts() const noexcept { return shared_->attempts; }
 
 private:
-    std::shared_ptr<const std::vector<ConnectAttempt>> attempts_;  // shared: copying an exception must not throw
+    struct Shared {
+        detail::RefCount references;
+        std::vector<ConnectAttempt> attempts;
+    };
+    void release() noexcept {
+        if (detail::ref_release(shared_->references)) delete shared_;
+    }
+    Shared* shared_;
 };
 
 namespace detail {
@@ -258,29 +273,31 @@ inline std::string describe_race(std::string head, const Race& race) {
 }
 
 // Resolution bounded by the deadline. getaddrinfo cannot be cancelled, so it runs on a detached
-// thread that owns its share of the result: giving up at the deadline leaks nothing, and the
-// thread frees everything when getaddrinfo finally returns.
+// thread. The job is shared by the caller and that thread, reference-counted: giving up at the
+// deadline leaks nothing, and the thread frees everything when getaddrinfo finally returns.
 struct ResolveJob {
-    std::mutex mutex;
-    std::condition_variable finished;
-    bool done = false;
+    ResolveJob(std::string_view host_, int port_) : host(host_), port(port_) {}
+    RefCount references = 2;  // the caller's and the thread's
+    Completion finished;      // set once addresses and ec are final
+    std::string host;
+    int port;
     std::vector<Address> addresses;
     std::error_code ec;
 };
 
-inline void run_resolve_job(const std::shared_ptr<ResolveJob>& job, const std::string& host, int port) noexcept {
-    std::error_code ec;
-    std::vector<Address> found;
+inline void release_job(ResolveJob* job) noexcept {
+    if (ref_release(job->references)) delete job;
+}
+
+inline void run_resolve_job(void* arg) {
+    auto* job = static_cast<ResolveJob*>(arg);
     try {
-        found = resolve(host, port, ec);
+        job->addresses = resolve(job->host, job->port, job->ec);
     } catch (const std::exception&) {
-        ec = std::make_error_code(std::errc::not_enough_memory);
+        job->ec = std::make_error_code(std::errc::not_enough_memory);
     }
-    std::lock_guard<std::mutex> lock(job->mutex);
-    job->addresses = std::move(found);
-    job->ec = ec;
-    job->done = true;
-    job->finished.notify_all();
+    job->finished.set();
+    release_job(job);
 }
 
 inline std::vector<Address> resolve_until(std::string_view host, int port, const Deadline& deadline,
@@ -291,23 +308,24 @@ inline std::vector<Address> resolve_until(std::string_view host, int port, const
     Address numeric = Address::from_ip(host, port, not_ip);
     if (!not_ip) return {numeric};  // no resolver, no thread
     if (deadline.expired()) return resolve(host, port, ec);  // "don't wait": one attempt, inline
-    auto job = std::make_shared<ResolveJob>();
-    try {
-        std::thread(run_resolve_job, job, std::string(host), port).detach();
-    } catch (const std::system_error& e) {
-        ec = e.code();
+    auto* job = new ResolveJob(host, port);
+    ec = job->finished.open();
+    if (!ec) ec = start_detached_thread<run_resolve_job>(job);
+    if (ec) {  // no thread: the job is the caller's alone
+        delete job;
         return {};
     }
-    std::unique_lock<std::mutex> lock(job->mutex);
-    while (!job->done) {
+    while (!job->finished.wait(deadline.remaining_ms())) {
         if (deadline.expired()) {
+            release_job(job);
             ec = timed_out();
             return {};
         }
-        job->finished.wait_for(lock, deadline.remaining().length());
     }
     ec = job->ec;
-    return std::move(job->addresses);
+    std::vector<Address> found = std::move(job->addresses);
+    release_job(job);
+    return found;
 }
 
 inline Socket connect_any(std::string_view host, int port, const Deadline& deadline, const ConnectOptions& options,

@@ -22,11 +22,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "byte_order.hpp"
@@ -55,6 +55,27 @@ inline std::size_t encode_prefix(unsigned char* header, Prefix prefix, std::size
     if (prefix == Prefix::u64) store_be(header, static_cast<std::uint64_t>(size));
     return width;
 }
+
+// An owned char array: std::unique_ptr<char[]> without <memory>, which would add a tenth to
+// the compile time of every file including the umbrella header (docs/performance.md).
+class OwnedBytes {
+public:
+    OwnedBytes() noexcept = default;
+    explicit OwnedBytes(std::size_t size) : bytes_(new char[size]) {}
+    OwnedBytes(OwnedBytes&& other) noexcept : bytes_(std::exchange(other.bytes_, nullptr)) {}
+    OwnedBytes& operator=(OwnedBytes&& other) noexcept {
+        if (this != &other) {
+            delete[] bytes_;
+            bytes_ = std::exchange(other.bytes_, nullptr);
+        }
+        return *this;
+    }
+    ~OwnedBytes() { delete[] bytes_; }
+    char* get() const noexcept { return bytes_; }
+
+private:
+    char* bytes_ = nullptr;
+};
 
 }  // namespace detail
 
@@ -204,13 +225,13 @@ private:
         const std::size_t ceiling = max_message_ + max_frame_overhead;
         std::size_t grown = capacity_ * 2 < ceiling ? capacity_ * 2 : ceiling;
         if (grown < needed) grown = needed;
-        std::unique_ptr<char[]> bigger(new char[grown]);
+        detail::OwnedBytes bigger(grown);
         if (end_) std::memcpy(bigger.get(), bytes_.get(), end_);
         bytes_ = std::move(bigger);
         capacity_ = grown;
     }
 
-    std::unique_ptr<char[]> bytes_;
+    detail::OwnedBytes bytes_;
     std::size_t capacity_ = 0;
     std::size_t begin_ = 0, end_ = 0;
     std::size_t searched_ = 0;  // bytes from begin_ already searched for searched_for_

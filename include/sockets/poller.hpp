@@ -64,7 +64,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <system_error>
-#include <unordered_map>
 #include <vector>
 
 #include "detail/io.hpp"
@@ -330,8 +329,9 @@ struct Registration {
 
 // Handle -> position in a dense vector of registrations, so add/modify/remove are O(1) and
 // waits walk only the registered entries. Small handles (the usual case) are looked up in a
-// table indexed by handle, one load per event; a handle past the table's bound goes to a hash
-// map instead, so an odd large number never costs a huge table. insert() is strong:
+// table indexed by handle, one load per event; a handle past the table's bound goes to a sorted
+// list instead (binary search; the rare case, and no <unordered_map> for every includer), so an
+// odd large number never costs a huge table. insert() is strong:
 // everything that can throw happens before anything changes.
 class Registry {
 public:
@@ -347,8 +347,10 @@ public:
             if (table_.size() <= at) table_.resize(at < 2 * table_.size() ? 2 * table_.size() : at + 1);
             if (table_[at] != 0) return false;
             table_[at] = static_cast<std::uint32_t>(entries_.size() + 1);
-        } else if (!spill_.emplace(h, entries_.size()).second) {
-            return false;
+        } else {
+            std::size_t at = spill_lower_bound(h);
+            if (at < spill_.size() && spill_[at].handle == h) return false;
+            spill_.insert(spill_.begin() + static_cast<std::ptrdiff_t>(at), Spilled{h, entries_.size()});
         }
         entries_.push_back(entry);  // cannot throw: capacity reserved
         return true;
@@ -377,24 +379,37 @@ private:
             position = table_[at] - 1;
             return true;
         }
-        auto it = spill_.find(h);
-        if (it == spill_.end()) return false;
-        position = it->second;
+        std::size_t at = spill_lower_bound(h);
+        if (at == spill_.size() || spill_[at].handle != h) return false;
+        position = spill_[at].position;
         return true;
+    }
+    std::size_t spill_lower_bound(native_handle_type h) const noexcept {
+        std::size_t low = 0, high = spill_.size();
+        while (low < high) {
+            std::size_t middle = low + (high - low) / 2;
+            if (spill_[middle].handle < h) low = middle + 1;
+            else high = middle;
+        }
+        return low;
     }
     // Only for handles already present: never allocates.
     void set(native_handle_type h, std::size_t position, bool present) noexcept {
         if (direct(h))
             table_[static_cast<std::size_t>(h)] = present ? static_cast<std::uint32_t>(position + 1) : 0;
         else if (present)
-            spill_.find(h)->second = position;
+            spill_[spill_lower_bound(h)].position = position;
         else
-            spill_.erase(h);
+            spill_.erase(spill_.begin() + static_cast<std::ptrdiff_t>(spill_lower_bound(h)));
     }
 
     std::vector<Registration> entries_;
     std::vector<std::uint32_t> table_;                               // handle -> position + 1
-    std::unordered_map<native_handle_type, std::size_t> spill_;      // handles >= table_bound
+    struct Spilled {
+        native_handle_type handle;
+        std::size_t position;
+    };
+    std::vector<Spilled> spill_;                                      // handles >= table_bound, sorted
 };
 
 // What every backend shares: the registry, the batch and its liveness marks, the waker and

@@ -32,11 +32,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #define SOCKETS_HAS_UNIX_DOMAIN 1
 #if defined(__linux__)
@@ -544,6 +546,151 @@ inline int claim_port(native_handle_type h) noexcept {
 #endif
 }
 
+// ---- threads: the OS's own primitives ---------------------------------------------------------
+// connect.hpp's resolver thread needs a thread, a reference count and a timed wait. <thread>,
+// <mutex>, <condition_variable> and <memory> would add about a quarter to the compile time of
+// every file that includes socket.hpp (docs/performance.md, "Include cost").
+
+// A reference count shared between threads; ref_release tells whether the last one went.
+using RefCount = long;
+#if defined(__GNUC__) || defined(__clang__)
+inline void ref_acquire(RefCount& count) noexcept { __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED); }
+inline bool ref_release(RefCount& count) noexcept { return __atomic_sub_fetch(&count, 1, __ATOMIC_ACQ_REL) == 0; }
+#else
+inline void ref_acquire(RefCount& count) noexcept { InterlockedIncrement(&count); }
+inline bool ref_release(RefCount& count) noexcept { return InterlockedDecrement(&count) == 0; }
+#endif
+
+#if defined(_WIN32)
+
+template <void (*Body)(void*)>
+DWORD WINAPI thread_entry(LPVOID arg) {
+    Body(arg);
+    return 0;
+}
+
+// Runs Body(arg) on a new thread nobody joins.
+template <void (*Body)(void*)>
+std::error_code start_detached_thread(void* arg) noexcept {
+    HANDLE thread = CreateThread(nullptr, 0, thread_entry<Body>, arg, 0, nullptr);
+    if (!thread) return {static_cast<int>(GetLastError()), std::system_category()};
+    CloseHandle(thread);
+    return {};
+}
+
+// A one-shot flag: one thread sets it, another waits for it with a timeout.
+class Completion {
+public:
+    Completion() noexcept = default;
+    Completion(const Completion&) = delete;
+    Completion& operator=(const Completion&) = delete;
+    ~Completion() {
+        if (event_) CloseHandle(event_);
+    }
+    std::error_code open() noexcept {
+        event_ = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+        if (!event_) return {static_cast<int>(GetLastError()), std::system_category()};
+        return {};
+    }
+    void set() noexcept { SetEvent(event_); }
+    // True once set; otherwise waits up to timeout_ms (-1: forever) for it.
+    bool wait(int timeout_ms) noexcept {
+        return WaitForSingleObject(event_, timeout_ms < 0 ? INFINITE : static_cast<DWORD>(timeout_ms)) == WAIT_OBJECT_0;
+    }
+
+private:
+    HANDLE event_ = nullptr;
+};
+
+#else
+
+template <void (*Body)(void*)>
+void* thread_entry(void* arg) {
+    Body(arg);
+    return nullptr;
+}
+
+// Runs Body(arg) on a new thread nobody joins.
+template <void (*Body)(void*)>
+std::error_code start_detached_thread(void* arg) noexcept {
+    ::pthread_t thread;
+    int rc = ::pthread_create(&thread, nullptr, thread_entry<Body>, arg);
+    if (rc != 0) return {rc, std::generic_category()};
+    ::pthread_detach(thread);
+    return {};
+}
+
+// A one-shot flag: one thread sets it, another waits for it with a timeout. The timeout runs
+// on the monotonic clock (macOS: a relative wait), so a wall-clock change cannot stretch it.
+class Completion {
+public:
+    Completion() noexcept = default;
+    Completion(const Completion&) = delete;
+    Completion& operator=(const Completion&) = delete;
+    ~Completion() {
+        if (!open_) return;
+        ::pthread_cond_destroy(&cond_);
+        ::pthread_mutex_destroy(&mutex_);
+    }
+    std::error_code open() noexcept {
+        ::pthread_condattr_t attr;
+        int rc = ::pthread_condattr_init(&attr);
+        if (rc != 0) return {rc, std::generic_category()};
+#if !defined(__APPLE__)
+        ::pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+#endif
+        rc = ::pthread_cond_init(&cond_, &attr);
+        ::pthread_condattr_destroy(&attr);
+        if (rc != 0) return {rc, std::generic_category()};
+        rc = ::pthread_mutex_init(&mutex_, nullptr);
+        if (rc != 0) {
+            ::pthread_cond_destroy(&cond_);
+            return {rc, std::generic_category()};
+        }
+        open_ = true;
+        return {};
+    }
+    void set() noexcept {
+        ::pthread_mutex_lock(&mutex_);
+        done_ = true;
+        ::pthread_cond_broadcast(&cond_);
+        ::pthread_mutex_unlock(&mutex_);
+    }
+    // True once set; otherwise waits up to timeout_ms (-1: forever) for it. May wake early.
+    bool wait(int timeout_ms) noexcept {
+        ::pthread_mutex_lock(&mutex_);
+        if (!done_ && timeout_ms < 0) ::pthread_cond_wait(&cond_, &mutex_);
+        if (!done_ && timeout_ms >= 0) timed_wait(timeout_ms);
+        bool done = done_;
+        ::pthread_mutex_unlock(&mutex_);
+        return done;
+    }
+
+private:
+    void timed_wait(int timeout_ms) noexcept {
+        ::timespec span{timeout_ms / 1000, static_cast<long>(timeout_ms % 1000) * 1000000L};
+#if defined(__APPLE__)
+        ::pthread_cond_timedwait_relative_np(&cond_, &mutex_, &span);
+#else
+        ::timespec at{};
+        ::clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_sec += span.tv_sec;
+        at.tv_nsec += span.tv_nsec;
+        if (at.tv_nsec >= 1000000000L) {
+            at.tv_sec += 1;
+            at.tv_nsec -= 1000000000L;
+        }
+        ::pthread_cond_timedwait(&cond_, &mutex_, &at);
+#endif
+    }
+
+    ::pthread_mutex_t mutex_;
+    ::pthread_cond_t cond_;
+    bool open_ = false;
+    bool done_ = false;
+};
+
+#endif
+
 }  // namespace detail
 }  // namespace sockets
-
