@@ -372,6 +372,25 @@ TEST_CASE("connected to nobody: the refusal comes with the next send, counted ex
     }
 }
 
+// SO_NO_CHECK (IPv4 without UDP checksums) is one way to make the kernel refuse to segment
+// (EINVAL): the runs must then go one datagram at a time, every one of them.
+TEST_CASE("Linux: a run the kernel will not segment goes one datagram at a time", "[batch][segments]") {
+    UdpPair p;
+    int on = 1;
+    REQUIRE(::setsockopt(p.sender.native_handle(), SOL_SOCKET, SO_NO_CHECK, &on, sizeof on) == 0);
+    p.receiver.set_receive_buffer_size(1 << 20);
+    const Address to = p.receiver.local_address();
+    Batch b;
+    b.add(64, &to, 100);
+    b.add(9, &to);
+    b.add(500, &to, 3);
+    auto out = b.datagrams();
+    for (int round = 0; round < 2; ++round) {
+        CHECK(send_many(p.sender, out.data(), out.size(), 10s) == out.size());
+        expect_datagrams(p.receiver, b.payloads);
+    }
+}
+
 // A receiver with UDP_GRO (opt-in here, on the test's socket) gets a segmented send whole, as one
 // super-datagram, while separate sends stay separate: the sizes it sees are the runs.
 TEST_CASE("Linux: each run leaves as one segmented send, cut where the rules say", "[batch][segments]") {
