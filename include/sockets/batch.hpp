@@ -1,6 +1,9 @@
 /// @file
 /// Batched datagrams: send_many / recv_many move many datagrams in one system call
-/// (sendmmsg / recvmmsg on Linux; elsewhere one call per datagram, with the same results).
+/// (sendmmsg / recvmmsg on Linux; elsewhere one call per datagram, with the same results). On
+/// Linux, send_many also hands a run of same-size datagrams to one destination to the kernel
+/// as one UDP segmentation offload send (UDP_SEGMENT), which shares the per-datagram work of
+/// the stack; the receiver still sees separate datagrams.
 ///
 /// Same rules as the rest of the library (detail/io.hpp): plain calls complete or fail, a
 /// Timeout bounds the whole batch (timed calls never block inside the kernel), every call has
@@ -324,6 +327,11 @@ inline std::string batch_what(const Socket& s, const char* operation, const Addr
 /// Sends the datagrams in order, as many per system call as the OS takes (Linux: sendmmsg),
 /// until all went out or one fails. Returns how many went out: count, or on error the number
 /// sent before the one that failed (e.g. errc::message_size for one too large).
+/// Linux, UDP: consecutive datagrams of the same size to the same destination (the same `to`
+/// pointer, an equal address, or all nullptr), the last possibly shorter but not empty, 2 to
+/// 64 of them and at most 65507 bytes in all, go as one segmented send (UDP_SEGMENT): much
+/// cheaper, all or nothing, with the same results; where the kernel will not segment them they
+/// go by sendmmsg.
 ///@{
 inline std::size_t send_many(Socket& s, const OutgoingDatagram* datagrams, std::size_t count,
                              std::error_code& ec) noexcept {
