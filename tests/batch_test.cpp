@@ -3,6 +3,7 @@
 #include <sockets/sockets.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -176,6 +177,304 @@ TEST_CASE("connected sockets batch without addresses; a closed socket is not_ope
     CHECK(ec == errc::not_open);
     CHECK_THROWS_AS(send_many(closed, out, 2), TransferError);
 }
+
+// ---- runs of same-size datagrams (Linux: one UDP_SEGMENT send per run) -------------------
+// Whatever path a batch takes, every datagram must arrive with its own boundary and bytes, in
+// order, and the counts must be exact.
+
+namespace {
+
+// Distinct bytes per datagram, so a boundary in the wrong place or a misplaced byte shows.
+std::string distinct(std::size_t i, std::size_t size) {
+    auto bytes = test::pattern(size, static_cast<std::uint32_t>(i + 1));
+    return std::string(bytes.begin(), bytes.end());
+}
+
+// Within the default net.core.rmem_max (212992): the same room on every machine, so a test
+// that fits here fits everywhere (loopback UDP drops what does not fit).
+constexpr int receive_room = 200000;
+
+bool ipv6_loopback() {
+    std::error_code ec;
+    Socket probe = Socket::udp(Family::ipv6);
+    probe.bind(Address::loopback(Family::ipv6), ec);
+    return !ec;
+}
+
+// Receives exactly want.size() datagrams and checks each, then that nothing else is queued.
+void expect_datagrams(Socket& r, const std::vector<std::string>& want, const Address* sender = nullptr) {
+    std::size_t room = 1;
+    for (auto& w : want) room = w.size() + 1 > room ? w.size() + 1 : room;
+    std::vector<std::string> storage;
+    auto in = slots(storage, want.size(), room);
+    std::vector<std::size_t> calls;
+    REQUIRE(recv_all(r, in, want.size(), calls) == want.size());
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        if (in[i].size != want[i].size() || storage[i].compare(0, in[i].size, want[i]) != 0 || in[i].truncated ||
+            (sender && !(in[i].sender == *sender))) {
+            if (++wrong <= 3) FAIL_CHECK("datagram " << i << ": " << in[i].size << " bytes, want " << want[i].size());
+        }
+    }
+    CHECK(wrong == 0);
+    std::error_code ec;
+    CHECK(recv_many(r, in.data(), 1, 0s, ec) == 0);  // nothing merged, split or left over
+    CHECK(ec == std::errc::timed_out);
+}
+
+struct Batch {
+    std::vector<std::string> payloads;
+    std::vector<const Address*> to;
+    void add(std::size_t size, const Address* where, std::size_t times = 1) {
+        for (std::size_t k = 0; k < times; ++k) {
+            payloads.push_back(distinct(payloads.size(), size));
+            to.push_back(where);
+        }
+    }
+    std::vector<OutgoingDatagram> datagrams() const {
+        std::vector<OutgoingDatagram> out;
+        for (std::size_t i = 0; i < payloads.size(); ++i) out.push_back(OutgoingDatagram{payloads[i], to[i]});
+        return out;
+    }
+    std::vector<std::string> sent_to(const Address* where, std::size_t from = 0, std::size_t until = ~std::size_t{0}) const {
+        std::vector<std::string> want;
+        for (std::size_t i = from; i < payloads.size() && i < until; ++i)
+            if (to[i] == where || (to[i] && where && *to[i] == *where)) want.push_back(payloads[i]);
+        return want;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("same-size runs arrive as separate datagrams with their own bytes (IPv4, IPv6; connected, addressed)",
+          "[batch][segments]") {
+    std::vector<Family> families{Family::ipv4};
+    if (ipv6_loopback()) families.push_back(Family::ipv6);
+    else WARN("no IPv6 loopback: IPv4 only");
+    for (Family family : families) {
+        for (bool connected : {false, true}) {
+            CAPTURE(family == Family::ipv6, connected);
+            Socket sender = Socket::udp(family), receiver = Socket::udp(family);
+            receiver.bind(Address::loopback(family));
+            sender.bind(Address::loopback(family));
+            receiver.set_receive_buffer_size(receive_room);
+            const Address to = receiver.local_address();
+            if (connected) sender.connect(to);
+            const Address* where = connected ? nullptr : &to;
+            Batch b;
+            b.add(100, where, 150);  // longer than 64: several runs
+            b.add(100, where, 3);
+            b.add(37, where);  // a shorter last one ends a run
+            b.add(37, where);  // ... and starts the next
+            b.add(5, where, 2);
+            b.add(9, where);  // alone: larger than the one before
+            b.add(1, where, 2);
+            auto out = b.datagrams();
+            std::error_code ec;
+            CHECK(send_many(sender, out.data(), out.size(), ec) == out.size());
+            CHECK_FALSE(ec);
+            const Address from = sender.local_address();
+            expect_datagrams(receiver, b.payloads, &from);
+            CHECK(send_many(sender, out.data(), out.size(), 10s) == out.size());  // the timed form too
+            expect_datagrams(receiver, b.payloads);
+        }
+    }
+}
+
+TEST_CASE("interleaved sizes and destinations keep their order per destination", "[batch][segments]") {
+    Socket sender = Socket::udp(), r1 = Socket::udp(), r2 = Socket::udp();
+    for (Socket* s : {&sender, &r1, &r2}) s->bind(Address::loopback(Family::ipv4));
+    r1.set_receive_buffer_size(receive_room);
+    r2.set_receive_buffer_size(receive_room);
+    const Address a1 = r1.local_address(), a2 = r2.local_address();
+    const Address a1_again = r1.local_address();  // equal, another object: still one run
+    Batch b;
+    b.add(64, &a1, 5);
+    b.add(64, &a1_again, 4);
+    b.add(64, &a2, 3);
+    b.add(64, &a1, 1);
+    b.add(64, &a2, 70);
+    b.add(0, &a2);  // an empty datagram: never part of a run
+    b.add(0, &a2);
+    b.add(200, &a1, 2);
+    b.add(300, &a1, 2);  // larger: a new run
+    for (std::size_t k = 0; k < 40; ++k) b.add(1 + k % 3 * 50, k % 5 < 2 ? &a1 : &a2);
+    auto out = b.datagrams();
+    CHECK(send_many(sender, out.data(), out.size()) == out.size());
+    expect_datagrams(r1, b.sent_to(&a1));
+    expect_datagrams(r2, b.sent_to(&a2));
+}
+
+TEST_CASE("a run larger than one UDP datagram's limit in total still arrives whole", "[batch][segments]") {
+    UdpPair p;
+    p.receiver.set_receive_buffer_size(receive_room);
+    const Address to = p.receiver.local_address();
+    Batch b;
+    b.add(1400, &to, 60);   // 84000 bytes: over 64 KiB
+    b.add(32753, &to, 2);   // 65506: exactly within the limit
+    b.add(30000, &to, 3);   // 90000
+    auto out = b.datagrams();
+    CHECK(send_many(p.sender, out.data(), 60) == 60);
+    expect_datagrams(p.receiver, b.sent_to(&to, 0, 60));
+    CHECK(send_many(p.sender, out.data() + 60, 2) == 2);
+    expect_datagrams(p.receiver, b.sent_to(&to, 60, 62));
+    CHECK(send_many(p.sender, out.data() + 62, 3) == 3);
+    expect_datagrams(p.receiver, b.sent_to(&to, 62));
+}
+
+TEST_CASE("a datagram too large amid same-size ones stops the batch with the exact count", "[batch][segments]") {
+    UdpPair p;
+    p.receiver.set_receive_buffer_size(receive_room);
+    const Address to = p.receiver.local_address();
+    for (std::size_t size : {std::size_t{64}, std::size_t{20000}}) {
+        CAPTURE(size);
+        Batch b;
+        b.add(size, &to, 5);
+        b.add(70000, &to);
+        b.add(size, &to, 5);
+        auto out = b.datagrams();
+        std::error_code ec;
+        CHECK(send_many(p.sender, out.data(), out.size(), ec) == 5);
+        CHECK(ec == std::errc::message_size);
+        expect_datagrams(p.receiver, b.sent_to(&to, 0, 5));
+        try {
+            (void)send_many(p.sender, out.data(), out.size(), 10s);
+            FAIL("no exception");
+        } catch (const TransferError& e) {
+            CHECK(e.bytes_transferred() == 5);
+            CHECK(e.code() == std::errc::message_size);
+        }
+        expect_datagrams(p.receiver, b.sent_to(&to, 0, 5));
+    }
+}
+
+#if defined(__linux__)
+#include <netinet/udp.h>
+#include <poll.h>
+
+TEST_CASE("connected to nobody: the refusal comes with the next send, counted exactly", "[batch][segments]") {
+    std::vector<Family> families{Family::ipv4};
+    if (ipv6_loopback()) families.push_back(Family::ipv6);
+    for (Family family : families) {
+        CAPTURE(family == Family::ipv6);
+        Address nobody;
+        {
+            Socket gone = Socket::udp(family);
+            gone.bind(Address::loopback(family));
+            nobody = gone.local_address();
+        }
+        Socket sender = Socket::udp(family);
+        sender.connect(nobody);
+        Batch b;
+        b.add(64, nullptr, 8);
+        auto out = b.datagrams();
+        std::error_code ec;
+        CHECK(send_many(sender, out.data(), out.size(), ec) == out.size());
+        CHECK_FALSE(ec);
+        ::pollfd pending{sender.native_handle(), 0, 0};  // the ICMP error arrives: POLLERR
+        REQUIRE(::poll(&pending, 1, 10000) == 1);
+        CHECK(send_many(sender, out.data(), out.size(), ec) == 0);
+        CHECK(ec == std::errc::connection_refused);
+    }
+}
+
+// SO_NO_CHECK (IPv4 without UDP checksums) is one way to make the kernel refuse to segment
+// (EINVAL): the runs must then go one datagram at a time, every one of them.
+TEST_CASE("Linux: a run the kernel will not segment goes one datagram at a time", "[batch][segments]") {
+    UdpPair p;
+    int on = 1;
+    REQUIRE(::setsockopt(p.sender.native_handle(), SOL_SOCKET, SO_NO_CHECK, &on, sizeof on) == 0);
+    p.receiver.set_receive_buffer_size(receive_room);
+    const Address to = p.receiver.local_address();
+    Batch b;
+    b.add(64, &to, 100);
+    b.add(9, &to);
+    b.add(500, &to, 3);
+    auto out = b.datagrams();
+    for (int round = 0; round < 2; ++round) {
+        CHECK(send_many(p.sender, out.data(), out.size(), 10s) == out.size());
+        expect_datagrams(p.receiver, b.payloads);
+    }
+}
+
+// A receiver with UDP_GRO (opt-in here, on the test's socket) gets a segmented send whole, as one
+// super-datagram, while separate sends stay separate: the sizes it sees are the runs.
+TEST_CASE("Linux: each run leaves as one segmented send, cut where the rules say", "[batch][segments]") {
+    UdpPair p;
+    int on = 1;
+    if (::setsockopt(p.receiver.native_handle(), IPPROTO_UDP, 104 /* UDP_GRO */, &on, sizeof on) != 0) {
+        WARN("no UDP_GRO here: cannot see the runs");
+        return;
+    }
+    p.receiver.set_receive_buffer_size(receive_room);
+    const Address to = p.receiver.local_address(), elsewhere = p.sender.local_address();
+    Batch b;
+    b.add(100, &to, 3);
+    b.add(50, &to);  // 350: a shorter last one ends the run
+    b.add(7, &to);   // 7: alone (the next is larger)
+    b.add(100, &to, 2);  // 200
+    b.add(100, &elsewhere);  // another destination
+    b.add(100, &to, 130);    // 64 segments at most: 6400, 6400, 200
+    b.add(1400, &to, 60);    // 46 fit 65507: 64400, 19600
+    b.add(0, &to);           // 0
+    b.add(3, &to);           // 3
+    auto out = b.datagrams();
+    REQUIRE(send_many(p.sender, out.data(), out.size()) == out.size());
+    const std::size_t want[] = {350, 7, 200, 6400, 6400, 200, 64400, 19600, 0, 3};
+    std::string landing(70000, '\0');
+    for (std::size_t size : want) {
+        CAPTURE(size);
+        Datagram d = p.receiver.recv_from(MutableBuffer(landing), 10s);
+        CHECK(d.size == size);
+    }
+    // The one to elsewhere went out in its place: it sits on the sender's socket.
+    CHECK(p.sender.recv_from(MutableBuffer(landing), 10s).size == 100);
+}
+#endif
+
+#if !defined(_WIN32)
+TEST_CASE("Unix-domain datagram sockets: runs keep their boundaries", "[batch][segments][unix]") {
+    auto pair = socket_pair(Type::datagram);
+    Batch b;
+    b.add(64, nullptr, 6);
+    b.add(10, nullptr);
+    b.add(64, nullptr, 2);
+    auto out = b.datagrams();
+    for (int round = 0; round < 2; ++round) {  // the second time, the socket's answer is remembered
+        CHECK(send_many(pair.first, out.data(), out.size()) == out.size());
+        expect_datagrams(pair.second, b.payloads);
+    }
+#if defined(__linux__)
+    // Addressed, unconnected: abstract names unique to this process.
+    const std::string tag = "sockets-batch-test-" + std::to_string(::getpid());
+    Socket sender = Socket::open(Family::unix_domain, Type::datagram);
+    Socket receiver = Socket::open(Family::unix_domain, Type::datagram);
+    sender.bind(Address::unix_abstract(tag + "-s"));
+    receiver.bind(Address::unix_abstract(tag + "-r"));
+    const Address to = receiver.local_address();
+    Batch c;
+    c.add(64, &to, 8);
+    auto addressed = c.datagrams();
+    CHECK(send_many(sender, addressed.data(), addressed.size(), 10s) == addressed.size());
+    const Address from = sender.local_address();
+    expect_datagrams(receiver, c.payloads, &from);
+#endif
+}
+
+TEST_CASE("a full queue: a timed send_many reports timed_out with the exact count", "[batch][segments][unix]") {
+    auto pair = socket_pair(Type::datagram);
+    pair.first.set_send_buffer_size(4096);
+    Batch b;
+    b.add(64, nullptr, 2000);  // far more than the queue holds; one long same-size run
+    auto out = b.datagrams();
+    std::error_code ec;
+    const std::size_t sent = send_many(pair.first, out.data(), out.size(), 100ms, ec);
+    CHECK(ec == std::errc::timed_out);
+    REQUIRE(sent > 0);
+    REQUIRE(sent < out.size());
+    expect_datagrams(pair.second, std::vector<std::string>(b.payloads.begin(), b.payloads.begin() + static_cast<std::ptrdiff_t>(sent)));
+}
+#endif
 
 // socket.hpp's fast path for plain send_all/recv_exact hands a short first call to the shared
 // handling: what that call moved must count, and the wait after it must follow the time rule.

@@ -146,6 +146,10 @@ struct ListenOptions {
     bool reuse_port = false;  ///< SO_REUSEPORT: several listeners share the port (not on Windows)
 };
 
+namespace detail {
+struct Segmentation;  // batch.hpp: whether send_many may hand the kernel UDP_SEGMENT runs
+}  // namespace detail
+
 /// A move-only owner of one native socket handle.
 class Socket {
 public:
@@ -161,12 +165,15 @@ public:
 
     /// Takes over other's handle (closing this socket's own first); other is left not open.
     ///@{
-    Socket(Socket&& other) noexcept : kind_(other.kind_) { handle_ = other.release(); }
+    Socket(Socket&& other) noexcept : kind_(other.kind_), segmentation_(other.segmentation_) {
+        handle_ = other.release();
+    }
     Socket& operator=(Socket&& other) noexcept {
         if (this != &other) {
             std::error_code ignored;
             close(ignored);
             kind_ = other.kind_;
+            segmentation_ = other.segmentation_;
             handle_ = other.release();
         }
         return *this;
@@ -1405,8 +1412,14 @@ private:
         }
     }
 
+    friend struct detail::Segmentation;
+
     native_handle_type handle_ = detail::invalid_handle;
     Kind kind_ = Kind::stream;
+    // batch.hpp's memory of whether the kernel takes UDP segmentation offload on this socket
+    // (0: not asked yet), so a socket that cannot pays no failed system call per batch. Sits
+    // in kind_'s padding.
+    unsigned char segmentation_ = 0;
 };
 
 // ---- free functions: the one-line forms --------------------------------------------------
