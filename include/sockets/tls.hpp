@@ -509,6 +509,9 @@ private:
         // exact; a moving buffer: a retried write may come from another copy of the same bytes.
         ::SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         if (server) {
+            // OpenSSL 3's default, made explicit so no system openssl.cnf can turn it on: a
+            // client-initiated renegotiation costs the server a handshake for the asking.
+            ::SSL_CTX_clear_options(ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
             ::SSL_CTX_set_alpn_select_cb(ctx, &detail::select_alpn, c.state_.get());
         } else {
             ::SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
