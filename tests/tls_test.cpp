@@ -6,11 +6,13 @@
 #include <sockets/poller.hpp>
 #include <sockets/tls.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -608,6 +610,324 @@ TEST_CASE("tls: errors never leak between calls or threads", "[tls]") {
     CHECK(BasicStreamReader<TlsStream>(tls).read_line(10s) == "echo: clean");
     tls.shutdown(10s);
     CHECK_FALSE(srv.finish().body);
+}
+
+// ---- key update (TLS 1.3) and renegotiation (TLS 1.2) -----------------------------------
+
+namespace {
+
+// Counts the KeyUpdate messages a stream sends and receives, so a test proves the keys did
+// change under the transfer, not merely that the data arrived.
+struct KeyUpdates {
+    int sent = 0;
+    int received = 0;
+    void watch(SSL* ssl) {
+        ::SSL_set_msg_callback_arg(ssl, this);
+        ::SSL_set_msg_callback(ssl, [](int write_p, int, int content_type, const void* buf, std::size_t len, SSL*,
+                                       void* arg) {
+            if (content_type != SSL3_RT_HANDSHAKE || len == 0) return;
+            if (static_cast<const unsigned char*>(buf)[0] != SSL3_MT_KEY_UPDATE) return;
+            auto* self = static_cast<KeyUpdates*>(arg);
+            ++(write_p ? self->sent : self->received);
+        });
+    }
+};
+
+std::error_code key_update(TlsStream& tls, int type) {
+    if (::SSL_key_update(tls.native_handle(), type) == 1) return {};
+    return detail::take_openssl_error(tls.native_handle(), std::make_error_code(std::errc::protocol_error));
+}
+
+TlsContext tls12_server_context() {
+    TlsContext c = server_context();
+    ::SSL_CTX_set_max_proto_version(c.native_handle(), TLS1_2_VERSION);
+    return c;
+}
+
+std::error_code renegotiate(TlsStream& tls) {
+    if (::SSL_renegotiate(tls.native_handle()) == 1) return {};
+    return detail::take_openssl_error(tls.native_handle(), std::make_error_code(std::errc::protocol_error));
+}
+
+int renegotiations(const TlsStream& tls) { return static_cast<int>(SSL_total_renegotiations(tls.native_handle())); }
+
+}  // namespace
+
+TEST_CASE("tls 1.3: key updates between and during large transfers, blocking calls", "[tls][keyupdate]") {
+    const std::size_t size = 4u << 20, chunk = 256u << 10, chunks = size / chunk;
+    const auto down = test::pattern(size, 11), up = test::pattern(size, 12);
+    std::vector<unsigned char> at_server(size);
+    KeyUpdates server_updates;
+    OneClientServer srv(server_context(), [&](TlsStream& tls, ServerResult& r) {
+        server_updates.watch(tls.native_handle());
+        // The client is inside one recv_exact all along; half the updates ask it to answer
+        // with its own, which it must write from inside that read.
+        for (std::size_t i = 0; i < chunks && !r.body; ++i) {
+            r.body = key_update(tls, i % 2 ? SSL_KEY_UPDATE_NOT_REQUESTED : SSL_KEY_UPDATE_REQUESTED);
+            if (!r.body) (void)tls.send_all(down.data() + i * chunk, chunk, 10s, r.body);
+        }
+        // The client is inside one send_all: each update goes out at once (handshake()),
+        // while its records keep coming under the keys we had before.
+        for (std::size_t i = 0; i < chunks && !r.body; ++i) {
+            (void)tls.recv_exact(at_server.data() + i * chunk, chunk, 10s, r.body);
+            if (!r.body) r.body = key_update(tls, SSL_KEY_UPDATE_REQUESTED);
+            if (!r.body) tls.handshake(10s, r.body);
+        }
+        if (!r.body) tls.shutdown(10s, r.body);
+    });
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    KeyUpdates client_updates;
+    client_updates.watch(tls.native_handle());
+    std::vector<unsigned char> at_client(size);
+    CHECK(tls.recv_exact(at_client.data(), size, 10s, ec) == size);
+    CHECK_FALSE(ec);
+    const int answered_while_reading = client_updates.sent;
+    CHECK(tls.send_all(up.data(), size, 10s, ec) == size);
+    CHECK_FALSE(ec);
+    char byte;
+    CHECK(tls.recv(&byte, 1, 10s, ec) == 0);  // the updates still queued, then close_notify
+    CHECK_FALSE(ec);
+    tls.shutdown(10s, ec);
+    CHECK_FALSE(ec);
+    ServerResult r = srv.finish();
+    INFO(r.body.message());
+    CHECK_FALSE(r.body);
+    CHECK(at_client == down);
+    CHECK(at_server == up);
+    CHECK(server_updates.sent == static_cast<int>(2 * chunks));
+    CHECK(client_updates.received == static_cast<int>(2 * chunks));
+    // Requests that arrive together are answered by one update, so only bounds are exact.
+    CHECK(answered_while_reading >= 1);
+    CHECK(answered_while_reading <= static_cast<int>(chunks / 2));
+    CHECK(client_updates.sent > answered_while_reading);
+    CHECK(client_updates.sent <= static_cast<int>(chunks / 2 + chunks));
+    CHECK(server_updates.received == client_updates.sent);
+}
+
+// Fixed bug: OpenSSL 3.0 fails a read that must answer a requested key update while one of
+// our writes is pending (SSL_R_BAD_LENGTH, the connection is dead; openssl/openssl#8677). A
+// full-duplex non-blocking transfer hits it whenever a write would block and the peer asks.
+TEST_CASE("tls 1.3: key updates both ways during a full-duplex non-blocking transfer", "[tls][keyupdate]") {
+    // Small kernel buffers: both sides are soon blocked writing, so a read that must answer a
+    // requested update meets a full socket (wants() == write).
+    auto pair = test::tcp_pair();
+    for (Socket* s : {&pair.client, &pair.server}) {
+        s->set_send_buffer_size(16 * 1024);
+        s->set_receive_buffer_size(16 * 1024);
+    }
+    struct Side {
+        TlsStream tls;
+        std::vector<unsigned char> out, in;
+        std::size_t sent = 0, got = 0, next_update = 0;
+        int updates = 0;
+        TlsWant send_want = TlsWant::nothing, recv_want = TlsWant::nothing;
+        KeyUpdates seen;
+        bool done() const { return sent == out.size() && got == in.size() && tls.unsent() == 0; }
+    };
+    const std::size_t size = 2u << 20, every = 64u << 10;
+    Side sides[2];
+    sides[0].tls = TlsStream::client(std::move(pair.client), trusting_client(), "localhost");
+    sides[1].tls = TlsStream::server(std::move(pair.server), server_context());
+    sides[0].out = test::pattern(size, 21);
+    sides[1].out = test::pattern(size, 22);
+    Poller poller;
+    std::error_code ec;
+    for (int i = 0; i < 2; ++i) {
+        sides[i].in.resize(size);
+        poller.add(sides[i].tls.socket(), Events::readable, static_cast<std::uint64_t>(i));
+    }
+    auto interest = [](TlsWant w) {
+        return w == TlsWant::write ? Events::writable : w == TlsWant::read ? Events::readable : Events::none;
+    };
+    bool handshaken[2] = {false, false};
+    for (int rounds = 0; !(handshaken[0] && handshaken[1]) && !ec && rounds < 100; ++rounds) {
+        for (int i = 0; i < 2 && !ec; ++i)
+            if (!handshaken[i]) handshaken[i] = sides[i].tls.try_handshake(ec);
+        for (int i = 0; i < 2; ++i)
+            if (!handshaken[i]) poller.modify(sides[i].tls.socket(), interest(sides[i].tls.wants()), static_cast<std::uint64_t>(i));
+        if (!(handshaken[0] && handshaken[1])) REQUIRE_FALSE(poller.wait(10s).empty());
+    }
+    REQUIRE_FALSE(ec);
+    for (Side& s : sides) s.seen.watch(s.tls.native_handle());
+
+    const char* failed = "";
+    int reads_leaving_unsent = 0;  // reads that wrote (an answer) while the socket was full
+    auto step = [&](Side& s) {
+        while (s.sent < size && !ec) {
+            if (s.sent >= s.next_update) {
+                ec = key_update(s.tls, s.updates++ % 2 ? SSL_KEY_UPDATE_NOT_REQUESTED : SSL_KEY_UPDATE_REQUESTED);
+                s.next_update += every;
+                if (ec) {
+                    failed = "key_update";
+                    return;
+                }
+            }
+            // A retry after would-block passes the same bytes again, as OpenSSL requires.
+            std::size_t piece = std::min<std::size_t>(64u << 10, size - s.sent);
+            auto n = s.tls.try_send(s.out.data() + s.sent, piece, ec);
+            if (ec) failed = "try_send";
+            if (!n) {
+                s.send_want = s.tls.wants();
+                break;
+            }
+            s.send_want = TlsWant::nothing;
+            s.sent += *n;
+        }
+        while (s.got < size && !ec) {
+            auto n = s.tls.try_recv(s.in.data() + s.got, size - s.got, ec);
+            if (ec) failed = "try_recv";
+            if (!n) {
+                s.recv_want = s.tls.wants();
+                break;
+            }
+            s.recv_want = TlsWant::nothing;
+            reads_leaving_unsent += s.tls.unsent() > 0;
+            if (*n == 0) ec = errc::end_of_stream;
+            s.got += *n;
+        }
+        // Its last record, or its answer to a request, may still wait for room.
+        if (!ec && s.tls.unsent() > 0 && s.sent == size) s.tls.try_flush(ec);
+    };
+    int rounds = 0;
+    while (!(sides[0].done() && sides[1].done()) && !ec && ++rounds < 100000) {
+        for (Side& s : sides) step(s);
+        if (ec) break;
+        for (int i = 0; i < 2; ++i) {
+            Side& s = sides[i];
+            Events e = Events::none;
+            if (s.sent < size) e = e | interest(s.send_want);
+            if (s.got < size) e = e | interest(s.recv_want);
+            if (s.tls.unsent() > 0) e = e | Events::writable;
+            poller.modify(s.tls.socket(), e, static_cast<std::uint64_t>(i));
+        }
+        if (!(sides[0].done() && sides[1].done())) REQUIRE_FALSE(poller.wait(10s).empty());
+    }
+    INFO(failed << ": " << ec.message() << " after " << rounds << " rounds");
+    REQUIRE_FALSE(ec);
+    CHECK(sides[0].in == sides[1].out);
+    CHECK(sides[1].in == sides[0].out);
+    const int updates = static_cast<int>(size / every);
+    for (Side& s : sides) {
+        CHECK(s.updates == updates);
+        CHECK(s.seen.received >= updates);  // its peer's own, plus answers to its requests
+    }
+    CHECK(reads_leaving_unsent > 0);
+    CHECK(sides[0].seen.sent == sides[1].seen.received);
+    CHECK(sides[1].seen.sent == sides[0].seen.received);
+}
+
+TEST_CASE("tls 1.2: a server-initiated renegotiation with data in flight both ways", "[tls][renegotiation]") {
+    const std::size_t size = 2u << 20, half = size / 2;
+    const auto down = test::pattern(size, 31), up = test::pattern(size, 32);
+    std::vector<unsigned char> at_server(size);
+    int server_renegotiations = 0;
+    OneClientServer srv(tls12_server_context(), [&](TlsStream& tls, ServerResult& r) {
+        // HelloRequest goes out while the client is inside send_all, not reading.
+        (void)tls.recv_exact(at_server.data(), half, 10s, r.body);
+        if (!r.body) r.body = renegotiate(tls);
+        if (!r.body) tls.handshake(10s, r.body);
+        // The client's records in the old keys keep coming until it reads the request.
+        if (!r.body) (void)tls.recv_exact(at_server.data() + half, size - half, 10s, r.body);
+        // The client reads the request inside its recv_exact and sends ClientHello, which we
+        // leave unread while we write.
+        if (!r.body) (void)tls.send_all(down.data(), size, 10s, r.body);
+        char done[4];
+        // The new handshake runs inside this read, driven by the client's next write.
+        if (!r.body) (void)tls.recv_exact(done, sizeof done, 10s, r.body);
+        if (!r.body) r.data.assign(done, sizeof done);
+        server_renegotiations = renegotiations(tls);
+        if (!r.body && ::SSL_renegotiate_pending(tls.native_handle())) r.body = std::make_error_code(std::errc::protocol_error);
+        if (!r.body) tls.shutdown(10s, r.body);
+    });
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    CHECK(tls.protocol_version() == "TLSv1.2");
+    CHECK(tls.send_all(up.data(), size, 10s, ec) == size);
+    CHECK_FALSE(ec);
+    std::vector<unsigned char> at_client(size);
+    CHECK(tls.recv_exact(at_client.data(), size, 10s, ec) == size);
+    CHECK_FALSE(ec);
+    CHECK(tls.send_all("done", 4, 10s, ec) == 4);
+    CHECK_FALSE(ec);
+    char byte;
+    CHECK(tls.recv(&byte, 1, 10s, ec) == 0);
+    CHECK_FALSE(ec);
+    tls.shutdown(10s, ec);
+    CHECK_FALSE(ec);
+    ServerResult r = srv.finish();
+    INFO(r.body.message());
+    CHECK_FALSE(r.body);
+    CHECK(r.data == "done");
+    CHECK(at_client == down);
+    CHECK(at_server == up);
+    CHECK(renegotiations(tls) == 1);
+    CHECK(server_renegotiations == 1);
+    CHECK(tls.peer_subject() == "/CN=localhost");  // the new handshake checked the certificate again
+}
+
+TEST_CASE("tls 1.2: our server refuses a client-initiated renegotiation", "[tls][renegotiation]") {
+    OneClientServer srv(tls12_server_context(), [](TlsStream& tls, ServerResult& r) {
+        char byte;
+        (void)tls.recv(&byte, 1, 10s, r.body);
+    });
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(renegotiate(tls) == std::error_code());
+    tls.handshake(10s, ec);
+    INFO(ec.message());
+    CHECK(ec.category() == tls_category());
+    CHECK(ec.message().find("renegotiation") != std::string::npos);
+    ServerResult r = srv.finish();
+    INFO(r.body.message());
+    CHECK(r.body);  // the client's fatal alert
+}
+
+TEST_CASE("tls 1.2: a recv's deadline holds while the peer never finishes its renegotiation", "[tls][renegotiation]") {
+    std::promise<void> timed_out;
+    OneClientServer srv(tls12_server_context(), [&](TlsStream& tls, ServerResult& r) {
+        r.body = renegotiate(tls);
+        if (!r.body) tls.handshake(10s, r.body);  // sends HelloRequest, then reads nothing
+        if (r.body) return;
+        timed_out.get_future().wait_for(10s);
+        char ping[4];
+        (void)tls.recv_exact(ping, sizeof ping, 10s, r.body);  // the ClientHello, at last
+        if (!r.body) r.data.assign(ping, sizeof ping);
+        if (!r.body) (void)tls.send_all("pong", 4, 10s, r.body);
+        if (!r.body) tls.shutdown(10s, r.body);
+    });
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    char buffer[8];
+    auto start = Clock::now();
+    CHECK(tls.recv(buffer, sizeof buffer, 300ms, ec) == 0);
+    auto took = Clock::now() - start;
+    CHECK(ec == std::errc::timed_out);
+    CHECK(took >= 300ms);
+    CHECK(took < 5s);
+    CHECK(renegotiations(tls) == 1);  // it did answer the request: the ClientHello is out
+    CHECK(::SSL_renegotiate_pending(tls.native_handle()) == 1);
+    auto none = tls.try_recv(buffer, sizeof buffer, ec);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(none.has_value());
+    CHECK(tls.wants() == TlsWant::read);
+    timed_out.set_value();
+    // The stream is still good: the handshake finishes under our next calls.
+    CHECK(tls.send_all("ping", 4, 10s, ec) == 4);
+    CHECK_FALSE(ec);
+    CHECK(tls.recv_exact(buffer, 4, 10s, ec) == 4);
+    CHECK(std::string(buffer, 4) == "pong");
+    CHECK(::SSL_renegotiate_pending(tls.native_handle()) == 0);
+    tls.shutdown(10s, ec);
+    CHECK_FALSE(ec);
+    ServerResult r = srv.finish();
+    INFO(r.body.message());
+    CHECK_FALSE(r.body);
+    CHECK(r.data == "ping");
 }
 
 // ---- interoperability --------------------------------------------------------------------

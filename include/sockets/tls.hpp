@@ -177,35 +177,96 @@ inline void clear_os_error() noexcept {
 #endif
 }
 
-// A BIO over the socket that never raises SIGPIPE: OpenSSL's own socket BIO calls write(),
-// which kills the process when the peer has gone; the library promises EPIPE instead.
-struct SocketBio {
-    static native_handle_type handle(BIO* b) noexcept {
-        return static_cast<native_handle_type>(reinterpret_cast<std::uintptr_t>(::BIO_get_data(b)));
+// What the stream's BIO shares with the stream: the socket, and the bytes OpenSSL wrote that
+// the socket has not taken yet. The BIO never tells OpenSSL a write would block: OpenSSL 3.0
+// then holds the record and fails any other write until that one is retried with the same
+// bytes, so a read that must answer the peer's key-update request while one of our writes is
+// pending would end the connection (SSL_R_BAD_LENGTH, openssl/openssl#8677). Instead the rest
+// waits here; the stream sends it first on every call, and lets no application write start
+// while any is left, which bounds it to about one record plus handshake messages.
+struct BioState {
+    native_handle_type handle = invalid_handle;
+    std::vector<char> unsent;
+    std::size_t sent = 0;  // of unsent, already taken by the socket
+    std::size_t left() const noexcept { return unsent.size() - sent; }
+};
+
+// The most a peer can make us queue by never reading (its key-update requests, say).
+inline constexpr std::size_t max_unsent = 1u << 20;
+
+// One send without SIGPIPE, EINTR retried (a try_ call must not mistake it for "would
+// block"): bytes taken, 0 when the socket is full, -1 on an error (in errno / WSAGetLastError).
+inline long send_some(native_handle_type h, const char* data, std::size_t size) noexcept {
+    for (;;) {
+#if defined(_WIN32)
+        int chunk = size > 0x7fffffff ? 0x7fffffff : static_cast<int>(size);
+        long n = ::send(h, data, chunk, send_flags);
+#else
+        long n = ::send(h, data, size, send_flags);
+#endif
+        if (n >= 0) return n;
+        int code = last_error_code();
+        if (is_interrupted(code)) continue;
+        return is_would_block(code) ? 0 : -1;
     }
+}
+
+// Sends what waits: true when nothing is left, false when the socket is full or failed (ec).
+inline bool flush_unsent(BioState& state, std::error_code& ec) noexcept {
+    while (state.left() > 0) {
+        long n = send_some(state.handle, state.unsent.data() + state.sent, state.left());
+        if (n < 0) {
+            ec = last_error();
+            return false;
+        }
+        if (n == 0) return false;
+        state.sent += static_cast<std::size_t>(n);
+    }
+    state.unsent.clear();
+    state.sent = 0;
+    return true;
+}
+
+struct SocketBio {
+    static BioState& state(BIO* b) noexcept { return *static_cast<BioState*>(::BIO_get_data(b)); }
     static int clamp(int n) noexcept { return n < 0 ? 0 : n; }
     static int write(BIO* b, const char* data, int size) noexcept {
         ::BIO_clear_retry_flags(b);
-        for (;;) {  // EINTR is retried here: a try_ call must not mistake it for "would block"
-#if defined(_WIN32)
-            int n = ::send(handle(b), data, clamp(size), send_flags);
-#else
-            long n = ::send(handle(b), data, static_cast<std::size_t>(clamp(size)), send_flags);
-#endif
-            if (n >= 0) return static_cast<int>(n);
-            int code = last_error_code();
-            if (is_interrupted(code)) continue;
-            if (is_would_block(code)) BIO_set_retry_write(b);
+        BioState& s = state(b);
+        std::size_t total = static_cast<std::size_t>(clamp(size));
+        std::size_t taken = 0;
+        std::error_code ec;
+        if (flush_unsent(s, ec)) {
+            long n = send_some(s.handle, data, total);
+            if (n < 0) return -1;
+            taken = static_cast<std::size_t>(n);
+        } else if (ec) {
             return -1;
         }
+        if (taken < total) {
+            if (s.left() + (total - taken) > max_unsent) {
+#if defined(_WIN32)
+                ::WSASetLastError(WSAENOBUFS);
+#else
+                errno = ENOBUFS;
+#endif
+                return -1;
+            }
+            try {
+                s.unsent.insert(s.unsent.end(), data + taken, data + total);
+            } catch (...) {
+                return -1;
+            }
+        }
+        return static_cast<int>(total);
     }
     static int read(BIO* b, char* out, int size) noexcept {
         ::BIO_clear_retry_flags(b);
         for (;;) {
 #if defined(_WIN32)
-            int n = ::recv(handle(b), out, clamp(size), 0);
+            int n = ::recv(state(b).handle, out, clamp(size), 0);
 #else
-            long n = ::recv(handle(b), out, static_cast<std::size_t>(clamp(size)), 0);
+            long n = ::recv(state(b).handle, out, static_cast<std::size_t>(clamp(size)), 0);
 #endif
             if (n >= 0) return static_cast<int>(n);
             int code = last_error_code();
@@ -234,13 +295,38 @@ struct SocketBio {
         return m;
     }
 
-    static BIO* make(native_handle_type h) noexcept {
+    static BIO* make(BioState* state) noexcept {
         const BIO_METHOD* m = method();
         BIO* b = m ? ::BIO_new(m) : nullptr;
-        if (b) ::BIO_set_data(b, reinterpret_cast<void*>(static_cast<std::uintptr_t>(h)));
+        if (b) ::BIO_set_data(b, state);
         return b;
     }
 };
+
+// Waits until the socket is readable or writable (a read that also has bytes to send).
+inline bool wait_either(native_handle_type h, const Deadline& deadline, std::error_code& ec) noexcept {
+    for (;;) {
+#if defined(_WIN32)
+        WSAPOLLFD p{h, POLLRDNORM | POLLWRNORM, 0};
+        int rc = ::WSAPoll(&p, 1, deadline.remaining_ms());
+#else
+        ::pollfd p{h, POLLIN | POLLOUT, 0};
+        int rc = ::poll(&p, 1, deadline.remaining_ms());
+#endif
+        if (rc > 0) return true;
+        if (rc == 0) {
+            if (deadline.expired()) {
+                ec = timed_out();
+                return false;
+            }
+            continue;
+        }
+        int code = last_error_code();
+        if (is_interrupted(code)) continue;
+        ec = os_error(code);
+        return false;
+    }
+}
 
 // What a context owns beyond the SSL_CTX: the server's ALPN preference list, which the
 // selection callback reads for as long as any stream uses the context.
@@ -509,6 +595,9 @@ private:
         // exact; a moving buffer: a retried write may come from another copy of the same bytes.
         ::SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         if (server) {
+            // OpenSSL 3's default, made explicit so no system openssl.cnf can turn it on: a
+            // client-initiated renegotiation costs the server a handshake for the asking.
+            ::SSL_CTX_clear_options(ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
             ::SSL_CTX_set_alpn_select_cb(ctx, &detail::select_alpn, c.state_.get());
         } else {
             ::SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
@@ -559,6 +648,7 @@ public:
         std::swap(host_, other.host_);
         std::swap(want_, other.want_);
         std::swap(rejected_, other.rejected_);
+        std::swap(bio_, other.bio_);
     }
     ///@}
     TlsStream(const TlsStream&) = delete;
@@ -745,7 +835,7 @@ public:
         if (!check(ec)) return std::nullopt;
         if (size == 0) return std::size_t{0};
         std::size_t n = 0;
-        Step step = run([&](std::size_t& moved) { return ::SSL_write_ex(ssl_, data, size, &moved); }, nullptr, ec, &n);
+        Step step = run([&](std::size_t& moved) { return ::SSL_write_ex(ssl_, data, size, &moved); }, nullptr, ec, &n, true);
         if (step == Step::done) return n;
         return std::nullopt;
     }
@@ -762,8 +852,21 @@ public:
         return n;
     }
     ///@}
+    /// Sends what unsent() counts, without waiting: true when all of it has gone (else wait
+    /// for writable and call again). A stream with nothing new to send calls this.
+    bool try_flush(std::error_code& ec) noexcept {
+        ec.clear();
+        if (!check(ec)) return false;
+        bool drained = detail::flush_unsent(*bio_, ec);
+        if (!drained && !ec) want_ = TlsWant::write;
+        return drained;
+    }
     /// The readiness the last call that would block was waiting for.
     TlsWant wants() const noexcept { return want_; }
+    /// Bytes already encrypted that the socket had no room for: every call sends them first.
+    /// A read can leave some (its answer to the peer's key-update request, a renegotiation's
+    /// handshake): while this is not 0, wait for writable too, and call again when it comes.
+    std::size_t unsent() const noexcept { return bio_ ? bio_->left() : 0; }
     /// Decrypted bytes held inside OpenSSL, ready for recv without touching the socket.
     std::size_t buffered() const noexcept { return ssl_ ? static_cast<std::size_t>(::SSL_pending(ssl_)) : 0; }
 
@@ -792,7 +895,8 @@ public:
         if (!check(ec)) return;
         detail::Deadline deadline(timeout);
         if (::SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) return;
-        run([this](std::size_t&) { return ::SSL_shutdown(ssl_) >= 0 ? 1 : -1; }, &deadline, ec);
+        if (run([this](std::size_t&) { return ::SSL_shutdown(ssl_) >= 0 ? 1 : -1; }, &deadline, ec) == Step::done)
+            drain(deadline, ec);
     }
     /// shutdown(timeout), then closes the socket whatever happened (the error is the
     /// shutdown's: e.g. tls_errc::truncated, or timed_out).
@@ -882,7 +986,9 @@ private:
         socket.set_nonblocking(true, ec);
         if (ec) return s;
         s.ssl_ = ::SSL_new(context.native_handle());
-        BIO* bio = s.ssl_ ? detail::SocketBio::make(socket.native_handle()) : nullptr;
+        s.bio_ = std::make_unique<detail::BioState>();
+        s.bio_->handle = socket.native_handle();
+        BIO* bio = s.ssl_ ? detail::SocketBio::make(s.bio_.get()) : nullptr;
         if (!bio) {
             ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::not_enough_memory));
             return TlsStream();
@@ -927,9 +1033,20 @@ private:
 
     // Runs one OpenSSL call until it succeeds, fails, or (deadline null) would block. call
     // takes the out-count and returns the SSL_* result. Waits as the library's other calls do.
+    // What the socket did not take before goes first; an application write (new records)
+    // waits until it has gone (see detail::BioState).
     template <class Call>
-    Step run(Call call, detail::Deadline* deadline, std::error_code& ec, std::size_t* moved = nullptr) noexcept {
+    Step run(Call call, detail::Deadline* deadline, std::error_code& ec, std::size_t* moved = nullptr,
+             bool app_write = false) noexcept {
         for (;;) {
+            bool drained = detail::flush_unsent(*bio_, ec);
+            if (ec) return Step::failed;
+            if (app_write && !drained) {
+                want_ = TlsWant::write;
+                if (!deadline) return Step::would_block;
+                if (detail::wait_after_would_block(socket_.native_handle(), true, *deadline, ec)) continue;
+                return Step::failed;
+            }
             ::ERR_clear_error();
             detail::clear_os_error();
             std::size_t n = 0;
@@ -938,6 +1055,8 @@ private:
             if (rc > 0) {
                 want_ = TlsWant::nothing;
                 if (moved) *moved = n;
+                std::error_code later;  // a broken socket is reported by the next call
+                detail::flush_unsent(*bio_, later);
                 return Step::done;
             }
             int error = ::SSL_get_error(ssl_, rc);
@@ -945,6 +1064,12 @@ private:
                 bool write = error == SSL_ERROR_WANT_WRITE;
                 want_ = write ? TlsWant::write : TlsWant::read;
                 if (!deadline) return Step::would_block;
+                // Waiting to read with bytes still to send (a renegotiation's ClientHello, say):
+                // the peer may need them before it says more.
+                if (!write && bio_->left() > 0) {
+                    if (detail::wait_either(socket_.native_handle(), *deadline, ec)) continue;
+                    return Step::failed;
+                }
                 if (detail::wait_after_would_block(socket_.native_handle(), write, *deadline, ec)) continue;
                 return Step::failed;
             }
@@ -968,11 +1093,20 @@ private:
         return detail::take_openssl_error(ssl_, fallback);
     }
 
+    // Waits until the socket has taken every byte OpenSSL wrote, as a blocking call's end.
+    bool drain(detail::Deadline& deadline, std::error_code& ec) noexcept {
+        while (!detail::flush_unsent(*bio_, ec)) {
+            if (ec || !detail::wait_after_would_block(socket_.native_handle(), true, deadline, ec)) return false;
+        }
+        return true;
+    }
+
     void handshake_until(detail::Deadline deadline, std::error_code& ec) noexcept {
         ec.clear();
         if (!check(ec)) return;
         Step step = run([this](std::size_t&) { return ::SSL_do_handshake(ssl_); }, &deadline, ec);
         if (step == Step::closed) ec = make_error_code(tls_errc::truncated);
+        if (step == Step::done) drain(deadline, ec);
     }
 
     void throw_handshake(detail::Deadline deadline) {
@@ -1031,11 +1165,12 @@ private:
         while (total < size) {
             std::size_t n = 0;
             Step step = run([&](std::size_t& moved) { return ::SSL_write_ex(ssl_, in + total, size - total, &moved); },
-                            &deadline, ec, &n);
+                            &deadline, ec, &n, true);
             if (step == Step::closed) ec = make_error_code(errc::end_of_stream);  // the peer has closed
             if (step != Step::done) return total;
             total += n;
         }
+        drain(deadline, ec);
         return total;
     }
 
@@ -1093,6 +1228,8 @@ private:
             if (step != Step::done) return;
         }
         ::ERR_clear_error();
+        // Ours may still wait for room; a peer that has closed no longer needs it.
+        if (!drain(deadline, ec) && !(ec == std::errc::timed_out)) ec.clear();
     }
 
     SSL* ssl_ = nullptr;
@@ -1101,6 +1238,7 @@ private:
     std::string host_;
     TlsWant want_ = TlsWant::nothing;
     std::unique_ptr<std::string> rejected_;  // see detail::note_rejected
+    std::unique_ptr<detail::BioState> bio_;  // the BIO's; a stable address across moves
 };
 
 /// Connects TLS over a connected socket and completes the handshake: the usual client start.
