@@ -233,6 +233,7 @@ TEST_CASE("tls: certificate rejections, each with its own message", "[tls]") {
         CHECK(ec.message().find(c.message) != std::string::npos);
         CHECK(tls.verify_detail().find(std::string("expected ") + c.host) != std::string::npos);
         CHECK(tls.verify_detail().find("certificate /CN=localhost") != std::string::npos);
+        tls = TlsStream();  // our end closes: the server's graceful_close waits for that
         ServerResult r = srv.finish();
         CHECK(r.handshake);  // the client's alert ends the server's handshake too
         CHECK(r.handshake.category() == tls_category());
@@ -336,6 +337,7 @@ TEST_CASE("tls: mutual TLS", "[tls]") {
         if (!ec) (void)tls.recv(&byte, 1, 10s, ec);
         CHECK(ec.category() == tls_category());
         CHECK(ec.message().find("certificate required") != std::string::npos);
+        tls = TlsStream();  // our end closes: the server's graceful_close waits for that
         ServerResult r = srv.finish();
         CHECK(r.handshake.message().find("did not return a certificate") != std::string::npos);
     }
