@@ -64,6 +64,7 @@ struct ServerResult {
     std::string data;
     std::string subject;
     std::string alpn;
+    bool no_delay = false;
 };
 
 class OneClientServer {
@@ -87,6 +88,7 @@ public:
             }
             result_.subject = tls.peer_subject();
             result_.alpn = tls.alpn_protocol();
+            result_.no_delay = tls.socket().no_delay();
             body(tls, result_);
         });
     }
@@ -171,6 +173,7 @@ TEST_CASE("tls: round trip with verification, ALPN and close_notify both ways", 
     CHECK(tls.protocol_version() == "TLSv1.3");
     CHECK(tls.peer_subject() == "/CN=localhost");
     CHECK(test::is_nonblocking(tls.socket()));
+    CHECK(tls.socket().no_delay());  // small records go out at once (the guide's TLS section)
     CHECK(send_line(tls, "hello", 10s) == 6);
     BasicStreamReader<TlsStream> reader(tls);
     CHECK(reader.read_line(10s) == "echo: hello");
@@ -182,6 +185,30 @@ TEST_CASE("tls: round trip with verification, ALPN and close_notify both ways", 
     CHECK_FALSE(r.body);
     CHECK(r.data == "hello");
     CHECK(r.alpn == "http/1.1");
+    CHECK(r.no_delay);
+}
+
+TEST_CASE("tls: over a Unix-domain stream (no TCP_NODELAY to set)", "[tls]") {
+    auto pair = socket_pair();
+    std::error_code server_ec;
+    std::string got(5, '\0');
+    std::thread server([&] {
+        TlsStream s = tls_accept(std::move(pair.second), server_context(), 10s, server_ec);
+        if (!server_ec) (void)s.recv_exact(&got[0], got.size(), 10s, server_ec);
+        if (!server_ec) s.shutdown(10s, server_ec);
+    });
+    std::error_code ec;
+    TlsStream tls = tls_connect(std::move(pair.first), trusting_client(), "localhost", 10s, ec);
+    CHECK_FALSE(ec);
+    if (!ec) (void)tls.send_all("hello", 5, 10s, ec);
+    CHECK_FALSE(ec);
+    char byte;
+    if (!ec) CHECK(tls.recv(&byte, 1, 10s, ec) == 0);  // the server's close_notify
+    if (!ec) tls.shutdown(10s, ec);                      // ours, which the server awaits
+    CHECK_FALSE(ec);
+    server.join();
+    CHECK_FALSE(server_ec);
+    CHECK(got == "hello");
 }
 
 TEST_CASE("tls: IP address hosts are checked against the certificate's IP entries", "[tls]") {
@@ -816,6 +843,15 @@ TEST_CASE("tls 1.3: key updates both ways during a full-duplex non-blocking tran
         CHECK(s.seen.received >= updates);  // its peer's own, plus answers to its requests
     }
     CHECK(reads_leaving_unsent > 0);
+    // A key update sent after the last data byte is still unread: both close, and each reads up
+    // to the other's close_notify, which comes after everything the other sent.
+    for (Side& s : sides) s.tls.send_close_notify(10s, ec);
+    REQUIRE_FALSE(ec);
+    for (Side& s : sides) {
+        char byte;
+        CHECK(s.tls.recv(&byte, 1, 10s, ec) == 0);
+        CHECK_FALSE(ec);
+    }
     CHECK(sides[0].seen.sent == sides[1].seen.received);
     CHECK(sides[1].seen.sent == sides[0].seen.received);
 }
