@@ -43,7 +43,8 @@ public:
     /// The error for code(), the text for what(), and every failed attempt.
     ConnectError(std::error_code ec, const std::string& what, std::vector<ConnectAttempt> attempts)
         : std::system_error(ec, what), shared_(new Shared{1, std::move(attempts)}) {}
-    // Copies share the attempts (reference-counted): copying an exception must not throw.
+    /// Copies share the attempts (reference-counted): copying an exception must not throw.
+    ///@{
     ConnectError(const ConnectError& other) noexcept : std::system_error(other), shared_(other.shared_) {
         detail::ref_acquire(shared_->references);
     }
@@ -54,6 +55,7 @@ public:
         shared_ = other.shared_;
         return *this;
     }
+    ///@}
     ~ConnectError() override { release(); }
     /// In the order they ended; candidates never started (deadline passed first) are left out.
     const std::vector<ConnectAttempt>& attempts() const noexcept { return shared_->attempts; }
