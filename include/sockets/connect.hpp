@@ -38,6 +38,8 @@ struct ConnectAttempt {
 
 /// Thrown by connect_to when no candidate connected. what() lists every address tried with its
 /// own error; code() is timed_out when the deadline passed, else the last attempt's error.
+/// A host name that did not resolve (in time) throws it too, with no attempts and the
+/// resolver's error (or timed_out) as code().
 class ConnectError : public std::system_error {
 public:
     /// The error for code(), the text for what(), and every failed attempt.
@@ -309,7 +311,12 @@ inline std::vector<Address> resolve_until(std::string_view host, int port, const
     std::error_code not_ip;
     Address numeric = Address::from_ip(host, port, not_ip);
     if (!not_ip) return {numeric};  // no resolver, no thread
-    if (deadline.expired()) return resolve(host, port, ec);  // "don't wait": one attempt, inline
+    // A lookup cannot be tried without waiting (getaddrinfo blocks, for seconds against a dead
+    // DNS server): a deadline already gone, zero or 1 us, leaves no time for one.
+    if (deadline.expired()) {
+        ec = timed_out();
+        return {};
+    }
     auto* job = new ResolveJob(host, port);
     ec = job->finished.open();
     if (!ec) ec = start_detached_thread<run_resolve_job>(job);
@@ -348,7 +355,7 @@ inline Socket connect_any_or_throw(std::string_view host, int port, const Deadli
     Race race;
     Socket s = connect_any(host, port, deadline, options, ec, race);
     if (!ec) return s;
-    if (race.order.empty()) throw_error(ec, host_port_text(host, port));  // resolution failed
+    if (race.order.empty()) throw ConnectError(ec, host_port_text(host, port), {});  // resolution failed
     std::string what = describe_race(host_port_text(host, port), race);  // before race.failed moves
     throw ConnectError(ec, what, std::move(race.failed));
 }
@@ -425,8 +432,9 @@ inline Socket connect_to(const std::vector<Address>& candidates) {
 // ---- a host name: resolved, then raced -----------------------------------------------------
 /// With a timeout, one deadline covers resolution and every attempt: when it passes while
 /// getaddrinfo is still running, the call returns timed_out at once (the lookup finishes on its
-/// own thread and is thrown away). Numeric hosts ("127.0.0.1", "::1") skip the resolver. The
-/// error_code forms never throw.
+/// own thread and is thrown away). A lookup cannot be tried without waiting, so a zero (or
+/// already passed) timeout with a host name is timed_out at once, with no lookup. Numeric hosts
+/// ("127.0.0.1", "::1") skip the resolver. The error_code forms never throw.
 ///@{
 inline Socket connect_to(std::string_view host, int port, Timeout timeout, const ConnectOptions& options,
                          std::error_code& ec) {
