@@ -267,6 +267,19 @@ TEST_CASE("tls: certificate rejections, each with its own message", "[tls]") {
     }
 }
 
+TEST_CASE("tls: a host with an embedded NUL is refused, not verified as its prefix", "[tls]") {
+    // The certificate is for localhost and 127.0.0.1, not for these 20-byte hosts.
+    for (const std::string& host : {std::string("localhost\0.evil.test", 20), std::string("127.0.0.1\0.evil.test", 20)}) {
+        INFO("host of " << host.size() << " bytes, cut at the NUL: " << host.c_str());
+        OneClientServer srv(server_context(), nothing);
+        std::error_code ec;
+        TlsStream tls = connect_client(srv.address(), trusting_client(), host, ec);
+        CHECK(ec == std::errc::invalid_argument);
+        CHECK_FALSE(tls.is_open());
+        srv.finish();
+    }
+}
+
 TEST_CASE("tls: the throwing handshake names the host and the certificate", "[tls]") {
     OneClientServer srv(server_context(), nothing);
     try {

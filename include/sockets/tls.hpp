@@ -565,7 +565,7 @@ public:
 
     /// Made by server() (else client()).
     bool is_server() const noexcept { return state_ && state_->server; }
-    /// Made by client() or server() (a default-constructed context is empty).
+    /// Made by client() or server(); false only for the empty context inside an empty TlsStream.
     bool is_valid() const noexcept { return state_ != nullptr; }
     /// The SSL_CTX, for settings this class does not cover.
     SSL_CTX* native_handle() const noexcept { return state_ ? state_->ctx : nullptr; }
@@ -1022,6 +1022,11 @@ private:
         if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
         host_.assign(host.data(), host.size());
         if (host_.empty()) return;
+        // OpenSSL takes C strings: "localhost\0.evil.test" would be checked as "localhost".
+        if (host_.find('\0') != std::string::npos) {
+            ec = std::make_error_code(std::errc::invalid_argument);
+            return;
+        }
         bool ok = true;
         if (ASN1_OCTET_STRING* ip = ::a2i_IPADDRESS(host_.c_str())) {
             ::ASN1_OCTET_STRING_free(ip);
