@@ -237,9 +237,12 @@ struct SocketBio {
         std::size_t taken = 0;
         std::error_code ec;
         if (flush_unsent(s, ec)) {
-            long n = send_some(s.handle, data, total);
-            if (n < 0) return -1;
-            taken = static_cast<std::size_t>(n);
+            while (taken < total) {  // until the socket is full: a short send is not "full"
+                long n = send_some(s.handle, data + taken, total - taken);
+                if (n < 0) return -1;
+                if (n == 0) break;
+                taken += static_cast<std::size_t>(n);
+            }
         } else if (ec) {
             return -1;
         }
@@ -1091,6 +1094,10 @@ private:
                 return Step::closed;
             }
             ec = to_error(error, os_code);
+            // A failed handshake's alert tells the peer why: whatever of it the socket did not
+            // take must not stay behind in unsent.
+            std::error_code ignored;
+            detail::flush_unsent(*bio_, ignored);
             return Step::failed;
         }
     }
