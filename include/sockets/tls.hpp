@@ -204,7 +204,10 @@ inline long send_some(native_handle_type h, const char* data, std::size_t size) 
 #else
         long n = ::send(h, data, size, send_flags);
 #endif
-        if (n >= 0) return n;
+        if (n >= 0) {
+            clear_os_error();  // an EINTR retried here is no error of the caller's
+            return n;
+        }
         int code = last_error_code();
         if (is_interrupted(code)) continue;
         return is_would_block(code) ? 0 : -1;
@@ -271,7 +274,12 @@ struct SocketBio {
 #else
             long n = ::recv(state(b).handle, out, static_cast<std::size_t>(clamp(size)), 0);
 #endif
-            if (n >= 0) return static_cast<int>(n);
+            if (n >= 0) {
+                // An EINTR retried above must not outlive it: OpenSSL reports an end of stream
+                // without close_notify with errno, which would then read as EINTR, not truncated.
+                clear_os_error();
+                return static_cast<int>(n);
+            }
             int code = last_error_code();
             if (is_interrupted(code)) continue;
             if (is_would_block(code)) BIO_set_retry_read(b);
