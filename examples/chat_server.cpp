@@ -2,6 +2,14 @@
 // other client. Writes are non-blocking with a per-client outgoing buffer, so a slow reader
 // never stalls the others.
 //
+// The protocol, in lines: a client's first line is its name; the server answers
+// "welcome: N online, idle limit S s"; from then on every line the client sends goes to all
+// the others as "NAME: LINE", except an empty line: that is a keep-alive, relayed to nobody.
+// A client that sends nothing for S seconds (--idle) is dropped, so one that only listens
+// sends an empty line when it has been silent for a while (chat_client: after S/2 seconds).
+// That way a member who listens stays as long as it likes (no --lifetime unless asked for),
+// while a peer that is gone (it sends nothing) or stuck (it reads nothing) is still dropped.
+//
 // What keeps it alive among clients it did not write:
 //   - a client is known by a token that is never reused; every event and every write first
 //     looks the token up, because a client can be dropped while events for it are still
@@ -9,14 +17,14 @@
 //   - everything per client is bounded: a line (4 KiB), the bytes queued for it (256 KiB;
 //     a reader that falls further behind is dropped), the time to send its name (--timeout),
 //     the time it may stay silent (--idle), the time its queue may stay stuck (--timeout),
-//     the time it may stay at all (--lifetime);
+//     the time it may stay at all (--lifetime, no limit by default: listeners stay);
 //   - a client that shuts down its side still gets what was queued for it, then we close;
 //   - a client that leaves, for whatever reason, is one log line;
 //   - accept failing for lack of descriptors pauses accepting for a moment, no busy loop;
 //   - SIGINT/SIGTERM end the loop; destructors close every socket.
 //
 //   chat_server [ADDRESS] [--clients N] [--timeout S] [--idle S] [--lifetime S]
-//     The first line a client sends is its name. --clients N: exit once N clients have left.
+//     --clients N: exit once N clients have left.
 #include "common.hpp"
 
 #include <map>
@@ -84,7 +92,8 @@ private:
             if (!ec) poller_.add(*s, Events::readable, token, ec);
             if (ec) continue;  // e.g. beyond what the backend can watch: let this one go
             auto c = std::make_unique<Client>(std::move(*s));
-            c->outgoing = "welcome: " + std::to_string(clients_.size() + 1) + " online\n";
+            c->outgoing = "welcome: " + std::to_string(clients_.size() + 1) + " online, idle limit " +
+                          std::to_string(options_.idle.count()) + " s\n";
             Client& added = *clients_.emplace(token, std::move(c)).first->second;
             if (!flush(token, added, ec)) drop(token, ec ? ec.message().c_str() : nullptr);
         }
@@ -131,7 +140,7 @@ private:
         while (auto line = c.reader.try_line(ec)) {
             if (c.name.empty())
                 c.name = line->empty() ? "(nameless)" : std::string(*line);
-            else
+            else if (!line->empty())  // empty: a keep-alive (it counted as heard above), not news
                 broadcast(token, c.name + ": " + std::string(*line) + "\n");
         }
         if (!ec) ec = read_error;
@@ -219,9 +228,16 @@ private:
 };
 
 int main(int argc, char* argv[]) {
-    auto options = example::parse_options(argc, argv, "usage: chat_server [ADDRESS] [options]\n"
-                                                      "  relays each line a client sends to all the others; a client's first line is its name\n"
-                                                      "  (--clients N: exit after N clients have left)");
+    example::Options defaults;
+    defaults.lifetime = example::forever;  // a member who listens may stay as long as it likes
+    auto options = example::parse_options(
+        argc, argv,
+        "usage: chat_server [ADDRESS] [options]\n"
+        "  relays each line a client sends to all the others; a client's first line is its name;\n"
+        "  an empty line is a keep-alive, relayed to nobody: a client that sends nothing for --idle\n"
+        "  seconds is dropped (the welcome line says how long; chat_client keeps itself in)\n"
+        "  (--clients N: exit after N clients have left)",
+        defaults);
     example::stop_on_signals();
     try {
         Socket listener = listen_on(Address::parse(options.where));

@@ -33,19 +33,23 @@ using Clock = std::chrono::steady_clock;
 
 // ---- options shared by the servers --------------------------------------------------------
 
+// A lifetime without limit (a hundred years: Clock::now() plus it still fits in nanoseconds).
+inline constexpr std::chrono::seconds forever{100LL * 365 * 24 * 3600};
+
 struct Options {
     std::string where = "127.0.0.1:0";       // port 0: the OS picks one; we print it
     long clients = -1;                       // exit after this many clients (-1: serve forever)
     std::chrono::seconds timeout{10};        // per request (and idle between requests)
     std::chrono::seconds idle{60};           // silence allowed between requests (poller servers)
-    std::chrono::seconds lifetime{300};      // per connection, however busy
+    std::chrono::seconds lifetime{300};      // per connection, however busy (forever: no limit)
     unsigned threads = 32;                   // worker pool size (threaded servers)
 };
 
-// Parses "[ADDRESS] [--clients N] [--timeout S] [--idle S] [--lifetime S] [--threads N]"; prints usage
-// and exits for --help or anything it does not understand.
-inline Options parse_options(int argc, char* argv[], const char* usage) {
-    Options o;
+// Parses "[ADDRESS] [--clients N] [--timeout S] [--idle S] [--lifetime S] [--threads N]" over
+// defaults; prints usage (with the defaults) and exits for --help or anything it does not
+// understand.
+inline Options parse_options(int argc, char* argv[], const char* usage, Options defaults = Options()) {
+    Options o = defaults;
     auto number = [&](int& i) {
         if (i + 1 >= argc) return -1L;
         char* end = nullptr;
@@ -55,20 +59,23 @@ inline Options parse_options(int argc, char* argv[], const char* usage) {
     for (int i = 1; i < argc; ++i) {
         long n = 0;
         if (!std::strcmp(argv[i], "--clients") && (n = number(i)) >= 0) o.clients = n;
-        else if (!std::strcmp(argv[i], "--timeout") && (n = number(i)) > 0) o.timeout = std::chrono::seconds(n);
-        else if (!std::strcmp(argv[i], "--idle") && (n = number(i)) > 0) o.idle = std::chrono::seconds(n);
-        else if (!std::strcmp(argv[i], "--lifetime") && (n = number(i)) > 0) o.lifetime = std::chrono::seconds(n);
+        // Longer than forever would overflow the deadlines (Clock::now() + S).
+        else if (!std::strcmp(argv[i], "--timeout") && (n = number(i)) > 0) o.timeout = std::min(std::chrono::seconds(n), forever);
+        else if (!std::strcmp(argv[i], "--idle") && (n = number(i)) > 0) o.idle = std::min(std::chrono::seconds(n), forever);
+        else if (!std::strcmp(argv[i], "--lifetime") && (n = number(i)) > 0) o.lifetime = std::min(std::chrono::seconds(n), forever);
         else if (!std::strcmp(argv[i], "--threads") && (n = number(i)) > 0) o.threads = static_cast<unsigned>(n);
         else if (argv[i][0] != '-') o.where = argv[i];
         else {
+            std::string lifetime = defaults.lifetime >= forever ? "no limit" : std::to_string(defaults.lifetime.count());
             std::printf("%s\n"
                         "  ADDRESS       where to listen (default 127.0.0.1:0: the OS picks the port)\n"
                         "  --clients N   exit after serving N clients (default: until SIGINT/SIGTERM)\n"
-                        "  --timeout S   seconds a client has for each request, and may stay idle (10)\n"
-                        "  --idle S      seconds a client may stay silent, where the protocol allows it (60)\n"
-                        "  --lifetime S  seconds one connection may last in all (300)\n"
-                        "  --threads N   worker threads, where the server has a pool (32)\n",
-                        usage);
+                        "  --timeout S   seconds a client has for each request, and may stay idle (%lld)\n"
+                        "  --idle S      seconds a client may stay silent, where the protocol allows it (%lld)\n"
+                        "  --lifetime S  seconds one connection may last in all (%s)\n"
+                        "  --threads N   worker threads, where the server has a pool (%u)\n",
+                        usage, static_cast<long long>(defaults.timeout.count()),
+                        static_cast<long long>(defaults.idle.count()), lifetime.c_str(), defaults.threads);
             std::exit(!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h") ? 0 : 2);
         }
     }
@@ -202,6 +209,27 @@ public:
         while ((!queue_.empty() || busy()) && !stop_requested()) room_.wait_for(lock, poll_interval);
     }
 
+    // A handler that moves its client into an object that owns it from then on (a TlsStream)
+    // says so with a Handoff: until the Handoff is destroyed, stop() shuts down the socket
+    // inside that object. Without it stop() would shut down the moved-from Socket, which is
+    // nothing, and the worker would sit out its client's timeout. If the pool is stopping
+    // already, the socket is shut down at once. Declare the Handoff after the new owner, so
+    // that it ends first: stop() must never reach a destroyed socket.
+    class Handoff {
+    public:
+        Handoff(WorkerPool& pool, sockets::Socket& from, sockets::Socket& to) : pool_(pool), from_(from), to_(to) {
+            pool_.rehome(from_, to_);
+        }
+        ~Handoff() { pool_.rehome(to_, from_); }
+        Handoff(const Handoff&) = delete;
+        Handoff& operator=(const Handoff&) = delete;
+
+    private:
+        WorkerPool& pool_;
+        sockets::Socket& from_;
+        sockets::Socket& to_;
+    };
+
     // Refuses new work, ends the connections being served (shutdown wakes a blocked recv),
     // and joins every worker. A socket in serving_ is never closed meanwhile: its worker takes
     // it out of serving_, under the same lock, before closing it.
@@ -221,6 +249,14 @@ public:
     }
 
 private:
+    void rehome(sockets::Socket& from, sockets::Socket& to) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (sockets::Socket*& s : serving_)
+            if (s == &from) s = &to;
+        std::error_code ignored;
+        if (stopping_) to.shutdown(sockets::Shutdown::both, ignored);
+    }
+
     struct Job {
         sockets::Socket client;
         sockets::Address who;

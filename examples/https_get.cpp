@@ -1,9 +1,17 @@
 // https_get: http_get over TLS. The server's certificate must be valid, from a CA in the
 // system trust store (or the --ca file), and for HOST; otherwise it says why and exits 1.
 //
+// The reply ends where its headers say (Content-Length, the last chunk): many servers close
+// without TLS's close_notify, and a reply whose length was fixed and arrived whole is whole
+// all the same. Only a body that nothing but the close delimits needs the close_notify: a
+// connection closed without it (tls_errc::truncated) could have been cut short by an
+// attacker, so that, like any reply shorter than promised, exits 1.
+//
 //   https_get HOST [PORT] [PATH] [--ca FILE]
 #include <sockets/sockets.hpp>
 #include <sockets/tls.hpp>
+
+#include "http_reply.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +29,8 @@ int main(int argc, char* argv[]) {
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0][0] == '-') {
         std::printf("usage: https_get HOST [PORT] [PATH] [--ca FILE]\n"
                     "  fetches https://HOST:PORT/PATH (default port 443, path /) and prints the reply;\n"
-                    "  --ca FILE also trusts the CA certificates in FILE (PEM)\n");
+                    "  --ca FILE also trusts the CA certificates in FILE (PEM);\n"
+                    "  exits 1 if the certificate is refused or the reply is not known to be whole\n");
         return args.empty() || args[0][0] == '-' ? (args.empty() || args[0] == "--help" || args[0] == "-h" ? 0 : 2) : 0;
     }
     std::string host = args[0];
@@ -37,11 +46,24 @@ int main(int argc, char* argv[]) {
         std::fprintf(stderr, "https_get: %s, certificate %s verified\n", tls.protocol_version().c_str(),
                      tls.peer_subject().c_str());
         tls.send_all("GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+        example::HttpReplyEnd reply;
         char buffer[4096];
-        // The reply ends with the server's close_notify (recv returns 0). A connection closed
-        // without it is tls_errc::truncated: an attacker could have cut the reply short.
-        while (std::size_t n = tls.recv(buffer, sizeof buffer, std::chrono::seconds(30)))
-            std::fwrite(buffer, 1, n, stdout);
+        std::error_code ec;
+        while (!reply.complete() && !reply.malformed()) {
+            std::size_t n = tls.recv(buffer, sizeof buffer, std::chrono::seconds(30), ec);
+            if (ec) break;  // truncated: closed without close_notify; or a timeout, a reset
+            if (n == 0) {   // the server's close_notify: a clean end
+                reply.end_of_stream();
+                break;
+            }
+            std::fwrite(buffer, 1, reply.feed(buffer, n), stdout);
+        }
+        if (!reply.complete()) {
+            std::fprintf(stderr, "https_get: %s:%d: %s%s%s\n", host.c_str(), port, reply.progress().c_str(),
+                         ec ? ": " : "", ec ? ec.message().c_str() : " (the server closed the connection)");
+            return 1;
+        }
+        // Ours, for a server that waits for it; the reply is whole whatever the server does now.
         std::error_code ignored;
         tls.shutdown(std::chrono::seconds(2), ignored);
     } catch (const std::system_error& e) {

@@ -92,7 +92,7 @@ static Reply make_reply(int status, const char* reason, std::string body, bool h
 }
 
 // Errors always close: after a bad request we cannot know where the next one would start.
-static Reply error_reply(int status, const char* reason, bool head_only = false) {
+static Reply error_reply(int status, const char* reason, bool head_only) {
     std::string body = "<h1>" + std::to_string(status) + " " + reason + "</h1>\n";
     return make_reply(status, reason, std::move(body), head_only, true);
 }
@@ -121,24 +121,24 @@ static std::optional<HeadEnd> find_head_end(std::string_view buffered) {
     }
 }
 
-// A request the server refuses before parsing it (too long, too slow) may still be a HEAD,
-// and a reply to HEAD never carries a body.
-static bool is_head(std::string_view buffered) { return buffered.substr(0, 5) == "HEAD "; }
+// A reply to HEAD never carries a body, not even when the request is refused: too long, too
+// slow, or malformed past its first word. So the method is judged from that word alone.
+static bool is_head(std::string_view request) { return request.substr(0, request.find_first_of(" \t\r\n")) == "HEAD"; }
 
 // One whole request head (request line and headers, without the empty line after them).
 // may_keep_alive is false when the server wants this connection to end (lifetime, stopping).
 static Reply respond(std::string_view head, bool may_keep_alive) {
     std::string_view headers = head;
     std::string_view request_line = pop_line(headers);
+    const bool head_only = is_head(request_line);
 
     auto sp1 = request_line.find(' ');
     auto sp2 = sp1 == std::string_view::npos ? sp1 : request_line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos || request_line.find(' ', sp2 + 1) != std::string_view::npos)
-        return error_reply(400, "Bad Request");
+        return error_reply(400, "Bad Request", head_only);
     std::string_view method = request_line.substr(0, sp1);
     std::string_view target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
     std::string_view version = request_line.substr(sp2 + 1);
-    const bool head_only = method == "HEAD";  // a reply to HEAD never has a body, errors included
     if (method.empty() || target.empty() || version.substr(0, 5) != "HTTP/") return error_reply(400, "Bad Request", head_only);
     if (version != "HTTP/1.1" && version != "HTTP/1.0") return error_reply(505, "HTTP Version Not Supported", head_only);
 

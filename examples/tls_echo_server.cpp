@@ -10,13 +10,18 @@
 using namespace sockets;
 using example::Clock;
 
-static void serve(Socket& client, const Address& who, const TlsContext& context, const example::Options& options) {
+static void serve(Socket& client, const Address& who, const TlsContext& context, const example::Options& options,
+                  example::WorkerPool& pool) {
     const std::string name = who.to_string();
     std::error_code ec;
+    TlsStream tls = TlsStream::server(std::move(client), context, ec);
+    // The stream owns the socket now: the pool must stop it there (SIGTERM), handshake included.
+    example::WorkerPool::Handoff handoff(pool, client, tls.socket());
     // The handshake has a deadline like every read: a client that stops half-way frees the worker.
-    TlsStream tls = tls_accept(std::move(client), context, options.timeout, ec);
+    if (!ec) tls.handshake(options.timeout, ec);
     if (ec) {
-        example::log("tls_echo_server: %s: handshake: %s", name.c_str(), ec.message().c_str());
+        if (!example::stop_requested())  // stopping cuts every connection: nothing to report
+            example::log("tls_echo_server: %s: handshake: %s", name.c_str(), ec.message().c_str());
         // Closing with the client's last handshake bytes unread would reset the connection,
         // and the reset can overtake our alert: drain briefly so the client learns why.
         tls.socket().graceful_close(example::linger, ec);
@@ -32,7 +37,7 @@ static void serve(Socket& client, const Address& who, const TlsContext& context,
         if (ec || n == 0) break;  // 0: the client's close_notify
         if (tls.send_all(buffer, n, options.timeout, ec) < n) break;
     }
-    if (ec) example::log("tls_echo_server: %s: %s", name.c_str(), ec.message().c_str());
+    if (ec && !example::stop_requested()) example::log("tls_echo_server: %s: %s", name.c_str(), ec.message().c_str());
     else tls.shutdown(example::linger, ec);
 }
 
@@ -63,7 +68,10 @@ int main(int argc, char* argv[]) {
         Socket listener = listen_on(Address::parse(options.where));
         example::log("listening on %s", listener.local_address().to_string().c_str());
 
-        example::WorkerPool pool(options.threads, [&](Socket& c, const Address& who) { serve(c, who, context, options); });
+        // The handler names the pool it runs in: it is called only for submitted clients, so
+        // never before the pool is built.
+        example::WorkerPool pool(options.threads,
+                                 [&](Socket& c, const Address& who) { serve(c, who, context, options, pool); });
         example::AcceptTrouble trouble("tls_echo_server");
         for (long accepted = 0; options.clients < 0 || accepted < options.clients;) {
             if (example::stop_requested()) break;
