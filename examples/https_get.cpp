@@ -31,7 +31,7 @@ int main(int argc, char* argv[]) {
                     "  fetches https://HOST:PORT/PATH (default port 443, path /) and prints the reply;\n"
                     "  --ca FILE also trusts the CA certificates in FILE (PEM);\n"
                     "  exits 1 if the certificate is refused or the reply is not known to be whole\n");
-        return args.empty() || args[0][0] == '-' ? (args.empty() || args[0] == "--help" || args[0] == "-h" ? 0 : 2) : 0;
+        return args.empty() || (args[0] != "--help" && args[0] != "-h") ? 2 : 0;  // 2: a usage error
     }
     std::string host = args[0];
     int port = args.size() > 1 ? std::atoi(args[1].c_str()) : 443;

@@ -1,5 +1,6 @@
 // tls_echo_server: echo_server over TLS. Each worker runs the handshake (under --timeout),
-// echoes until the client's close_notify, and answers with its own.
+// echoes until the client's close_notify, and answers with its own. SIGINT/SIGTERM: stop
+// accepting, cut every connection (mid-handshake ones too), exit 0, within a poll interval.
 //
 //   tls_echo_server --cert CHAIN.pem --key KEY.pem [--client-ca CA.pem] [ADDRESS] [options]
 //   --client-ca: require a client certificate issued by that CA (mutual TLS)

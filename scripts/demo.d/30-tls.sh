@@ -44,4 +44,28 @@ else
   fi
   echo "https_get refused (exit 1): $(cat "$logs/untrusted")"
   wait "$s_server" || true
+
+  echo
+  echo "== https_get against Python's http.server over ssl: it closes without close_notify, but"
+  echo "   its Content-Length says the reply is whole (a reply cut short would exit 1)"
+  # Not our code either: outside the fault injection.
+  env -u LD_PRELOAD python3 -c '
+import functools, http.server, ssl, sys
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[2])
+server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1] + "/server.pem", sys.argv[1] + "/server.key")
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
+server.handle_request()
+' "$certs" "$certs" >"$logs/py_https" 2>&1 &
+  py_https=$!
+  deadline=$((SECONDS + 30))
+  until grep -q "listening on" "$logs/py_https"; do
+    [ $SECONDS -lt $deadline ] && kill -0 "$py_https" 2>/dev/null || { cat "$logs/py_https"; echo "python did not start" >&2; exit 1; }
+    sleep 0.05
+  done
+  port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$logs/py_https")
+  "$bin/https_get" localhost "$port" /index.html --ca "$certs/ca.pem"
+  wait "$py_https"
 fi

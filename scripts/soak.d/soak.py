@@ -7,7 +7,10 @@ idle connections, slow headers, readers that never read, resets while queued for
 descriptor exhaustion, 1,000 chat clients with half killed mid-stream, 40,000 short-lived
 clients in a row; and real HTTP clients (curl, urllib, http.client). With --tls-certs, the TLS
 echo server too: the same raw-TCP abuse (a stalled ClientHello, garbage, resets) and Python's
-ssl module as its real client. After each case the
+ssl module as its real client. Then every server is stopped (SIGTERM, SIGINT) with clients
+connected in every state, and the example clients meet real servers: chat_client listening
+through several idle periods, http_get and https_get against Python's and OpenSSL's servers
+and replies cut short. After each abuse case the
 server must answer a fresh client, and its descriptors, threads and resident memory must
 come back to their baseline. Exits non-zero on any failure.
 """
@@ -566,9 +569,10 @@ def closed_within(s, seconds):
 def stop_with_clients(binary, kind, extra):
     """SIGTERM and SIGINT with a client in every state (connected and silent; half-way through a
     request, or through the TLS handshake; sending without reading the replies; for TLS, idle after
-    the handshake): the server exits 0 within 2 s and closes every one of them. Long timeouts, so
+    the handshake; waiting for a worker): the server exits 0 within 2 s and closes every one. Long timeouts, so
     that no client's own deadline can be what ends it."""
-    slow = ["--timeout", "30", "--idle", "30", "--lifetime", "60"]
+    # Exactly one worker per client below, so that one more waits in the pool's queue.
+    slow = ["--timeout", "30", "--idle", "30", "--lifetime", "60", "--threads", "4" if kind == "tls" else "3"]
     for sig in (signal.SIGTERM, signal.SIGINT):
         server = Server(binary, kind, None, slow + extra)
         clients = {}
@@ -593,6 +597,10 @@ def stop_with_clients(binary, kind, extra):
                     s = tls_client(s)
                 fill_until_stalled(s, request)
                 clients["never reads"] = s
+            if kind in ("echo", "threaded", "kv", "tls"):   # every worker busy: this one waits
+                s = connect(server.port)
+                s.sendall(PARTIAL[kind] or b"x")
+                clients["waiting for a worker"] = s
             time.sleep(0.2)                   # let every worker reach its blocking call
             started = time.time()
             server.process.send_signal(sig)
