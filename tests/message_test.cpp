@@ -586,3 +586,86 @@ TEST_CASE("the remainder respects the limit", "[message][line]") {
     CHECK(ec == errc::message_too_large);
     CHECK(reader.buffered() == "12345");
 }
+
+namespace {
+// A reader that takes the stream in 64 KiB reads and pauses for a moment after every 256 KiB,
+// as a busy peer does: the writer fills the socket buffer, waits, and is let through again,
+// dozens of times per transfer. Runs on its own thread; returns the bytes it read.
+std::size_t read_with_pauses(Socket& s, std::size_t total) {
+    std::vector<char> chunk(64 * 1024);
+    std::size_t got = 0, since_pause = 0;
+    while (got < total) {
+        std::error_code ec;
+        std::size_t n = s.recv(chunk.data(), chunk.size(), 30s, ec);
+        if (ec || n == 0) break;
+        got += n;
+        since_pause += n;
+        if (since_pause >= 256 * 1024) {
+            since_pause = 0;
+            std::this_thread::sleep_for(1ms);  // load shaping, not synchronisation
+        }
+    }
+    return got;
+}
+
+// How long send takes to hand total bytes to a pausing reader.
+template <class Send>
+Clock::duration to_pausing_reader(Socket& server, std::size_t total, Send send) {
+    auto reader = std::async(std::launch::async, [&] { return read_with_pauses(server, total); });
+    auto start = Clock::now();
+    std::error_code ec;
+    std::size_t sent = send(ec);
+    auto took = Clock::now() - start;
+    std::size_t got = reader.get();
+    CHECK_FALSE(ec);
+    CHECK(sent == total);
+    CHECK(got == total);
+    return took;
+}
+}  // namespace
+
+TEST_CASE("framed writes to a reader that pauses keep up with send_all (#23: backoff only when readiness did not help)",
+          "[message][throughput]") {
+    // Every wait here is followed by progress: a writer that backs off after its second
+    // "would block" of a transfer (1..64 ms of sleep before each later wait) took 45x as long.
+    auto p = test::tcp_pair();
+    p.client.set_send_buffer_size(64 * 1024);  // a full buffer at every pause, not once in a while
+    p.server.set_receive_buffer_size(64 * 1024);
+    const std::string payload(16u << 20, 'p');
+    std::string frame(4, '\0');
+    frame[0] = 1;  // 16 MiB big-endian: 01 00 00 00
+    frame += payload;
+    std::string line = payload + "\n";
+    using ms = std::chrono::milliseconds;
+    auto baseline = [&] {
+        return to_pausing_reader(p.server, frame.size(),
+                                 [&](std::error_code& ec) { return p.client.send_all(frame, 60s, ec); });
+    };
+    Clock::duration reference = baseline();
+    std::vector<std::pair<const char*, Clock::duration>> framed;
+    framed.emplace_back("send_message", to_pausing_reader(p.server, frame.size(), [&](std::error_code& ec) {
+        return send_message(p.client, payload, 60s, ec);
+    }));
+    framed.emplace_back("send_line", to_pausing_reader(p.server, line.size(), [&](std::error_code& ec) {
+        return send_line(p.client, payload, 60s, ec);
+    }));
+    framed.emplace_back("MessageWriter", to_pausing_reader(p.server, frame.size(), [&](std::error_code& ec) {
+        MessageWriter writer(p.client);
+        writer.write_message(payload, 60s, ec);
+        return ec ? 0 : frame.size() - writer.pending();
+    }));
+    p.client.set_nonblocking(true);  // plain calls on a non-blocking socket wait the same way
+    framed.emplace_back("plain send_message, non-blocking socket",
+                        to_pausing_reader(p.server, frame.size(),
+                                          [&](std::error_code& ec) { return send_message(p.client, payload, ec); }));
+    p.client.set_nonblocking(false);
+    Clock::duration again = baseline();  // the slower of two: the machine may be busy
+    if (again > reference) reference = again;
+    // Generous slack: the regression was 45x; a floor keeps a very fast baseline from flaking.
+    const Clock::duration bound = 3 * (reference > Clock::duration(50ms) ? reference : Clock::duration(50ms));
+    for (const auto& [name, took] : framed) {
+        INFO(name << ": " << std::chrono::duration_cast<ms>(took).count() << " ms; send_all: "
+                  << std::chrono::duration_cast<ms>(reference).count() << " ms");
+        CHECK(took <= bound);
+    }
+}

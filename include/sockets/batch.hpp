@@ -186,6 +186,7 @@ inline std::size_t send_many_until(Socket& s, const OutgoingDatagram* datagrams,
             const std::size_t run = segment_run(rest, count - done);
             int code = send_segmented(s.native_handle(), rest, run, retry.flags() | send_flags);
             if (code == 0) {
+                retry.progressed();
                 done += run;
                 continue;
             }
@@ -215,6 +216,7 @@ inline std::size_t send_many_until(Socket& s, const OutgoingDatagram* datagrams,
         // datagram's error comes from the next call, which starts with it.
         int sent = ::sendmmsg(s.native_handle(), messages, static_cast<unsigned>(n), retry.flags() | send_flags);
         if (sent > 0) {
+            retry.progressed();
             done += static_cast<std::size_t>(sent);
             continue;
         }
@@ -256,6 +258,7 @@ inline std::size_t recv_many_until(Socket& s, IncomingDatagram* datagrams, std::
                 d.sender.resize(messages[i].msg_hdr.msg_namelen);
                 d.truncated = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
             }
+            retry.progressed();
             done += static_cast<std::size_t>(got);
             if (static_cast<std::size_t>(got) < n) break;  // the queue is empty
             first = false;

@@ -1505,6 +1505,7 @@ inline std::size_t Socket::send_all_buffers_until(const ConstBuffer* buffers, st
             if (!ec) ec = detail::os_error(code);
             return total;
         }
+        retry.progressed();
         total += static_cast<std::size_t>(sent);
         // Walk past what was sent; a partial write leaves us in the middle of a piece.
         std::size_t left = static_cast<std::size_t>(sent);
