@@ -265,9 +265,11 @@ public:
     }
     ///@}
 
-    /// Blocking connect. A signal landing mid-connect does not surface as EINTR: the kernel goes
-    /// on connecting, so we wait for the outcome and read it from SO_ERROR. SO_SNDTIMEO bounds it
-    /// (errc::timed_out), as the kernel does for a blocking socket.
+    /// Blocking connect. A signal landing mid-connect does not surface as EINTR: on TCP the
+    /// kernel goes on connecting, so we wait for the outcome and read it from SO_ERROR; on a
+    /// Unix-domain socket (waiting for room in a full backlog) nothing happened yet, so the
+    /// connect is made again. Either way it returns only once connected, or with the error.
+    /// SO_SNDTIMEO bounds it (errc::timed_out), as the kernel does for a blocking socket.
     ///@{
     void connect(const Address& address, std::error_code& ec) noexcept {
         connect_until(address, detail::Deadline(), ec);
@@ -1259,10 +1261,20 @@ private:
             ec = detail::last_error();
             return;
         }
+        bool interrupted = false;
         for (int backoff_ms = 1;; backoff_ms = backoff_ms < 64 ? backoff_ms * 2 : 64) {
             if (::connect(handle_, address.data(), address.size()) == 0) return;
             int code = detail::last_error_code();
-            if (detail::is_interrupted(code)) break;  // the kernel goes on connecting: wait
+            if (detail::is_interrupted(code)) {
+                // TCP: the kernel goes on connecting, so wait for the outcome. Unix domain: the
+                // connect was waiting for room in the listener's backlog and has not happened
+                // (the socket is unconnected, and writable), so make it again; one that did
+                // complete before the signal answers "already connected".
+                if (address.family() != Family::unix_domain) break;
+                interrupted = true;
+                continue;
+            }
+            if (interrupted && detail::is_already_connected(code)) return;
             bool in_progress = detail::is_in_progress(code);
             if (!in_progress && !backlog_full(code, address)) {
                 ec = detail::os_error(code);
