@@ -56,6 +56,12 @@ inline std::size_t encode_prefix(unsigned char* header, Prefix prefix, std::size
     return width;
 }
 
+// a + b, or SIZE_MAX where that would wrap: a limit of SIZE_MAX ("no limit") plus the room a
+// frame needs beyond it must stay "no limit", not become a handful of bytes.
+constexpr std::size_t saturating_add(std::size_t a, std::size_t b) noexcept {
+    return a > static_cast<std::size_t>(-1) - b ? static_cast<std::size_t>(-1) : a + b;
+}
+
 // An owned char array: std::unique_ptr<char[]> without <memory>, which would add a tenth to
 // the compile time of every file including the umbrella header (docs/performance.md).
 class OwnedBytes {
@@ -117,7 +123,7 @@ private:
 /// Bytes in, whole messages out; no I/O at all (feed it from any event loop).
 class MessageBuffer {
 public:
-    /// An empty buffer; max_message limits one message or line.
+    /// An empty buffer; max_message limits one message or line (SIZE_MAX: no limit).
     explicit MessageBuffer(std::size_t max_message = default_max_message) : max_message_(max_message) {}
 
     /// Appends bytes that arrived.
@@ -171,7 +177,7 @@ public:
         std::size_t at = data.find(text, from);
         if (at == std::string_view::npos) {
             searched_ = data.size();
-            if (data.size() > max_message_ + delimiter.max_size()) ec = errc::message_too_large;
+            if (data.size() > detail::saturating_add(max_message_, delimiter.max_size())) ec = errc::message_too_large;
             return std::nullopt;
         }
         std::size_t length = at;
@@ -222,8 +228,8 @@ private:
         }
         if (capacity_ - end_ >= n) return;
         const std::size_t needed = end_ + n;
-        const std::size_t ceiling = max_message_ + max_frame_overhead;
-        std::size_t grown = capacity_ * 2 < ceiling ? capacity_ * 2 : ceiling;
+        const std::size_t ceiling = detail::saturating_add(max_message_, max_frame_overhead);
+        std::size_t grown = capacity_ < ceiling / 2 ? capacity_ * 2 : ceiling;
         if (grown < needed) grown = needed;
         detail::OwnedBytes bigger(grown);
         if (end_) std::memcpy(bigger.get(), bytes_.get(), end_);
@@ -460,7 +466,7 @@ private:
     // How much the next read may add: a chunk, but never past the limit plus the slack the
     // frames parsed so far need, so a too-long frame is detected with the buffer at its ceiling.
     std::size_t room_left() const noexcept {
-        std::size_t ceiling = buffer_.max_message() + slack_;
+        std::size_t ceiling = detail::saturating_add(buffer_.max_message(), slack_);
         std::size_t used = buffer_.size();
         std::size_t room = ceiling > used ? ceiling - used : 0;
         return room < chunk_ ? room : chunk_;
