@@ -329,7 +329,7 @@ inline std::string batch_what(const Socket& s, const char* operation, const Addr
 
 /// Sends the datagrams in order, as many per system call as the OS takes (Linux: sendmmsg),
 /// until all went out or one fails. Returns how many went out: count, or on error the number
-/// sent before the one that failed (e.g. errc::message_size for one too large).
+/// sent before the one that failed (e.g. std::errc::message_size for one too large).
 /// Linux, UDP: consecutive datagrams of the same size to the same destination (the same `to`
 /// pointer, an equal address, or all nullptr), the last possibly shorter but not empty, 2 to
 /// 64 of them and at most 65507 bytes in all, go as one segmented send (UDP_SEGMENT): much
@@ -347,7 +347,7 @@ inline std::size_t send_many(Socket& s, const OutgoingDatagram* datagrams, std::
     return n;
 }
 ///@}
-/// The whole batch must go out within timeout (errc::timed_out, with the count sent).
+/// The whole batch must go out within timeout (std::errc::timed_out, with the count sent).
 ///@{
 inline std::size_t send_many(Socket& s, const OutgoingDatagram* datagrams, std::size_t count, Timeout timeout,
                              std::error_code& ec) noexcept {
@@ -376,7 +376,7 @@ inline std::size_t recv_many(Socket& s, IncomingDatagram* datagrams, std::size_t
     return n;
 }
 ///@}
-/// Waits at most timeout for the first datagram (errc::timed_out, 0 received).
+/// Waits at most timeout for the first datagram (std::errc::timed_out, 0 received).
 ///@{
 inline std::size_t recv_many(Socket& s, IncomingDatagram* datagrams, std::size_t count, Timeout timeout,
                              std::error_code& ec) noexcept {

@@ -418,7 +418,7 @@ inline Socket connect_all_or_throw(const std::vector<Address>& candidates, const
 
 // ---- one address -------------------------------------------------------------------------
 
-/// A new TCP socket connected to address (within timeout, if given; then errc::timed_out),
+/// A new TCP socket connected to address (within timeout, if given; then std::errc::timed_out),
 /// handed back in blocking mode.
 ///@{
 inline Socket connect_to(const Address& address, std::error_code& ec) {

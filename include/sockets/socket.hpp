@@ -269,7 +269,7 @@ public:
     /// kernel goes on connecting, so we wait for the outcome and read it from SO_ERROR; on a
     /// Unix-domain socket (waiting for room in a full backlog) nothing happened yet, so the
     /// connect is made again. Either way it returns only once connected, or with the error.
-    /// SO_SNDTIMEO bounds it (errc::timed_out), as the kernel does for a blocking socket.
+    /// SO_SNDTIMEO bounds it (std::errc::timed_out), as the kernel does for a blocking socket.
     ///@{
     void connect(const Address& address, std::error_code& ec) noexcept {
         connect_until(address, detail::Deadline(), ec);
@@ -281,7 +281,7 @@ public:
     }
     ///@}
 
-    /// Connect giving up after timeout (errc::timed_out). POSIX has no per-call non-blocking
+    /// Connect giving up after timeout (std::errc::timed_out). POSIX has no per-call non-blocking
     /// connect, so the socket is left in non-blocking mode (every call of this library behaves
     /// the same in both modes; call set_nonblocking(false) before handing native_handle() to
     /// code that expects blocking mode). After a timeout the attempt may still be pending in the
@@ -660,7 +660,7 @@ public:
 
     // ---- datagrams -------------------------------------------------------------------------
 
-    /// One datagram to `to`. A datagram is sent whole or not at all (errc::message_size when it
+    /// One datagram to `to`. A datagram is sent whole or not at all (std::errc::message_size when it
     /// cannot be: too large for the protocol or for one Winsock call).
     ///@{
     std::size_t send_to(const Address& to, const void* data, std::size_t size, std::error_code& ec) noexcept {
@@ -844,7 +844,7 @@ public:
     }
     ///@}
 
-    /// SO_RCVTIMEO / SO_SNDTIMEO: each blocking call gives up with errc::timed_out after this
+    /// SO_RCVTIMEO / SO_SNDTIMEO: each blocking call gives up with std::errc::timed_out after this
     /// long; plain calls honour it in either mode, on every platform. Timeout::max() turns it
     /// off; zero or negative means "don't wait" (the OS's smallest timeout). (For a deadline
     /// over a whole transfer use the Timeout arguments instead.)
