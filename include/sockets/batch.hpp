@@ -315,14 +315,10 @@ inline std::size_t recv_many_until(Socket& s, IncomingDatagram* datagrams, std::
 
 #endif
 
-// Names the operation and, where known, the address.
+// Names the operation and, where known, the address: the destination, else the peer, else
+// the socket's own.
 inline std::string batch_what(const Socket& s, const char* operation, const Address* to) {
-    std::error_code failed;
-    if (to) return describe(operation, *to);
-    Address peer = s.peer_address(failed);
-    if (!failed) return std::string(operation) + " with " + peer.to_string();
-    Address local = s.local_address(failed);
-    return failed ? std::string(operation) : describe((std::string(operation) + " on").c_str(), local);
+    return to ? describe(operation, *to) : describe_transfer(s, operation);
 }
 
 }  // namespace detail

@@ -285,7 +285,7 @@ public:
     std::string_view read_message(Timeout timeout, Prefix prefix = Prefix::u32) {
         std::error_code ec;
         std::string_view m = read_message(timeout, ec, prefix);
-        detail::throw_if(ec, "read_message");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_message"));
         return m;
     }
     std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
@@ -304,7 +304,7 @@ public:
     std::string_view read_line(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
         std::string_view line = read_line(timeout, ec, delimiter);
-        detail::throw_if(ec, "read_line");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_line"));
         return line;
     }
     std::string_view read_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
@@ -326,7 +326,7 @@ public:
     std::string_view read_line_or_remainder(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
         std::string_view line = read_line_or_remainder(timeout, ec, delimiter);
-        detail::throw_if(ec, "read_line");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_line"));
         return line;
     }
     std::string_view read_line_or_remainder(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
@@ -349,7 +349,7 @@ public:
     std::size_t read_exact(void* out, std::size_t size, Timeout timeout) {
         std::error_code ec;
         std::size_t n = read_exact(out, size, timeout, ec);
-        if (ec) throw TransferError(ec, "read_exact", n);
+        if (ec) throw TransferError(ec, detail::describe_transfer(*stream_, "read_exact"), n);
         return n;
     }
     std::size_t read_exact(void* out, std::size_t size, std::error_code& ec) {
@@ -368,7 +368,7 @@ public:
     std::size_t read_some(void* out, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
         std::size_t n = read_some(out, capacity, timeout, ec);
-        detail::throw_if(ec, "read_some");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_some"));
         return n;
     }
     std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
@@ -512,7 +512,7 @@ template <class Stream>
 std::size_t send_message(Stream& stream, std::string_view payload, Timeout timeout, Prefix prefix = Prefix::u32) {
     std::error_code ec;
     std::size_t n = send_message(stream, payload.data(), payload.size(), timeout, ec, prefix);
-    if (ec) throw TransferError(ec, "send_message", n);
+    if (ec) throw TransferError(ec, detail::describe_transfer(stream, "send_message"), n);
     return n;
 }
 template <class Stream>
@@ -559,7 +559,7 @@ public:
     void write_message(std::string_view payload, Timeout timeout) {
         std::error_code ec;
         write_message(payload, timeout, ec);
-        detail::throw_if(ec, "write_message");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "write_message"));
     }
     void write_message(std::string_view payload, std::error_code& ec) { write_message(payload, Timeout::max(), ec); }
     void write_message(std::string_view payload) { write_message(payload, Timeout::max()); }
@@ -576,7 +576,7 @@ public:
     void flush(Timeout timeout) {
         std::error_code ec;
         flush(timeout, ec);
-        detail::throw_if(ec, "flush");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "flush"));
     }
     void flush(std::error_code& ec) { flush(Timeout::max(), ec); }
     void flush() { flush(Timeout::max()); }
@@ -616,7 +616,7 @@ template <class Stream>
 std::size_t send_line(Stream& stream, std::string_view line, Timeout timeout, std::string_view delimiter = "\n") {
     std::error_code ec;
     std::size_t n = send_line(stream, line, timeout, ec, delimiter);
-    if (ec) throw TransferError(ec, "send_line", n);
+    if (ec) throw TransferError(ec, detail::describe_transfer(stream, "send_line"), n);
     return n;
 }
 template <class Stream>

@@ -146,8 +146,17 @@ struct ListenOptions {
     bool reuse_port = false;  ///< SO_REUSEPORT: several listeners share the port (not on Windows)
 };
 
+class Socket;
+
 namespace detail {
 struct Segmentation;  // batch.hpp: whether send_many may hand the kernel UDP_SEGMENT runs
+// What a transfer error on s says: "operation with PEER", or "operation on LOCAL" where there
+// is no peer (see Socket::describe_connection). Any other stream: the operation alone.
+std::string describe_transfer(const Socket& s, const char* operation);
+template <class Stream>
+std::string describe_transfer(const Stream&, const char* operation) {
+    return operation;
+}
 }  // namespace detail
 
 /// A move-only owner of one native socket handle.
@@ -1088,18 +1097,27 @@ private:
         return local_address(ignored);
     }
 
-    // "operation with PEER"; after a reset the OS forgets the peer (getpeername fails), and an
-    // unconnected socket has none, so then "operation on LOCAL" names the socket instead.
+    // "operation with PEER": a server's log needs the peer, also after a reset, when the OS
+    // forgets it for getpeername (Linux still tells, see former_peer_name). A socket that has
+    // no peer (unconnected datagrams, a listener) or one the OS forgot: "operation on LOCAL".
     std::string describe_connection(const char* operation) const {
         std::string what = operation;
         if (!is_open()) return what;
         std::error_code failed;
         Address peer = peer_address(failed);
-        if (!failed) return what + " with " + peer.to_string();
+        if (failed) {
+            detail::socklen len = Address::capacity();
+            if (detail::former_peer_name(handle_, peer.data(), &len) == 0) {
+                peer.resize(len);
+                failed.clear();
+            }
+        }
+        if (!failed && peer.family() != Family::unspecified) return what + " with " + peer.to_string();
         Address local = local_address(failed);
         if (!failed && local.family() != Family::unspecified) what += " on " + local.to_string();
         return what;
     }
+    friend std::string detail::describe_transfer(const Socket& s, const char* operation);
 
     [[noreturn]] void throw_transfer(std::error_code ec, const char* operation, std::size_t bytes) const {
         throw TransferError(ec, describe_connection(operation), bytes);
@@ -1501,6 +1519,10 @@ inline std::pair<Socket, Socket> socket_pair(Type type = Type::stream) {
 #endif
 
 // ---- out-of-line members ----------------------------------------------------------------
+
+inline std::string detail::describe_transfer(const Socket& s, const char* operation) {
+    return s.describe_connection(operation);
+}
 
 inline std::size_t Socket::send_all_buffers_until(const ConstBuffer* buffers, std::size_t count,
                                                   detail::Deadline deadline, std::error_code& ec) noexcept {
