@@ -125,6 +125,31 @@ class MessageBuffer {
 public:
     /// An empty buffer; max_message limits one message or line (SIZE_MAX: no limit).
     explicit MessageBuffer(std::size_t max_message = default_max_message) : max_message_(max_message) {}
+    /// Takes other's bytes; other is left empty, with its limit, and usable.
+    ///@{
+    MessageBuffer(MessageBuffer&& other) noexcept
+        : bytes_(std::move(other.bytes_)), capacity_(std::exchange(other.capacity_, 0)),
+          begin_(std::exchange(other.begin_, 0)), end_(std::exchange(other.end_, 0)),
+          searched_(std::exchange(other.searched_, 0)), searched_for_(std::move(other.searched_for_)),
+          max_message_(other.max_message_) {
+        other.searched_for_.clear();
+    }
+    MessageBuffer& operator=(MessageBuffer&& other) noexcept {
+        if (this != &other) {
+            bytes_ = std::move(other.bytes_);
+            capacity_ = std::exchange(other.capacity_, 0);
+            begin_ = std::exchange(other.begin_, 0);
+            end_ = std::exchange(other.end_, 0);
+            searched_ = std::exchange(other.searched_, 0);
+            searched_for_ = std::move(other.searched_for_);
+            other.searched_for_.clear();
+            max_message_ = other.max_message_;
+        }
+        return *this;
+    }
+    ///@}
+    MessageBuffer(const MessageBuffer&) = delete;
+    MessageBuffer& operator=(const MessageBuffer&) = delete;
 
     /// Appends bytes that arrived.
     void feed(const void* data, std::size_t size) {
