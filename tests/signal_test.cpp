@@ -4,10 +4,13 @@
 // reported "connected" on a socket that was not), and it must complete when the peer acts.
 // POSIX only: Windows has no signals that interrupt a socket call.
 #include <sockets/sockets.hpp>
+#include <sockets/poller.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -144,6 +147,355 @@ TEST_CASE("a Unix-domain connect interrupted while the backlog is full connects 
     char reply = 0;
     CHECK(client.recv_exact(&reply, 1, 10s) == 1);
     CHECK(reply == '!');
+}
+
+
+namespace {
+
+bool ipv6_available() {
+    std::error_code ec;
+    Socket probe = listen_on(Address::loopback(Family::ipv6), ec);
+    return !ec;
+}
+
+// Every stream family here: IPv4, IPv6 where the machine has it, Unix domain.
+std::vector<Family> stream_families() {
+    std::vector<Family> families{Family::ipv4};
+    if (ipv6_available()) families.push_back(Family::ipv6);
+    families.push_back(Family::unix_domain);
+    return families;
+}
+
+const char* name_of(Family f) {
+    return f == Family::ipv4 ? "IPv4" : f == Family::ipv6 ? "IPv6" : "Unix domain";
+}
+
+// A listener and a connected client/server pair of one family.
+struct StreamPair {
+    std::unique_ptr<TempPath> path;
+    Address address;
+    Socket listener, client, server;
+    explicit StreamPair(Family family) {
+        if (family == Family::unix_domain) {
+            path = std::make_unique<TempPath>("stream");
+            address = Address::unix_path(path->path);
+        } else {
+            address = Address::loopback(family, 0);
+        }
+        listener = listen_on(address);
+        address = listener.local_address();
+        if (family == Family::unix_domain) address = Address::unix_path(path->path);
+        client = connect_to(address);
+        server = listener.accept();
+    }
+};
+
+// A datagram receiver and a sender of one family (bound, so replies and names work).
+struct DatagramPair {
+    std::unique_ptr<TempPath> receiver_path, sender_path;
+    Socket receiver, sender;
+    Address to;
+    explicit DatagramPair(Family family) {
+        receiver = Socket::open(family, Type::datagram);
+        sender = Socket::open(family, Type::datagram);
+        if (family == Family::unix_domain) {
+            receiver_path = std::make_unique<TempPath>("dgram-r");
+            sender_path = std::make_unique<TempPath>("dgram-s");
+            receiver.bind(Address::unix_path(receiver_path->path));
+            sender.bind(Address::unix_path(sender_path->path));
+            to = Address::unix_path(receiver_path->path);
+        } else {
+            receiver.bind(Address::loopback(family, 0));
+            sender.bind(Address::loopback(family, 0));
+            to = receiver.local_address();
+        }
+    }
+};
+
+std::vector<Family> datagram_families() {
+    std::vector<Family> families{Family::ipv4};
+    if (ipv6_available()) families.push_back(Family::ipv6);
+    families.push_back(Family::unix_domain);
+    return families;
+}
+
+}  // namespace
+
+TEST_CASE("signals during accept, recv, recv_exact and read_line: every stream family", "[signals]") {
+    for (Family family : stream_families()) {
+        INFO(name_of(family));
+        StreamPair p(family);
+        auto rescue = [&] { p.server.shutdown(Shutdown::both), p.client.shutdown(Shutdown::both); };
+
+        Socket late;
+        auto accepted = interrupted(
+            [&] {
+                std::error_code ec;
+                Socket s = p.listener.accept(ec);
+                return std::make_pair(std::move(s), ec);
+            },
+            [&] { late = connect_to(p.address); }, [&] { p.listener.shutdown(Shutdown::both); });
+        CHECK(accepted.waited);
+        CHECK_FALSE(accepted.result.second);
+        REQUIRE(accepted.result.first.is_open());
+        late.send_all("a");
+        char c = 0;
+        CHECK(accepted.result.first.recv_exact(&c, 1, 10s) == 1);
+
+        char buffer[16] = {};
+        auto received = interrupted(
+            [&] {
+                std::error_code ec;
+                std::size_t n = p.server.recv(buffer, sizeof buffer, ec);
+                return std::make_pair(n, ec);
+            },
+            [&] { p.client.send_all("abc"); }, rescue);
+        CHECK(received.waited);
+        CHECK_FALSE(received.result.second);
+        CHECK(std::string(buffer, received.result.first) == "abc");
+
+        p.client.send_all("abc");  // half of it first: interrupted mid-loop, with bytes in hand
+        auto exact = interrupted(
+            [&] {
+                std::error_code ec;
+                std::size_t n = p.server.recv_exact(buffer, 6, ec);
+                return std::make_pair(n, ec);
+            },
+            [&] { p.client.send_all("def"); }, rescue);
+        CHECK(exact.waited);
+        CHECK_FALSE(exact.result.second);
+        CHECK(std::string(buffer, exact.result.first) == "abcdef");
+
+        StreamReader reader(p.server);
+        p.client.send_all("hel");
+        auto line = interrupted(
+            [&] {
+                std::error_code ec;
+                std::string text(reader.read_line(ec));
+                return std::make_pair(text, ec);
+            },
+            [&] { send_line(p.client, "lo"); }, rescue);
+        CHECK(line.waited);
+        CHECK_FALSE(line.result.second);
+        CHECK(line.result.first == "hello");
+    }
+}
+
+TEST_CASE("signals during send_all and send_message into a full buffer: every stream family", "[signals]") {
+    for (Family family : stream_families()) {
+        INFO(name_of(family));
+        StreamPair p(family);
+        p.client.set_send_buffer_size(16 * 1024);
+        p.server.set_receive_buffer_size(16 * 1024);
+        const auto bytes = test::pattern(4u << 20, 11);
+        const std::string payload(bytes.begin(), bytes.end());
+        auto rescue = [&] { p.server.shutdown(Shutdown::both), p.client.shutdown(Shutdown::both); };
+
+        std::future<std::string> reader;
+        auto sent = interrupted(
+            [&] {
+                std::error_code ec;
+                std::size_t n = p.client.send_all(payload, ec);
+                return std::make_pair(n, ec);
+            },
+            [&] {
+                reader = std::async(std::launch::async, [&] {
+                    std::string got(payload.size(), '\0');
+                    std::error_code ec;
+                    std::size_t n = p.server.recv_exact(got, 30s, ec);
+                    got.resize(n);
+                    return got;
+                });
+            },
+            rescue);
+        CHECK(sent.waited);
+        CHECK_FALSE(sent.result.second);
+        CHECK(sent.result.first == payload.size());
+        CHECK((reader.get() == payload));
+
+        auto framed = interrupted(
+            [&] {
+                std::error_code ec;
+                std::size_t n = send_message(p.client, payload, ec);
+                return std::make_pair(n, ec);
+            },
+            [&] {
+                reader = std::async(std::launch::async, [&] {
+                    StreamReader r(p.server, payload.size());
+                    std::error_code ec;
+                    return std::string(r.read_message(30s, ec));
+                });
+            },
+            rescue);
+        CHECK(framed.waited);
+        CHECK_FALSE(framed.result.second);
+        CHECK(framed.result.first == 4 + payload.size());
+        CHECK((reader.get() == payload));
+    }
+}
+
+TEST_CASE("signals during a blocking TCP connect to a full backlog: it connects for real", "[signals][connect]") {
+    for (Family family : {Family::ipv4, Family::ipv6}) {
+        if (family == Family::ipv6 && !ipv6_available()) continue;
+        INFO(name_of(family));
+        Socket listener = listen_on(Address::loopback(family, 0), 0);
+        const Address address = listener.local_address();
+        std::vector<Socket> queued;  // until the kernel drops further SYNs: connect then hangs
+        std::error_code full;
+        for (int i = 0; i < 64 && !full; ++i) {
+            Socket s = connect_to(address, 300ms, full);
+            if (!full) queued.push_back(std::move(s));
+        }
+        if (full != std::errc::timed_out) {
+            WARN("a full backlog does not make connect wait here: " << full.message());
+            continue;
+        }
+        Socket client = Socket::open(family, Type::stream);
+        std::vector<Socket> accepted;
+        auto outcome = interrupted(
+            [&] {
+                std::error_code ec;
+                client.connect(address, ec);
+                return ec;
+            },
+            [&] { accepted.push_back(listener.accept()); },  // room: the SYN's retry gets in
+            [&] { listener.close(); });
+        CHECK(outcome.waited);
+        CHECK_FALSE(outcome.result);
+        // Really connected: the listener hands it out and bytes flow.
+        const Address mine = client.local_address();
+        Socket server;
+        for (std::size_t i = 0; i <= queued.size() && !server; ++i) {
+            Socket s = listener.accept(10s);
+            if (s.peer_address() == mine) server = std::move(s);
+        }
+        REQUIRE(server);
+        client.send_all("?");
+        char c = 0;
+        CHECK(server.recv_exact(&c, 1, 10s) == 1);
+    }
+}
+
+TEST_CASE("signals during recv_from and recv_many: every datagram family", "[signals][datagram]") {
+    for (Family family : datagram_families()) {
+        INFO(name_of(family));
+        DatagramPair p(family);
+        auto rescue = [&] { p.sender.send_to(p.to, "unblock"), p.sender.send_to(p.to, "unblock"); };
+        char buffer[64] = {};
+        auto got = interrupted(
+            [&] {
+                std::error_code ec;
+                Datagram d = p.receiver.recv_from(buffer, sizeof buffer, ec);
+                return std::make_pair(d, ec);
+            },
+            [&] { p.sender.send_to(p.to, "datagram"); }, rescue);
+        CHECK(got.waited);
+        CHECK_FALSE(got.result.second);
+        CHECK(std::string(buffer, got.result.first.size) == "datagram");
+        if (family != Family::unix_domain) CHECK(got.result.first.sender == p.sender.local_address());
+
+        std::string storage(64, '\0');
+        IncomingDatagram in;
+        in.buffer = MutableBuffer(storage);
+        auto batch = interrupted(
+            [&] {
+                std::error_code ec;
+                std::size_t n = recv_many(p.receiver, &in, 1, ec);
+                return std::make_pair(n, ec);
+            },
+            [&] { p.sender.send_to(p.to, "batched"); }, rescue);
+        CHECK(batch.waited);
+        CHECK_FALSE(batch.result.second);
+        CHECK(batch.result.first == 1);
+        CHECK(storage.substr(0, in.size) == "batched");
+    }
+}
+
+TEST_CASE("signals during send_to and send_many to a full Unix datagram queue", "[signals][datagram][unix]") {
+    DatagramPair p(Family::unix_domain);
+    const std::string datagram(512, 'q');
+    auto fill = [&] {
+        std::error_code ec;
+        std::size_t queued = 0;
+        while (!ec) queued += p.sender.send_to(p.to, datagram, 0s, ec) > 0 ? 1 : 0;
+        REQUIRE(ec == std::errc::timed_out);
+        return queued;
+    };
+    auto drain = [&](std::size_t count) {  // runs beside the blocked sender
+        return std::async(std::launch::async, [&, count] {
+            char buffer[1024];
+            std::size_t got = 0;
+            for (; got < count; ++got) {
+                std::error_code ec;
+                (void)p.receiver.recv_from(buffer, sizeof buffer, 30s, ec);
+                if (ec) break;
+            }
+            return got;
+        });
+    };
+    auto rescue = [&] {
+        char buffer[1024];
+        std::error_code ec;
+        while (!ec) (void)p.receiver.recv_from(buffer, sizeof buffer, 0s, ec);
+    };
+    std::size_t queued = fill();
+    std::future<std::size_t> drained;
+    auto sent = interrupted(
+        [&] {
+            std::error_code ec;
+            std::size_t n = p.sender.send_to(p.to, datagram, ec);
+            return std::make_pair(n, ec);
+        },
+        [&] { drained = drain(queued + 1); }, rescue);
+    CHECK(sent.waited);
+    CHECK_FALSE(sent.result.second);
+    CHECK(sent.result.first == datagram.size());
+    CHECK(drained.get() == queued + 1);
+
+    queued = fill();
+    std::vector<OutgoingDatagram> out(3, OutgoingDatagram{ConstBuffer(datagram), &p.to});
+    auto batch = interrupted(
+        [&] {
+            std::error_code ec;
+            std::size_t n = send_many(p.sender, out.data(), out.size(), ec);
+            return std::make_pair(n, ec);
+        },
+        [&] { drained = drain(queued + out.size()); }, rescue);
+    CHECK(batch.waited);
+    CHECK_FALSE(batch.result.second);
+    CHECK(batch.result.first == out.size());
+    CHECK(drained.get() == queued + out.size());
+}
+
+namespace {
+template <class P>
+void interrupted_poller_wait() {
+    for (Family family : stream_families()) {
+        INFO(P::name << ", " << name_of(family));
+        StreamPair p(family);
+        P poller;
+        poller.add(p.server, Events::readable, 42);
+        auto woke = interrupted(
+            [&] {
+                std::error_code ec;
+                std::vector<std::uint64_t> tokens;
+                for (const Ready& r : poller.wait(ec)) tokens.push_back(r.token);
+                return std::make_pair(tokens, ec);
+            },
+            [&] { p.client.send_all("x"); }, [&] { poller.wake(); });
+        CHECK(woke.waited);
+        CHECK_FALSE(woke.result.second);
+        CHECK(woke.result.first == std::vector<std::uint64_t>{42});
+    }
+}
+}  // namespace
+
+TEST_CASE("signals during a Poller wait without a deadline: every backend", "[signals][poller]") {
+    SECTION("select") { interrupted_poller_wait<SelectPoller>(); }
+    SECTION("poll") { interrupted_poller_wait<PollPoller>(); }
+#if defined(SOCKETS_HAS_EPOLL)
+    SECTION("epoll") { interrupted_poller_wait<EpollPoller>(); }
+#endif
 }
 
 #endif
