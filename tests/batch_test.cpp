@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "catch.hpp"
@@ -476,6 +478,63 @@ TEST_CASE("a full queue: a timed send_many reports timed_out with the exact coun
     REQUIRE(sent > 0);
     REQUIRE(sent < out.size());
     expect_datagrams(pair.second, std::vector<std::string>(b.payloads.begin(), b.payloads.begin() + static_cast<std::ptrdiff_t>(sent)));
+}
+
+namespace {
+// Receives count datagrams, pausing for a moment after every 64 as a busy peer does, so the
+// sender meets a full queue, waits, and is let through again, many times per batch.
+std::size_t read_with_pauses(Socket& s, std::size_t count) {
+    char datagram[2048];
+    std::size_t got = 0;
+    while (got < count) {
+        std::error_code ec;
+        (void)s.recv(datagram, sizeof datagram, 30s, ec);
+        if (ec) break;
+        if (++got % 64 == 0) std::this_thread::sleep_for(1ms);  // load shaping, not synchronisation
+    }
+    return got;
+}
+
+template <class Send>
+std::chrono::steady_clock::duration to_pausing_reader(Socket& receiver, std::size_t count, Send send) {
+    auto reader = std::async(std::launch::async, [&] { return read_with_pauses(receiver, count); });
+    auto start = std::chrono::steady_clock::now();
+    std::error_code ec;
+    std::size_t sent = send(ec);
+    auto took = std::chrono::steady_clock::now() - start;
+    std::size_t got = reader.get();
+    CHECK_FALSE(ec);
+    CHECK(sent == count);
+    CHECK(got == count);
+    return took;
+}
+}  // namespace
+
+TEST_CASE("a timed send_many to a reader that pauses keeps up with one send per datagram (#23)", "[batch][throughput][unix]") {
+    // Every wait here is followed by progress: a batch that backed off after its second "would
+    // block" (1..64 ms of sleep before each later wait) crawled.
+    auto pair = socket_pair(Type::datagram);
+    Batch b;
+    for (std::size_t i = 0; i < 4096; ++i) b.add(1000 + i % 7, nullptr);  // no same-size runs
+    auto out = b.datagrams();
+    using std::chrono::steady_clock;
+    auto one_by_one = [&] {
+        return to_pausing_reader(pair.second, out.size(), [&](std::error_code& ec) {
+            std::size_t n = 0;
+            for (; n < out.size() && !ec; ++n) (void)pair.first.send(out[n].data, 60s, ec);
+            return ec ? n - 1 : n;
+        });
+    };
+    steady_clock::duration reference = one_by_one();
+    steady_clock::duration batched = to_pausing_reader(
+        pair.second, out.size(), [&](std::error_code& ec) { return send_many(pair.first, out.data(), out.size(), 60s, ec); });
+    steady_clock::duration again = one_by_one();  // the slower of two: the machine may be busy
+    if (again > reference) reference = again;
+    using ms = std::chrono::milliseconds;
+    const steady_clock::duration floor = 50ms;
+    INFO("send_many: " << std::chrono::duration_cast<ms>(batched).count() << " ms; one by one: "
+                       << std::chrono::duration_cast<ms>(reference).count() << " ms");
+    CHECK(batched <= 3 * (reference > floor ? reference : floor));
 }
 #endif
 

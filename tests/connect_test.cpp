@@ -5,6 +5,7 @@
 
 #include <sockets/sockets.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -312,3 +313,119 @@ TEST_CASE("a resolver that hangs: timed_out at the deadline, nothing leaked", "[
     // Wait for the abandoned lookups to finish, so a leak checker at exit sees their cleanup.
     CHECK(resolve("localhost", port).size() >= 1);
 }
+
+TEST_CASE("a ConnectError from connect_to(host, port) lists every attempt with its address and error", "[connect]") {
+    // Nothing listens on the port, on any loopback address "localhost" resolves to here (both
+    // ::1 and 127.0.0.1 on most machines; one of them on some).
+    Socket probe = listen_on(Address::loopback(Family::ipv4));
+    const int port = probe.local_address().port();
+    probe.close();
+    std::vector<Address> resolved = resolve("localhost", port);
+    REQUIRE_FALSE(resolved.empty());
+    std::vector<Address> expected;  // each distinct address once
+    for (const Address& a : resolved)
+        if (std::find(expected.begin(), expected.end(), a) == expected.end()) expected.push_back(a);
+    for (const Address& a : expected) {  // another program may be on the port on one of them
+        std::error_code busy;
+        Socket s = connect_to(a, 5s, busy);
+        if (!busy) return;
+    }
+    try {
+        (void)connect_to("localhost", port, 10s);
+        FAIL("connected to a port nobody listens on");
+    } catch (const ConnectError& e) {
+        INFO(e.what());
+        CHECK(e.code() == std::errc::connection_refused);
+        CHECK(std::string(e.what()).find("connect localhost:" + std::to_string(port)) == 0);
+        REQUIRE(e.attempts().size() == resolved.size());
+        for (const Address& a : expected) {
+            auto attempt = std::find_if(e.attempts().begin(), e.attempts().end(),
+                                        [&](const ConnectAttempt& t) { return t.address == a; });
+            REQUIRE(attempt != e.attempts().end());
+            CHECK(attempt->error == std::errc::connection_refused);
+            // "(addr): error" for one attempt, "(addr: error; addr: error)" for several.
+            const std::string what = e.what();
+            const std::size_t at = what.find(a.to_string());
+            CHECK(at != std::string::npos);
+            CHECK(what.find(attempt->error.message(), at) != std::string::npos);
+        }
+    }
+}
+
+#if SOCKETS_HAS_UNIX_DOMAIN && !defined(_WIN32)
+#include <future>
+#include <unistd.h>
+
+namespace {
+// A Unix-domain listener whose backlog is full: a non-blocking connect to it fails with EAGAIN
+// (no readiness event to wait for), a blocking one waits for room.
+struct FullBacklog {
+    std::string path;
+    Socket listener;
+    std::vector<Socket> queued;
+    explicit FullBacklog(const char* tag)
+        : path("/tmp/sockets-connect-test-" + std::to_string(::getpid()) + "-" + tag) {
+        ::unlink(path.c_str());
+        listener = listen_on(Address::unix_path(path), 0);
+        for (int i = 0; i < 64; ++i) {
+            Socket s = Socket::open(Family::unix_domain, Type::stream);
+            s.set_nonblocking(true);
+            std::error_code ec;
+            if (!s.start_connect(address(), ec) && ec) break;
+            queued.push_back(std::move(s));
+        }
+    }
+    ~FullBacklog() { ::unlink(path.c_str()); }
+    Address address() const { return Address::unix_path(path); }
+};
+}  // namespace
+
+TEST_CASE("connect_to candidates waits out full Unix-domain backlogs until the deadline (#23)", "[connect][unix]") {
+    FullBacklog a("a"), b("b");
+    REQUIRE(a.queued.size() < 64);
+    REQUIRE(b.queued.size() < 64);
+    ConnectOptions options;
+    options.attempt_delay = 50ms;
+    SECTION("they stay full: timed_out at the deadline, every candidate named") {
+        auto start = Clock::now();
+        std::error_code ec;
+        Socket s = connect_to({a.address(), b.address()}, 300ms, options, ec);
+        CHECK(ec == std::errc::timed_out);
+        CHECK_FALSE(s.is_open());
+        CHECK(seconds_since(start) >= 0.25);
+        try {
+            (void)connect_to({a.address(), b.address()}, 200ms, options);
+            FAIL("connected to a full backlog");
+        } catch (const ConnectError& e) {
+            INFO(e.what());
+            CHECK(e.code() == std::errc::timed_out);
+            REQUIRE(e.attempts().size() == 2);
+            for (const auto& attempt : e.attempts()) CHECK(attempt.error == std::errc::timed_out);
+        }
+        // A refused candidate beside a full one: the full one is still waited for.
+        const std::string nobody = a.path + "-nobody";
+        start = Clock::now();
+        s = connect_to({Address::unix_path(nobody), a.address()}, 300ms, options, ec);
+        CHECK(ec == std::errc::timed_out);
+        CHECK(seconds_since(start) >= 0.25);
+    }
+    SECTION("room is made in one: connected to it") {
+        auto attempt = std::async(std::launch::async, [&] {
+            std::error_code ec;
+            Socket s = connect_to({a.address(), b.address()}, 20s, options, ec);
+            return std::make_pair(std::move(s), ec);
+        });
+        // Nothing can complete the call before room is made: a wait that ends is the bug.
+        CHECK(attempt.wait_for(200ms) == std::future_status::timeout);
+        Socket first = b.listener.accept();  // one of the queued ones
+        auto [client, ec] = attempt.get();
+        REQUIRE_FALSE(ec);
+        CHECK_FALSE(test::is_nonblocking(client));
+        Socket server = b.listener.accept(10s);
+        client.send_all("hi");
+        char got[2] = {};
+        CHECK(server.recv_exact(got, 2, 10s) == 2);
+        CHECK(std::string(got, 2) == "hi");
+    }
+}
+#endif

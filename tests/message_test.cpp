@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <atomic>
+#include <cstdint>
 #include <future>
 #include <memory>
 #include <optional>
@@ -585,4 +586,209 @@ TEST_CASE("the remainder respects the limit", "[message][line]") {
     reader.read_line_or_remainder(ec, "--------");
     CHECK(ec == errc::message_too_large);
     CHECK(reader.buffered() == "12345");
+}
+
+namespace {
+// A reader that takes the stream in 64 KiB reads and pauses for a moment after every 256 KiB,
+// as a busy peer does: the writer fills the socket buffer, waits, and is let through again,
+// dozens of times per transfer. Runs on its own thread; returns the bytes it read.
+std::size_t read_with_pauses(Socket& s, std::size_t total) {
+    std::vector<char> chunk(64 * 1024);
+    std::size_t got = 0, since_pause = 0;
+    while (got < total) {
+        std::error_code ec;
+        std::size_t n = s.recv(chunk.data(), chunk.size(), 30s, ec);
+        if (ec || n == 0) break;
+        got += n;
+        since_pause += n;
+        if (since_pause >= 256 * 1024) {
+            since_pause = 0;
+            std::this_thread::sleep_for(1ms);  // load shaping, not synchronisation
+        }
+    }
+    return got;
+}
+
+// How long send takes to hand total bytes to a pausing reader.
+template <class Send>
+Clock::duration to_pausing_reader(Socket& server, std::size_t total, Send send) {
+    auto reader = std::async(std::launch::async, [&] { return read_with_pauses(server, total); });
+    auto start = Clock::now();
+    std::error_code ec;
+    std::size_t sent = send(ec);
+    auto took = Clock::now() - start;
+    std::size_t got = reader.get();
+    CHECK_FALSE(ec);
+    CHECK(sent == total);
+    CHECK(got == total);
+    return took;
+}
+}  // namespace
+
+TEST_CASE("framed writes to a reader that pauses keep up with send_all (#23: backoff only when readiness did not help)",
+          "[message][throughput]") {
+    // Every wait here is followed by progress: a writer that backs off after its second
+    // "would block" of a transfer (1..64 ms of sleep before each later wait) took 45x as long.
+    auto p = test::tcp_pair();
+    p.client.set_send_buffer_size(64 * 1024);  // a full buffer at every pause, not once in a while
+    p.server.set_receive_buffer_size(64 * 1024);
+    const std::string payload(16u << 20, 'p');
+    std::string frame(4, '\0');
+    frame[0] = 1;  // 16 MiB big-endian: 01 00 00 00
+    frame += payload;
+    std::string line = payload + "\n";
+    using ms = std::chrono::milliseconds;
+    auto baseline = [&] {
+        return to_pausing_reader(p.server, frame.size(),
+                                 [&](std::error_code& ec) { return p.client.send_all(frame, 60s, ec); });
+    };
+    Clock::duration reference = baseline();
+    std::vector<std::pair<const char*, Clock::duration>> framed;
+    framed.emplace_back("send_message", to_pausing_reader(p.server, frame.size(), [&](std::error_code& ec) {
+        return send_message(p.client, payload, 60s, ec);
+    }));
+    framed.emplace_back("send_line", to_pausing_reader(p.server, line.size(), [&](std::error_code& ec) {
+        return send_line(p.client, payload, 60s, ec);
+    }));
+    framed.emplace_back("MessageWriter", to_pausing_reader(p.server, frame.size(), [&](std::error_code& ec) {
+        MessageWriter writer(p.client);
+        writer.write_message(payload, 60s, ec);
+        return ec ? 0 : frame.size() - writer.pending();
+    }));
+    p.client.set_nonblocking(true);  // plain calls on a non-blocking socket wait the same way
+    framed.emplace_back("plain send_message, non-blocking socket",
+                        to_pausing_reader(p.server, frame.size(),
+                                          [&](std::error_code& ec) { return send_message(p.client, payload, ec); }));
+    p.client.set_nonblocking(false);
+    Clock::duration again = baseline();  // the slower of two: the machine may be busy
+    if (again > reference) reference = again;
+    // Generous slack: the regression was 45x; a floor keeps a very fast baseline from flaking.
+    const Clock::duration bound = 3 * (reference > Clock::duration(50ms) ? reference : Clock::duration(50ms));
+    for (const auto& [name, took] : framed) {
+        INFO(name << ": " << std::chrono::duration_cast<ms>(took).count() << " ms; send_all: "
+                  << std::chrono::duration_cast<ms>(reference).count() << " ms");
+        CHECK(took <= bound);
+    }
+}
+
+namespace {
+// The prefix of a message of size bytes, in width bytes, big-endian.
+std::string prefix_of(std::uint64_t size, Prefix prefix) {
+    const std::size_t width = static_cast<std::size_t>(prefix);
+    std::string out(width, '\0');
+    for (std::size_t i = 0; i < width; ++i) out[width - 1 - i] = static_cast<char>((size >> (8 * i)) & 0xFF);
+    return out;
+}
+
+const Prefix every_prefix[] = {Prefix::u16, Prefix::u32, Prefix::u64};
+}  // namespace
+
+TEST_CASE("no limit means no limit: SIZE_MAX and SIZE_MAX - 1 take every message and line (#23)", "[message][limit]") {
+    for (std::size_t limit : {SIZE_MAX, SIZE_MAX - 1}) {
+        INFO("limit " << limit);
+        MessageBuffer buffer(limit);
+        std::error_code ec;
+        buffer.feed("a line\r\nnext--", 14);
+        CHECK(buffer.next_line(ec).value_or("(none)") == "a line");
+        CHECK_FALSE(ec);
+        CHECK(buffer.next_line(ec, "--").value_or("(none)") == "next");
+        CHECK_FALSE(ec);
+        CHECK_FALSE(buffer.next_line(ec));  // nothing buffered: need more, not too large
+        CHECK_FALSE(ec);
+        buffer.feed("no end yet", 10);
+        CHECK_FALSE(buffer.next_line(ec));
+        CHECK_FALSE(ec);
+        buffer.consume(10);
+        for (Prefix prefix : every_prefix) {
+            std::string framed = prefix_of(5, prefix) + "hello";
+            buffer.feed(framed.data(), framed.size());
+            CHECK(buffer.next_message(ec, prefix).value_or("(none)") == "hello");
+            CHECK_FALSE(ec);
+        }
+        // A 64-bit prefix as large as the limit is not refused: more bytes are needed.
+        std::string huge = prefix_of(limit, Prefix::u64);
+        buffer.feed(huge.data(), huge.size());
+        CHECK_FALSE(buffer.next_message(ec, Prefix::u64));
+        CHECK_FALSE(ec);
+        buffer.consume(8);
+
+        // Over a socket, where the reader's room is computed from the limit too.
+        auto p = test::tcp_pair();
+        StreamReader reader(p.server, limit);
+        send_line(p.client, "over a socket");
+        CHECK(reader.read_line(10s) == "over a socket");
+        for (Prefix prefix : every_prefix) {
+            send_message(p.client, "framed", prefix);
+            CHECK(reader.read_message(10s, prefix) == "framed");
+        }
+        std::string rest = "the rest";
+        p.client.send_all(rest);
+        p.client.shutdown(Shutdown::write);
+        CHECK(reader.read_line_or_remainder(10s) == rest);
+        reader.read_line(10s, ec);
+        CHECK(ec == errc::end_of_stream);
+    }
+}
+
+TEST_CASE("a message exactly at the limit is accepted and one byte over it refused, every prefix width, both ways",
+          "[message][limit]") {
+    const std::size_t limit = 300;  // above 255, so the second byte of a prefix counts
+    for (Prefix prefix : every_prefix) {
+        INFO("prefix width " << static_cast<int>(prefix));
+        // Receiving: MessageBuffer and StreamReader. Refusal consumes nothing and repeats.
+        MessageBuffer buffer(limit);
+        std::error_code ec;
+        std::string at = prefix_of(limit, prefix) + std::string(limit, 'a');
+        buffer.feed(at.data(), at.size());
+        CHECK(buffer.next_message(ec, prefix).value_or("").size() == limit);
+        CHECK_FALSE(ec);
+        std::string over = prefix_of(limit + 1, prefix) + std::string(limit + 1, 'o');
+        buffer.feed(over.data(), over.size());
+        CHECK_FALSE(buffer.next_message(ec, prefix));
+        CHECK(ec == errc::message_too_large);
+        CHECK(buffer.size() == over.size());
+        CHECK_FALSE(buffer.next_message(ec, prefix));
+        CHECK(ec == errc::message_too_large);
+
+        auto p = test::tcp_pair();
+        StreamReader reader(p.server, limit);
+        p.client.send_all(at);
+        CHECK(reader.read_message(10s, prefix).size() == limit);
+        p.client.send_all(over);
+        reader.read_message(10s, ec, prefix);
+        CHECK(ec == errc::message_too_large);
+        CHECK(reader.buffered().substr(0, static_cast<std::size_t>(prefix)) == prefix_of(limit + 1, prefix));
+
+        // Sending: the limit is what the prefix can say. Refused means nothing was sent and
+        // the stream goes on (the next message arrives intact).
+        auto q = test::tcp_pair();
+        StreamReader fresh(q.server, 0xFFFF);
+        const std::uint64_t widest = prefix == Prefix::u16 ? 0xFFFFu : prefix == Prefix::u32 ? 0xFFFFFFFFu : ~std::uint64_t{0};
+        if (widest < SIZE_MAX) {
+            const auto too_large = static_cast<std::size_t>(widest + 1);
+            const char* never_read = at.data();  // refused before a byte of it is touched
+            CHECK(send_message(q.client, never_read, too_large, 10s, ec, prefix) == 0);
+            CHECK(ec == errc::message_too_large);
+            MessageWriter writer(q.client, 64 * 1024, prefix);
+            writer.write_message(std::string_view(never_read, too_large), ec);
+            CHECK(ec == errc::message_too_large);
+            CHECK(writer.pending() == 0);
+        }
+        if (prefix == Prefix::u16) {  // exactly at the width's limit, for real, both writers
+            const std::string largest(0xFFFF, 'w');
+            auto sender = std::async(std::launch::async, [&] {
+                std::error_code e;
+                send_message(q.client, largest, 10s, e, prefix);
+                MessageWriter writer(q.client, 64 * 1024, prefix);
+                if (!e) writer.write_message(largest, 10s, e);
+                if (!e) writer.flush(10s, e);
+                return e;
+            });
+            CHECK(fresh.read_message(10s, prefix) == largest);
+            CHECK(fresh.read_message(10s, prefix) == largest);
+            CHECK_FALSE(sender.get());
+        }
+        send_message(q.client, "after", prefix);
+        CHECK(fresh.read_message(10s, prefix) == "after");
+    }
 }

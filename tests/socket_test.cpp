@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <string>
 #include <string_view>
@@ -297,12 +298,79 @@ TEST_CASE("typed options set and read back", "[socket][options]") {
 }
 
 #if !defined(_WIN32)
-TEST_CASE("sockets are created close-on-exec, accepted ones too", "[socket]") {
+TEST_CASE("sockets are created close-on-exec, accepted ones and socket_pair's too", "[socket]") {
     auto p = test::tcp_pair();
     for (const Socket* s : {&p.listener, &p.client, &p.server})
         CHECK((::fcntl(s->native_handle(), F_GETFD) & FD_CLOEXEC) != 0);
+    for (Type type : {Type::stream, Type::datagram}) {
+        auto pair = socket_pair(type);
+        CHECK((::fcntl(pair.first.native_handle(), F_GETFD) & FD_CLOEXEC) != 0);
+        CHECK((::fcntl(pair.second.native_handle(), F_GETFD) & FD_CLOEXEC) != 0);
+        std::error_code ec;
+        auto quiet = socket_pair(type, ec);
+        REQUIRE_FALSE(ec);
+        CHECK((::fcntl(quiet.first.native_handle(), F_GETFD) & FD_CLOEXEC) != 0);
+        CHECK((::fcntl(quiet.second.native_handle(), F_GETFD) & FD_CLOEXEC) != 0);
+    }
 }
 #endif
+
+namespace {
+// The what() of the TransferError call throws, or "(nothing thrown)".
+template <class Call>
+std::string transfer_error_text(Call call) {
+    try {
+        call();
+    } catch (const TransferError& e) {
+        return e.what();
+    }
+    return "(nothing thrown)";
+}
+}  // namespace
+
+TEST_CASE("transfer errors name the peer, also after a reset, where a server log needs it (#23)", "[socket][error]") {
+    auto p = test::tcp_pair();
+    const std::string peer = p.client.peer_address().to_string();
+    const std::string local = p.client.local_address().to_string();
+    char c = 0;
+    SECTION("a timeout on a live connection") {
+        std::string what = transfer_error_text([&] { (void)p.client.recv(&c, 1, std::chrono::milliseconds(1)); });
+        INFO(what);
+        CHECK(what.find("recv with " + peer) == 0);
+    }
+    SECTION("after a reset") {
+        p.server.set_linger(std::chrono::seconds(0));
+        p.server.close();  // RST
+        std::string what = transfer_error_text([&] { (void)p.client.recv(&c, 1, std::chrono::seconds(10)); });
+        INFO(what);
+#if defined(__linux__)
+        CHECK(what.find("recv with " + peer + ": ") == 0);
+        CHECK(what.find(local) == std::string::npos);
+#else
+        CHECK(what.find("recv ") == 0);  // elsewhere the OS may forget a reset peer: then the local address
+#endif
+        std::vector<char> data(1 << 20);
+        for (auto send : {std::function<void()>([&] { p.client.send_all(data.data(), data.size()); }),
+                          std::function<void()>([&] { send_message(p.client, std::string_view(data.data(), data.size())); }),
+                          std::function<void()>([&] { send_line(p.client, "line"); })}) {
+            what = transfer_error_text(send);
+            INFO(what);
+#if defined(__linux__)
+            CHECK(what.find(" with " + peer + ": ") != std::string::npos);
+            CHECK(what.find(local) == std::string::npos);
+#else
+            CHECK(what != "(nothing thrown)");
+#endif
+        }
+    }
+    SECTION("an unconnected datagram socket has no peer: the local address") {
+        Socket udp = Socket::udp();
+        udp.bind(Address::loopback(Family::ipv4));
+        std::string what = transfer_error_text([&] { (void)udp.recv(&c, 1, std::chrono::milliseconds(1)); });
+        INFO(what);
+        CHECK(what.find("recv on " + udp.local_address().to_string() + ": ") == 0);
+    }
+}
 
 TEST_CASE("an orderly close is seen as recv returning 0", "[socket]") {
     auto p = test::tcp_pair();

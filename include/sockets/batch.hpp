@@ -186,6 +186,7 @@ inline std::size_t send_many_until(Socket& s, const OutgoingDatagram* datagrams,
             const std::size_t run = segment_run(rest, count - done);
             int code = send_segmented(s.native_handle(), rest, run, retry.flags() | send_flags);
             if (code == 0) {
+                retry.progressed();
                 done += run;
                 continue;
             }
@@ -215,6 +216,7 @@ inline std::size_t send_many_until(Socket& s, const OutgoingDatagram* datagrams,
         // datagram's error comes from the next call, which starts with it.
         int sent = ::sendmmsg(s.native_handle(), messages, static_cast<unsigned>(n), retry.flags() | send_flags);
         if (sent > 0) {
+            retry.progressed();
             done += static_cast<std::size_t>(sent);
             continue;
         }
@@ -256,6 +258,7 @@ inline std::size_t recv_many_until(Socket& s, IncomingDatagram* datagrams, std::
                 d.sender.resize(messages[i].msg_hdr.msg_namelen);
                 d.truncated = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
             }
+            retry.progressed();
             done += static_cast<std::size_t>(got);
             if (static_cast<std::size_t>(got) < n) break;  // the queue is empty
             first = false;
@@ -312,21 +315,17 @@ inline std::size_t recv_many_until(Socket& s, IncomingDatagram* datagrams, std::
 
 #endif
 
-// Names the operation and, where known, the address.
+// Names the operation and, where known, the address: the destination, else the peer, else
+// the socket's own.
 inline std::string batch_what(const Socket& s, const char* operation, const Address* to) {
-    std::error_code failed;
-    if (to) return describe(operation, *to);
-    Address peer = s.peer_address(failed);
-    if (!failed) return std::string(operation) + " with " + peer.to_string();
-    Address local = s.local_address(failed);
-    return failed ? std::string(operation) : describe((std::string(operation) + " on").c_str(), local);
+    return to ? describe(operation, *to) : describe_transfer(s, operation);
 }
 
 }  // namespace detail
 
 /// Sends the datagrams in order, as many per system call as the OS takes (Linux: sendmmsg),
 /// until all went out or one fails. Returns how many went out: count, or on error the number
-/// sent before the one that failed (e.g. errc::message_size for one too large).
+/// sent before the one that failed (e.g. std::errc::message_size for one too large).
 /// Linux, UDP: consecutive datagrams of the same size to the same destination (the same `to`
 /// pointer, an equal address, or all nullptr), the last possibly shorter but not empty, 2 to
 /// 64 of them and at most 65507 bytes in all, go as one segmented send (UDP_SEGMENT): much
@@ -344,7 +343,7 @@ inline std::size_t send_many(Socket& s, const OutgoingDatagram* datagrams, std::
     return n;
 }
 ///@}
-/// The whole batch must go out within timeout (errc::timed_out, with the count sent).
+/// The whole batch must go out within timeout (std::errc::timed_out, with the count sent).
 ///@{
 inline std::size_t send_many(Socket& s, const OutgoingDatagram* datagrams, std::size_t count, Timeout timeout,
                              std::error_code& ec) noexcept {
@@ -373,7 +372,7 @@ inline std::size_t recv_many(Socket& s, IncomingDatagram* datagrams, std::size_t
     return n;
 }
 ///@}
-/// Waits at most timeout for the first datagram (errc::timed_out, 0 received).
+/// Waits at most timeout for the first datagram (std::errc::timed_out, 0 received).
 ///@{
 inline std::size_t recv_many(Socket& s, IncomingDatagram* datagrams, std::size_t count, Timeout timeout,
                              std::error_code& ec) noexcept {

@@ -119,24 +119,58 @@ struct Race {
     std::vector<Address> order;
     std::size_t next = 0;  // order[next] is the next candidate to start
     std::vector<Pending> pending;
+    // Unix-domain attempts whose listener's backlog was full (EAGAIN, no readiness event to
+    // wait for): connected again after backoff_ms, until the deadline, as a plain connect is.
+    std::vector<Pending> backlogged;
+    int backoff_ms = 1;
     std::vector<ConnectAttempt> failed;
 
     bool untried() const noexcept { return next < order.size(); }
+    bool in_flight() const noexcept { return !pending.empty() || !backlogged.empty(); }
 };
 
-// Starts the next candidate. Returns its socket if it connected at once; otherwise the attempt
-// is pending or has failed.
+// One connect call of an attempt: true if it connected; otherwise it is pending (waiting for
+// writable), backlogged, or has failed.
+inline bool try_attempt(Race& race, Socket s, const Address& address, Socket& connected) {
+    std::error_code ec;
+    if (s.start_connect(address, ec)) {
+        connected = std::move(s);
+        return true;
+    }
+    if (ec == std::errc::interrupted) ec.clear();  // a signal: the kernel goes on connecting
+    if (!ec) race.pending.push_back({std::move(s), address});
+    else if (address.family() == Family::unix_domain && ec == std::errc::resource_unavailable_try_again)
+        race.backlogged.push_back({std::move(s), address});
+    else race.failed.push_back({address, ec});
+    return false;
+}
+
+// Starts the next candidate. Returns its socket if it connected at once.
 inline Socket start_attempt(Race& race) {
     const Address& address = race.order[race.next++];
     std::error_code ec;
     Socket s = Socket::open(address.family(), Type::stream, ec);
     if (!ec) s.set_nonblocking(true, ec);
-    bool connected = !ec && s.start_connect(address, ec);
-    if (ec == std::errc::interrupted) ec.clear();  // a signal: the kernel goes on connecting
-    if (connected) return s;
-    if (ec) race.failed.push_back({address, ec});
-    else race.pending.push_back({std::move(s), address});
-    return Socket();
+    if (ec) {
+        race.failed.push_back({address, ec});
+        return Socket();
+    }
+    Socket connected;
+    try_attempt(race, std::move(s), address, connected);
+    return connected;
+}
+
+// Connects the backlogged attempts again; returns the first that got in, if any.
+inline Socket retry_backlogged(Race& race) {
+    std::vector<Race::Pending> waiting = std::move(race.backlogged);
+    race.backlogged.clear();
+    Socket connected;
+    for (auto& attempt : waiting) {
+        if (connected) break;  // the losers close with waiting
+        try_attempt(race, std::move(attempt.socket), attempt.address, connected);
+    }
+    race.backoff_ms = race.backoff_ms < 64 ? race.backoff_ms * 2 : 64;
+    return connected;
 }
 
 // Waits until some pending attempts end (either way) or timeout_ms passes (-1: forever);
@@ -217,27 +251,35 @@ inline Socket race_connect(Race& race, const Deadline& deadline, Timeout attempt
             due = race.failed.size() != failures;  // failed at once: start the next at once
             if (!due) next_start = Deadline(attempt_delay);
         }
-        if (race.pending.empty() && !race.untried()) {
+        if (!race.in_flight() && !race.untried()) {
             ec = race.failed.back().error;
             return Socket();
         }
         int wait_ms = race.untried() ? sooner_ms(deadline.remaining_ms(), next_start.remaining_ms())
                                      : deadline.remaining_ms();
+        if (!race.backlogged.empty()) wait_ms = sooner_ms(wait_ms, race.backoff_ms);
         int rc = race.pending.empty() ? sleep_ms(wait_ms) : wait_attempts(race.pending, wait_ms, ended);
         if (rc < 0 && !is_interrupted(last_error_code())) {
             ec = last_error();
             return Socket();
         }
+        const std::size_t failures = race.failed.size();
         if (rc > 0) {
             Socket winner = collect_ended(race, ended);
             if (winner) return winner;
-            due = due || race.pending.size() < ended.size();  // one failed: start the next at once
         }
+        if (!race.backlogged.empty()) {
+            Socket winner = retry_backlogged(race);
+            if (winner) return winner;
+        }
+        if (race.failed.size() != failures) due = true;  // one failed: start the next at once
         if (next_start.expired()) due = true;
         if (deadline.expired()) {
-            if (race.pending.empty() && !race.untried()) continue;  // all ended: report the last error
+            if (!race.in_flight() && !race.untried()) continue;  // all ended: report the last error
             for (const auto& p : race.pending) race.failed.push_back({p.address, timed_out()});
+            for (const auto& p : race.backlogged) race.failed.push_back({p.address, timed_out()});
             race.pending.clear();
+            race.backlogged.clear();
             ec = timed_out();
             return Socket();
         }
@@ -254,6 +296,7 @@ inline Socket connect_race(Race& race, const Deadline& deadline, const ConnectOp
     }
     Socket s = race_connect(race, deadline, Timeout(options.attempt_delay), ec);
     race.pending.clear();  // the losers: closed now, not when the caller's race goes
+    race.backlogged.clear();
     if (!ec) s.set_nonblocking(false, ec);
     if (ec) s = Socket();
     return s;
@@ -375,7 +418,7 @@ inline Socket connect_all_or_throw(const std::vector<Address>& candidates, const
 
 // ---- one address -------------------------------------------------------------------------
 
-/// A new TCP socket connected to address (within timeout, if given; then errc::timed_out),
+/// A new TCP socket connected to address (within timeout, if given; then std::errc::timed_out),
 /// handed back in blocking mode.
 ///@{
 inline Socket connect_to(const Address& address, std::error_code& ec) {
@@ -401,8 +444,11 @@ inline Socket connect_to(const Address& address, Timeout timeout) {
 // ---- several candidate addresses: raced (RFC 8305) ---------------------------------------
 /// IPv6 and IPv4 alternate, IPv6 first; each attempt gets options.attempt_delay alone before
 /// the next starts beside it; the first to connect wins and the others are closed. Without a
-/// timeout each attempt lasts as long as the kernel's own connect timeout. The throwing forms
-/// throw ConnectError; an empty list is std::errc::invalid_argument.
+/// timeout each attempt lasts as long as the kernel's own connect timeout. A Unix-domain
+/// candidate whose listener's backlog is full is connected again (backing off 1 to 64 ms)
+/// until there is room or the deadline passes (without a timeout: until there is room), as
+/// the single-address form waits. The throwing forms throw ConnectError; an empty list is
+/// std::errc::invalid_argument.
 ///@{
 inline Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, const ConnectOptions& options,
                          std::error_code& ec) {

@@ -187,7 +187,10 @@ inline bool operator!=(errc e, const std::error_code& ec) noexcept { return !(ec
 ///@}
 
 /// Thrown by send_all/recv_exact and friends: the bytes that did move before the error are
-/// part of the result, never lost.
+/// part of the result, never lost. what() names the operation and the peer ("send_all with
+/// 203.0.113.7:443: Connection reset by peer"), also after a reset (which makes the OS forget
+/// the peer: Linux still tells it; elsewhere the local address is named then). A socket with
+/// no peer (an unconnected datagram socket) is named by its local address ("recv on ...").
 class TransferError : public std::system_error {
 public:
     /// The error, the operation's description for what(), and how many bytes moved.

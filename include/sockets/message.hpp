@@ -56,6 +56,12 @@ inline std::size_t encode_prefix(unsigned char* header, Prefix prefix, std::size
     return width;
 }
 
+// a + b, or SIZE_MAX where that would wrap: a limit of SIZE_MAX ("no limit") plus the room a
+// frame needs beyond it must stay "no limit", not become a handful of bytes.
+constexpr std::size_t saturating_add(std::size_t a, std::size_t b) noexcept {
+    return a > static_cast<std::size_t>(-1) - b ? static_cast<std::size_t>(-1) : a + b;
+}
+
 // An owned char array: std::unique_ptr<char[]> without <memory>, which would add a tenth to
 // the compile time of every file including the umbrella header (docs/performance.md).
 class OwnedBytes {
@@ -117,8 +123,33 @@ private:
 /// Bytes in, whole messages out; no I/O at all (feed it from any event loop).
 class MessageBuffer {
 public:
-    /// An empty buffer; max_message limits one message or line.
+    /// An empty buffer; max_message limits one message or line (SIZE_MAX: no limit).
     explicit MessageBuffer(std::size_t max_message = default_max_message) : max_message_(max_message) {}
+    /// Takes other's bytes; other is left empty, with its limit, and usable.
+    ///@{
+    MessageBuffer(MessageBuffer&& other) noexcept
+        : bytes_(std::move(other.bytes_)), capacity_(std::exchange(other.capacity_, 0)),
+          begin_(std::exchange(other.begin_, 0)), end_(std::exchange(other.end_, 0)),
+          searched_(std::exchange(other.searched_, 0)), searched_for_(std::move(other.searched_for_)),
+          max_message_(other.max_message_) {
+        other.searched_for_.clear();
+    }
+    MessageBuffer& operator=(MessageBuffer&& other) noexcept {
+        if (this != &other) {
+            bytes_ = std::move(other.bytes_);
+            capacity_ = std::exchange(other.capacity_, 0);
+            begin_ = std::exchange(other.begin_, 0);
+            end_ = std::exchange(other.end_, 0);
+            searched_ = std::exchange(other.searched_, 0);
+            searched_for_ = std::move(other.searched_for_);
+            other.searched_for_.clear();
+            max_message_ = other.max_message_;
+        }
+        return *this;
+    }
+    ///@}
+    MessageBuffer(const MessageBuffer&) = delete;
+    MessageBuffer& operator=(const MessageBuffer&) = delete;
 
     /// Appends bytes that arrived.
     void feed(const void* data, std::size_t size) {
@@ -171,7 +202,7 @@ public:
         std::size_t at = data.find(text, from);
         if (at == std::string_view::npos) {
             searched_ = data.size();
-            if (data.size() > max_message_ + delimiter.max_size()) ec = errc::message_too_large;
+            if (data.size() > detail::saturating_add(max_message_, delimiter.max_size())) ec = errc::message_too_large;
             return std::nullopt;
         }
         std::size_t length = at;
@@ -222,8 +253,8 @@ private:
         }
         if (capacity_ - end_ >= n) return;
         const std::size_t needed = end_ + n;
-        const std::size_t ceiling = max_message_ + max_frame_overhead;
-        std::size_t grown = capacity_ * 2 < ceiling ? capacity_ * 2 : ceiling;
+        const std::size_t ceiling = detail::saturating_add(max_message_, max_frame_overhead);
+        std::size_t grown = capacity_ < ceiling / 2 ? capacity_ * 2 : ceiling;
         if (grown < needed) grown = needed;
         detail::OwnedBytes bigger(grown);
         if (end_) std::memcpy(bigger.get(), bytes_.get(), end_);
@@ -279,7 +310,7 @@ public:
     std::string_view read_message(Timeout timeout, Prefix prefix = Prefix::u32) {
         std::error_code ec;
         std::string_view m = read_message(timeout, ec, prefix);
-        detail::throw_if(ec, "read_message");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_message"));
         return m;
     }
     std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
@@ -298,7 +329,7 @@ public:
     std::string_view read_line(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
         std::string_view line = read_line(timeout, ec, delimiter);
-        detail::throw_if(ec, "read_line");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_line"));
         return line;
     }
     std::string_view read_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
@@ -320,7 +351,7 @@ public:
     std::string_view read_line_or_remainder(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
         std::string_view line = read_line_or_remainder(timeout, ec, delimiter);
-        detail::throw_if(ec, "read_line");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_line"));
         return line;
     }
     std::string_view read_line_or_remainder(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
@@ -343,7 +374,7 @@ public:
     std::size_t read_exact(void* out, std::size_t size, Timeout timeout) {
         std::error_code ec;
         std::size_t n = read_exact(out, size, timeout, ec);
-        if (ec) throw TransferError(ec, "read_exact", n);
+        if (ec) throw TransferError(ec, detail::describe_transfer(*stream_, "read_exact"), n);
         return n;
     }
     std::size_t read_exact(void* out, std::size_t size, std::error_code& ec) {
@@ -362,7 +393,7 @@ public:
     std::size_t read_some(void* out, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
         std::size_t n = read_some(out, capacity, timeout, ec);
-        detail::throw_if(ec, "read_some");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_some"));
         return n;
     }
     std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
@@ -460,7 +491,7 @@ private:
     // How much the next read may add: a chunk, but never past the limit plus the slack the
     // frames parsed so far need, so a too-long frame is detected with the buffer at its ceiling.
     std::size_t room_left() const noexcept {
-        std::size_t ceiling = buffer_.max_message() + slack_;
+        std::size_t ceiling = detail::saturating_add(buffer_.max_message(), slack_);
         std::size_t used = buffer_.size();
         std::size_t room = ceiling > used ? ceiling - used : 0;
         return room < chunk_ ? room : chunk_;
@@ -506,7 +537,7 @@ template <class Stream>
 std::size_t send_message(Stream& stream, std::string_view payload, Timeout timeout, Prefix prefix = Prefix::u32) {
     std::error_code ec;
     std::size_t n = send_message(stream, payload.data(), payload.size(), timeout, ec, prefix);
-    if (ec) throw TransferError(ec, "send_message", n);
+    if (ec) throw TransferError(ec, detail::describe_transfer(stream, "send_message"), n);
     return n;
 }
 template <class Stream>
@@ -553,7 +584,7 @@ public:
     void write_message(std::string_view payload, Timeout timeout) {
         std::error_code ec;
         write_message(payload, timeout, ec);
-        detail::throw_if(ec, "write_message");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "write_message"));
     }
     void write_message(std::string_view payload, std::error_code& ec) { write_message(payload, Timeout::max(), ec); }
     void write_message(std::string_view payload) { write_message(payload, Timeout::max()); }
@@ -570,7 +601,7 @@ public:
     void flush(Timeout timeout) {
         std::error_code ec;
         flush(timeout, ec);
-        detail::throw_if(ec, "flush");
+        if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "flush"));
     }
     void flush(std::error_code& ec) { flush(Timeout::max(), ec); }
     void flush() { flush(Timeout::max()); }
@@ -610,7 +641,7 @@ template <class Stream>
 std::size_t send_line(Stream& stream, std::string_view line, Timeout timeout, std::string_view delimiter = "\n") {
     std::error_code ec;
     std::size_t n = send_line(stream, line, timeout, ec, delimiter);
-    if (ec) throw TransferError(ec, "send_line", n);
+    if (ec) throw TransferError(ec, detail::describe_transfer(stream, "send_line"), n);
     return n;
 }
 template <class Stream>

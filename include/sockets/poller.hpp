@@ -58,6 +58,10 @@
 ///
 /// wake() may be called from any thread: the wait in progress (or the next one) returns, with
 /// no Ready entry for the wake-up.
+///
+/// Pollers are movable: the registrations go with the move. A moved-from poller fails every
+/// call with errc::not_open (wait at once, whatever its timeout), has size() 0 and ignores
+/// wake(), until a poller is assigned to it.
 #pragma once
 
 #include <chrono>
@@ -417,9 +421,20 @@ private:
 class PollerCore {
 public:
     std::size_t size() const noexcept { return registry_.size(); }
-    void wake() noexcept { waker_.wake(); }
+    void wake() noexcept {
+        if (waker_.handle() != invalid_handle) waker_.wake();
+    }
 
 protected:
+    // A moved-from poller has no wake-up handle (and no epoll set): every call is not_open,
+    // where it would otherwise hand select a negative descriptor or wait forever on nothing.
+    bool usable(std::error_code& ec) const noexcept {
+        ec.clear();
+        if (waker_.handle() != invalid_handle) return true;
+        ec = errc::not_open;
+        return false;
+    }
+
     // The registration for h; if it names a closed or different socket it is dropped (via
     // drop) and ec says so.
     template <class Drop>
@@ -660,6 +675,7 @@ public:
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
+        if (!usable(ec)) return;
         detail::HandleIdentity id;
         if (!admit(h, id, ec, [this](detail::Registration* e) { drop(e); })) return;
         // One slot of each fd_set holds the wake-up handle.
@@ -673,7 +689,7 @@ public:
     }
     /// Changes the events and token of h: the error_code form of PollerInterface::modify.
     void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        ec.clear();
+        if (!usable(ec)) return;
         if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) {
             e->events = events;
             e->awaiting_write = any(events & Events::writable);
@@ -682,12 +698,13 @@ public:
     }
     /// Stops watching h: the error_code form of PollerInterface::remove.
     void remove(native_handle_type h, std::error_code& ec) {
-        ec.clear();
+        if (!usable(ec)) return;
         if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) drop(e);
     }
 
     /// Waits until deadline: the implementation of PollerInterface::wait.
     ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
+        if (!usable(ec)) return ReadyList();
         return run(deadline, ec, [this](int timeout_ms, bool& woken) {
             detail::HandleSet read, write, except;
             int rc = select_once(read, write, except, timeout_ms);
@@ -790,6 +807,7 @@ public:
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
+        if (!usable(ec)) return;
         detail::HandleIdentity id;
         if (!admit(h, id, ec, [this](detail::Registration* e) { drop(e); })) return;
         detail::reserve_for(fds_, fds_.size() + 1);  // before the registry changes: strong
@@ -803,7 +821,7 @@ public:
     }
     /// Changes the events and token of h: the error_code form of PollerInterface::modify.
     void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        ec.clear();
+        if (!usable(ec)) return;
         detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); });
         if (!e) return;
         e->events = events;
@@ -813,12 +831,13 @@ public:
     }
     /// Stops watching h: the error_code form of PollerInterface::remove.
     void remove(native_handle_type h, std::error_code& ec) {
-        ec.clear();
+        if (!usable(ec)) return;
         if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) drop(e);
     }
 
     /// Waits until deadline: the implementation of PollerInterface::wait.
     ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
+        if (!usable(ec)) return ReadyList();
         return run(deadline, ec, [this](int timeout_ms, bool& woken) {
             int rc = detail::poll_handles(fds_.data(), fds_.size(), connect_slice(timeout_ms));
             if (rc < 0) return rc;
@@ -957,6 +976,7 @@ public:
     /// The kernel validates the descriptor before anything is allocated (an absurd number is
     /// EBADF, not a huge table); an allocation failure afterwards undoes the kernel's part.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
+        if (!usable(ec)) return;
         detail::HandleIdentity id;
         if (!admit(h, id, ec, [this](detail::Registration* e) { drop_stale(e); })) return;
         std::uint32_t generation = ++generation_;
@@ -972,7 +992,7 @@ public:
     }
     /// Changes the events and token of h: the error_code form of PollerInterface::modify.
     void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        ec.clear();
+        if (!usable(ec)) return;
         detail::Registration* e = registry_.find(h);
         if (!e) {
             ec = errc::not_registered;
@@ -990,7 +1010,7 @@ public:
     }
     /// Stops watching h: the error_code form of PollerInterface::remove.
     void remove(native_handle_type h, std::error_code& ec) {
-        ec.clear();
+        if (!usable(ec)) return;
         detail::Registration* e = registry_.find(h);
         if (!e) {
             ec = errc::not_registered;
@@ -1010,6 +1030,7 @@ public:
 
     /// Waits until deadline: the implementation of PollerInterface::wait.
     ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
+        if (!usable(ec)) return ReadyList();
         // Level-triggered: events beyond this batch are reported by the next wait.
         std::size_t batch = size() < 16 ? 16 : (size() > 1024 ? 1024 : size() + 1);
         if (events_.size() < batch) events_.resize(batch);

@@ -146,8 +146,17 @@ struct ListenOptions {
     bool reuse_port = false;  ///< SO_REUSEPORT: several listeners share the port (not on Windows)
 };
 
+class Socket;
+
 namespace detail {
 struct Segmentation;  // batch.hpp: whether send_many may hand the kernel UDP_SEGMENT runs
+// What a transfer error on s says: "operation with PEER", or "operation on LOCAL" where there
+// is no peer (see Socket::describe_connection). Any other stream: the operation alone.
+std::string describe_transfer(const Socket& s, const char* operation);
+template <class Stream>
+std::string describe_transfer(const Stream&, const char* operation) {
+    return operation;
+}
 }  // namespace detail
 
 /// A move-only owner of one native socket handle.
@@ -265,9 +274,11 @@ public:
     }
     ///@}
 
-    /// Blocking connect. A signal landing mid-connect does not surface as EINTR: the kernel goes
-    /// on connecting, so we wait for the outcome and read it from SO_ERROR. SO_SNDTIMEO bounds it
-    /// (errc::timed_out), as the kernel does for a blocking socket.
+    /// Blocking connect. A signal landing mid-connect does not surface as EINTR: on TCP the
+    /// kernel goes on connecting, so we wait for the outcome and read it from SO_ERROR; on a
+    /// Unix-domain socket (waiting for room in a full backlog) nothing happened yet, so the
+    /// connect is made again. Either way it returns only once connected, or with the error.
+    /// SO_SNDTIMEO bounds it (std::errc::timed_out), as the kernel does for a blocking socket.
     ///@{
     void connect(const Address& address, std::error_code& ec) noexcept {
         connect_until(address, detail::Deadline(), ec);
@@ -279,7 +290,7 @@ public:
     }
     ///@}
 
-    /// Connect giving up after timeout (errc::timed_out). POSIX has no per-call non-blocking
+    /// Connect giving up after timeout (std::errc::timed_out). POSIX has no per-call non-blocking
     /// connect, so the socket is left in non-blocking mode (every call of this library behaves
     /// the same in both modes; call set_nonblocking(false) before handing native_handle() to
     /// code that expects blocking mode). After a timeout the attempt may still be pending in the
@@ -658,7 +669,7 @@ public:
 
     // ---- datagrams -------------------------------------------------------------------------
 
-    /// One datagram to `to`. A datagram is sent whole or not at all (errc::message_size when it
+    /// One datagram to `to`. A datagram is sent whole or not at all (std::errc::message_size when it
     /// cannot be: too large for the protocol or for one Winsock call).
     ///@{
     std::size_t send_to(const Address& to, const void* data, std::size_t size, std::error_code& ec) noexcept {
@@ -842,7 +853,7 @@ public:
     }
     ///@}
 
-    /// SO_RCVTIMEO / SO_SNDTIMEO: each blocking call gives up with errc::timed_out after this
+    /// SO_RCVTIMEO / SO_SNDTIMEO: each blocking call gives up with std::errc::timed_out after this
     /// long; plain calls honour it in either mode, on every platform. Timeout::max() turns it
     /// off; zero or negative means "don't wait" (the OS's smallest timeout). (For a deadline
     /// over a whole transfer use the Timeout arguments instead.)
@@ -1086,18 +1097,27 @@ private:
         return local_address(ignored);
     }
 
-    // "operation with PEER"; after a reset the OS forgets the peer (getpeername fails), and an
-    // unconnected socket has none, so then "operation on LOCAL" names the socket instead.
+    // "operation with PEER": a server's log needs the peer, also after a reset, when the OS
+    // forgets it for getpeername (Linux still tells, see former_peer_name). A socket that has
+    // no peer (unconnected datagrams, a listener) or one the OS forgot: "operation on LOCAL".
     std::string describe_connection(const char* operation) const {
         std::string what = operation;
         if (!is_open()) return what;
         std::error_code failed;
         Address peer = peer_address(failed);
-        if (!failed) return what + " with " + peer.to_string();
+        if (failed) {
+            detail::socklen len = Address::capacity();
+            if (detail::former_peer_name(handle_, peer.data(), &len) == 0) {
+                peer.resize(len);
+                failed.clear();
+            }
+        }
+        if (!failed && peer.family() != Family::unspecified) return what + " with " + peer.to_string();
         Address local = local_address(failed);
         if (!failed && local.family() != Family::unspecified) what += " on " + local.to_string();
         return what;
     }
+    friend std::string detail::describe_transfer(const Socket& s, const char* operation);
 
     [[noreturn]] void throw_transfer(std::error_code ec, const char* operation, std::size_t bytes) const {
         throw TransferError(ec, describe_connection(operation), bytes);
@@ -1259,10 +1279,20 @@ private:
             ec = detail::last_error();
             return;
         }
+        bool interrupted = false;
         for (int backoff_ms = 1;; backoff_ms = backoff_ms < 64 ? backoff_ms * 2 : 64) {
             if (::connect(handle_, address.data(), address.size()) == 0) return;
             int code = detail::last_error_code();
-            if (detail::is_interrupted(code)) break;  // the kernel goes on connecting: wait
+            if (detail::is_interrupted(code)) {
+                // TCP: the kernel goes on connecting, so wait for the outcome. Unix domain: the
+                // connect was waiting for room in the listener's backlog and has not happened
+                // (the socket is unconnected, and writable), so make it again; one that did
+                // complete before the signal answers "already connected".
+                if (address.family() != Family::unix_domain) break;
+                interrupted = true;
+                continue;
+            }
+            if (interrupted && detail::is_already_connected(code)) return;
             bool in_progress = detail::is_in_progress(code);
             if (!in_progress && !backlog_full(code, address)) {
                 ec = detail::os_error(code);
@@ -1490,6 +1520,10 @@ inline std::pair<Socket, Socket> socket_pair(Type type = Type::stream) {
 
 // ---- out-of-line members ----------------------------------------------------------------
 
+inline std::string detail::describe_transfer(const Socket& s, const char* operation) {
+    return s.describe_connection(operation);
+}
+
 inline std::size_t Socket::send_all_buffers_until(const ConstBuffer* buffers, std::size_t count,
                                                   detail::Deadline deadline, std::error_code& ec) noexcept {
     if (!check_open(ec)) return 0;
@@ -1505,6 +1539,7 @@ inline std::size_t Socket::send_all_buffers_until(const ConstBuffer* buffers, st
             if (!ec) ec = detail::os_error(code);
             return total;
         }
+        retry.progressed();
         total += static_cast<std::size_t>(sent);
         // Walk past what was sent; a partial write leaves us in the middle of a piece.
         std::size_t left = static_cast<std::size_t>(sent);

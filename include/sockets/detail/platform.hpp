@@ -131,6 +131,7 @@ inline bool is_would_block(int code) noexcept { return code == WSAEWOULDBLOCK; }
 inline bool is_in_progress(int code) noexcept {
     return code == WSAEWOULDBLOCK || code == WSAEINPROGRESS || code == WSAEALREADY;
 }
+inline bool is_already_connected(int code) noexcept { return code == WSAEISCONN; }
 inline constexpr int timed_out_code = WSAETIMEDOUT;
 inline constexpr int would_block_code = WSAEWOULDBLOCK;
 // Winsock must be started (WSAStartup) before its first use. It is started lazily, once per
@@ -197,6 +198,9 @@ inline native_handle_type accept_socket(native_handle_type listener, sockaddr* a
 // expiring on a blocking socket? Never on Winsock: a blocking call reports its timeout as
 // WSAETIMEDOUT, and WSAEWOULDBLOCK comes only from a non-blocking socket.
 inline bool would_block_means_timeout(native_handle_type) noexcept { return false; }
+
+// See the POSIX twin: Winsock has no way to read a peer it has forgotten.
+inline int former_peer_name(native_handle_type, sockaddr*, socklen*) noexcept { return -1; }
 
 // Winsock has no per-call MSG_DONTWAIT and cannot report a socket's mode, so a timed or try_
 // call needs the socket non-blocking. It is switched once and never back: switching back
@@ -334,6 +338,7 @@ inline std::error_code os_error(int code) noexcept { return {code, std::system_c
 inline bool is_interrupted(int code) noexcept { return code == EINTR; }
 inline bool is_would_block(int code) noexcept { return code == EAGAIN || code == EWOULDBLOCK; }
 inline bool is_in_progress(int code) noexcept { return code == EINPROGRESS || code == EALREADY; }
+inline bool is_already_connected(int code) noexcept { return code == EISCONN; }
 inline constexpr int timed_out_code = ETIMEDOUT;
 inline constexpr int would_block_code = EWOULDBLOCK;
 inline void ensure_network() noexcept {}
@@ -396,6 +401,26 @@ inline bool would_block_means_timeout(native_handle_type h) noexcept {
 
 // Transfers have MSG_DONTWAIT per call: nothing to prepare, the socket's mode never changes.
 inline int prepare_nonwaiting_call(native_handle_type) noexcept { return 0; }
+
+// The peer of a TCP connection that is over. getpeername fails once a connection was reset
+// (or closed by both sides), which is exactly when an error message needs the peer; Linux
+// still reads it through SO_PEERNAME, given the exact length of an address of the socket's
+// family (the local one's). Elsewhere, and for a socket that never had a peer: -1.
+inline int former_peer_name(native_handle_type h, sockaddr* address, socklen* len) noexcept {
+#if defined(__linux__) && defined(SO_PEERNAME)
+    ::sockaddr_storage local{};
+    socklen n = sizeof local;
+    if (::getsockname(h, reinterpret_cast<sockaddr*>(&local), &n) != 0 ||
+        (local.ss_family != AF_INET && local.ss_family != AF_INET6) || n > *len)
+        return -1;
+    if (::getsockopt(h, SOL_SOCKET, SO_PEERNAME, address, &n) != 0) return -1;
+    *len = n;
+    return 0;
+#else
+    (void)h, (void)address, (void)len;
+    return -1;
+#endif
+}
 
 // SO_RCVTIMEO / SO_SNDTIMEO in milliseconds, rounded up (0: none).
 inline long long socket_timeout_ms(native_handle_type h, bool write) noexcept {
