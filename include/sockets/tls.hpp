@@ -22,6 +22,12 @@
 /// expired", "hostname mismatch", ...), both comparing equal to tls_errc conditions. A
 /// connection closed without close_notify is tls_errc::truncated, never a clean end.
 ///
+/// A failed handshake: the side that refused sends an alert saying why, and the other side's
+/// handshake ends with it ("tlsv1 alert unknown ca", "sslv3 alert bad certificate") when the
+/// refusing side closes gracefully: `tls.socket().graceful_close(timeout)`. Closing at once
+/// (dropping the stream) with the peer's handshake bytes unread is a reset, which may destroy
+/// the alert before it is sent or read: the other side then sees std::errc::connection_reset.
+///
 /// One TlsStream must not be used by two threads at once (an OpenSSL SSL object is not
 /// thread-safe, even for one reader plus one writer); distinct streams are independent.
 #pragma once
@@ -771,8 +777,15 @@ public:
     ~TlsStream() { ::SSL_free(ssl_); }
 
     /// The client end over a connected socket. host is the name or IP address the
-    /// certificate must be for (also sent as SNI when it is a name); it may be empty only
-    /// when the context does not verify.
+    /// certificate must be for. A name is sent as SNI and checked against the certificate's
+    /// DNS names, both without one trailing dot (`example.org.` is example.org). An IP address
+    /// (`127.0.0.1`, `::1`, `[::1]`, or `fe80::1%eth0` as Address::ip() writes it) is checked
+    /// against its IP entries, without brackets or zone, and never sent as SNI. A host that is
+    /// empty once normalised (`""`, `[]`, `.`) is tls_errc::host_required unless the context
+    /// does not verify; a malformed one (a NUL, stray brackets, a zone on a name, a leading
+    /// dot, an empty label, whitespace, a star, slash, backslash or at sign) is
+    /// std::errc::invalid_argument. No host turns the check off. An empty (moved-from) context
+    /// is tls_errc::no_context.
     ///@{
     static TlsStream client(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec) {
         return make(std::move(socket), context, host, ec);
@@ -784,7 +797,7 @@ public:
         return s;
     }
     ///@}
-    /// The server end over an accepted socket.
+    /// The server end over an accepted socket (an empty context: tls_errc::no_context).
     ///@{
     static TlsStream server(Socket socket, const TlsContext& context, std::error_code& ec) {
         return make(std::move(socket), context, {}, ec);
