@@ -1503,7 +1503,13 @@ TEST_CASE("tls interop: openssl s_client rejects our untrusted certificate", "[t
     CHECK(out.find("unable to get local issuer certificate") != std::string::npos);
     CHECK(client.wait() != 0);
     ServerResult r = srv.finish();
-    CHECK(r.handshake.message().find("unknown ca") != std::string::npos);
+    // s_client exits without reading the rest of our flight: a reset, which may destroy its
+    // alert (the header's documented alternative).
+    INFO("server: " << r.handshake.category().name() << ": " << r.handshake.message());
+    if (r.handshake.category() == tls_category())
+        CHECK(r.handshake.message().find("alert unknown ca") != std::string::npos);
+    else
+        CHECK(r.handshake == std::errc::connection_reset);
 }
 
 TEST_CASE("tls interop: Python's ssl module as client and as server", "[tls][interop]") {
