@@ -1033,6 +1033,9 @@ public:
         ssl_ = nullptr;
         std::error_code ignored;
         socket_.close(ignored);
+        // Closed is as empty as moved-from: nothing to wait for, nothing left to send.
+        want_ = TlsWant::nothing;
+        bio_.reset();
     }
     void close(Timeout timeout) {
         std::error_code ec;
