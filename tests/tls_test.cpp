@@ -30,7 +30,8 @@ namespace {
 const std::string& cert_dir() {
     static const std::string dir = [] {
         std::string d = SOCKETS_TLS_CERT_DIR;
-        if (!std::ifstream(d + "/ca.pem")) {
+        // The last certificate make-certs.sh adds: an older set is made again.
+        if (!std::ifstream(d + "/linklocal.pem")) {
             std::string command = std::string(SOCKETS_TLS_MAKE_CERTS) + " " + d + " >/dev/null";
             if (std::system(command.c_str()) != 0) throw std::runtime_error("make-certs.sh failed");
         }
@@ -64,6 +65,7 @@ struct ServerResult {
     std::string data;
     std::string subject;
     std::string alpn;
+    std::string sni;  // the server name the client sent ("" for none)
     bool no_delay = false;
 };
 
@@ -80,6 +82,8 @@ public:
                 return;
             }
             TlsStream tls = tls_accept(std::move(s), context, 10s, result_.handshake);
+            const char* sni = tls.native_handle() ? ::SSL_get_servername(tls.native_handle(), TLSEXT_NAMETYPE_host_name) : nullptr;
+            result_.sni = sni ? sni : "";
             if (result_.handshake) {
                 // Closing with the client's last handshake bytes unread would reset the
                 // connection, and a reset can overtake our alert: let the client hear why.
@@ -240,30 +244,45 @@ TEST_CASE("tls: certificate rejections, each with its own message", "[tls]") {
         const char* host;
         int code;
         const char* message;
+        const char* alert;  // what the server hears from our client
     };
     const Case cases[] = {
-        {"expired", "localhost", X509_V_ERR_CERT_HAS_EXPIRED, "certificate has expired"},
-        {"future", "localhost", X509_V_ERR_CERT_NOT_YET_VALID, "certificate is not yet valid"},
-        {"selfsigned", "localhost", X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "self-signed certificate"},
-        {"stranger", "localhost", X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unknown CA"},
-        {"server", "wrong.test", X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch"},
-        {"server", "10.1.2.3", X509_V_ERR_IP_ADDRESS_MISMATCH, "IP address mismatch"},
+        {"expired", "localhost", X509_V_ERR_CERT_HAS_EXPIRED, "certificate has expired", "alert certificate expired"},
+        {"future", "localhost", X509_V_ERR_CERT_NOT_YET_VALID, "certificate is not yet valid", "alert bad certificate"},
+        {"selfsigned", "localhost", X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "self-signed certificate", "alert unknown ca"},
+        {"stranger", "localhost", X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unknown CA", "alert unknown ca"},
+        {"server", "wrong.test", X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch", "alert bad certificate"},
+        {"server", "10.1.2.3", X509_V_ERR_IP_ADDRESS_MISMATCH, "IP address mismatch", "alert bad certificate"},
     };
     for (const Case& c : cases) {
-        INFO(c.server_cert << " as " << c.host);
-        OneClientServer srv(server_context(c.server_cert), nothing);
-        std::error_code ec;
-        TlsStream tls = connect_client(srv.address(), trusting_client(), c.host, ec);
-        CHECK(ec.category() == tls_verify_category());
-        CHECK(ec.value() == c.code);
-        CHECK(ec == tls_errc::verification_failed);
-        CHECK(ec.message().find(c.message) != std::string::npos);
-        CHECK(tls.verify_detail().find(std::string("expected ") + c.host) != std::string::npos);
-        CHECK(tls.verify_detail().find("certificate /CN=localhost") != std::string::npos);
-        tls = TlsStream();  // our end closes: the server's graceful_close waits for that
-        ServerResult r = srv.finish();
-        CHECK(r.handshake);  // the client's alert ends the server's handshake too
-        CHECK(r.handshake.category() == tls_category());
+        for (bool graceful : {true, false}) {
+            INFO(c.server_cert << " as " << c.host << (graceful ? ", graceful close" : ", abortive close"));
+            OneClientServer srv(server_context(c.server_cert), nothing);
+            std::error_code ec;
+            TlsStream tls = connect_client(srv.address(), trusting_client(), c.host, ec);
+            CHECK(ec.category() == tls_verify_category());
+            CHECK(ec.value() == c.code);
+            CHECK(ec == tls_errc::verification_failed);
+            CHECK(ec.message().find(c.message) != std::string::npos);
+            CHECK(tls.verify_detail().find(std::string("expected ") + c.host) != std::string::npos);
+            CHECK(tls.verify_detail().find("certificate /CN=localhost") != std::string::npos);
+            // The server's handshake ends with our alert, as the header says, when we close
+            // gracefully. Dropping the stream instead closes with the rest of the server's
+            // flight unread: that close is a reset, which may destroy the alert before it is
+            // sent or read, and then the server can only report the reset.
+            if (graceful)
+                tls.socket().graceful_close(10s);
+            else
+                tls = TlsStream();
+            ServerResult r = srv.finish();
+            INFO("server: " << r.handshake.category().name() << ": " << r.handshake.message());
+            if (graceful || r.handshake.category() == tls_category()) {
+                CHECK(r.handshake.category() == tls_category());
+                CHECK(r.handshake.message().find(c.alert) != std::string::npos);
+            } else {
+                CHECK(r.handshake == std::errc::connection_reset);
+            }
+        }
     }
 }
 
@@ -278,6 +297,168 @@ TEST_CASE("tls: a host with an embedded NUL is refused, not verified as its pref
         CHECK_FALSE(tls.is_open());
         srv.finish();
     }
+}
+
+// ---- odd host strings: each is verified as what it is, or refused; none turns the check off --
+
+namespace {
+
+// Connects to a server with `server_cert` as `host`; the client's error, and what the server
+// heard as SNI.
+struct HostOutcome {
+    std::error_code ec;
+    std::string sni;
+    std::string detail;
+    bool handshake_started = false;
+};
+
+HostOutcome try_host(const std::string& server_cert, const std::string& host, const TlsContext& client) {
+    OneClientServer srv(server_context(server_cert), nothing);
+    HostOutcome out;
+    TlsStream tls = TlsStream::client(connect_to(srv.address(), 10s), client, host, out.ec);
+    if (!out.ec) {
+        out.handshake_started = true;
+        tls.handshake(10s, out.ec);
+        out.detail = tls.verify_detail();
+        tls.socket().graceful_close(10s);
+    }
+    out.sni = srv.finish().sni;
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("tls: a host that is empty once normalised is host_required, never unchecked", "[tls][hosts]") {
+    // "[]" once verified nothing at all: any certificate a trusted CA signed was accepted.
+    for (const char* host : {"", "[]", "."}) {
+        INFO("host \"" << host << "\"");
+        HostOutcome o = try_host("server", host, trusting_client());
+        CHECK(o.ec == tls_errc::host_required);
+        CHECK_FALSE(o.handshake_started);
+    }
+    // Without verification there is nothing to check: no SNI is sent, the handshake proceeds.
+    TlsContext insecure = TlsContext::client();
+    insecure.insecure_skip_verification();
+    for (const char* host : {"", "[]", "."}) {
+        INFO("host \"" << host << "\", verification off");
+        HostOutcome o = try_host("selfsigned", host, insecure);
+        CHECK_FALSE(o.ec);
+        CHECK(o.sni.empty());
+    }
+}
+
+TEST_CASE("tls: malformed hosts are refused before the handshake", "[tls][hosts]") {
+    // Brackets only around an IPv6 literal, a zone only on an IPv6 literal, no empty label, no
+    // leading dot (OpenSSL reads ".test" as "any name under test": it would widen the check),
+    // no character a host name or address cannot hold.
+    const char* hosts[] = {"[", "]", "[::1", "::1]", "[[::1]]", "[localhost]", "[127.0.0.1]", "[]]", " ",
+                           "%", "%1", "[%1]", "::1%", "[::1%]", "localhost%1", "127.0.0.1%1", "[::1]%1",
+                           "..", "localhost..", "a..example.test", ".test", ".example.test", ".localhost",
+                           "127.0.0.1.", "::1.", "local host", " localhost", "localhost ", "localhost\t",
+                           "localhost:443", "*.example.test", "localhost/x", "user@localhost"};
+    for (const TlsContext& client : {trusting_client(), [] {
+                                         TlsContext c = TlsContext::client();
+                                         c.insecure_skip_verification();
+                                         return c;
+                                     }()}) {
+        for (const char* host : hosts) {
+            INFO("host \"" << host << "\"" << (client.verifies_peer() ? "" : ", verification off"));
+            HostOutcome o = try_host("server", host, client);
+            CHECK(o.ec == std::errc::invalid_argument);
+            CHECK_FALSE(o.handshake_started);
+        }
+    }
+}
+
+TEST_CASE("tls: a trailing dot is dropped for SNI and the check, and never widens a match", "[tls][hosts]") {
+    struct Case {
+        const char* server_cert;
+        const char* host;
+        int code;         // X509_V_OK: accepted
+        const char* sni;  // what the server hears
+    };
+    const Case cases[] = {
+        {"server", "localhost.", X509_V_OK, "localhost"},
+        {"server", "Example.Test.", X509_V_OK, "Example.Test"},
+        {"server", "wrong.test.", X509_V_ERR_HOSTNAME_MISMATCH, "wrong.test"},
+        {"wildcard", "a.example.test.", X509_V_OK, "a.example.test"},
+        {"wildcard", "a.example.test", X509_V_OK, "a.example.test"},
+        {"wildcard", "example.test.", X509_V_ERR_HOSTNAME_MISMATCH, "example.test"},
+        {"wildcard", "example.test", X509_V_ERR_HOSTNAME_MISMATCH, "example.test"},
+        {"wildcard", "b.a.example.test.", X509_V_ERR_HOSTNAME_MISMATCH, "b.a.example.test"},
+        {"wildcard", "test.", X509_V_ERR_HOSTNAME_MISMATCH, "test"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.server_cert << " as " << c.host);
+        HostOutcome o = try_host(c.server_cert, c.host, trusting_client());
+        INFO(o.ec.message() << " " << o.detail);
+        if (c.code == X509_V_OK) {
+            CHECK_FALSE(o.ec);
+        } else {
+            CHECK(o.ec.category() == tls_verify_category());
+            CHECK(o.ec.value() == c.code);
+            CHECK(o.detail.find(std::string("expected ") + c.sni) != std::string::npos);
+        }
+        CHECK(o.sni == c.sni);
+    }
+    // Two dots is an empty label, not "one more dot to drop".
+    HostOutcome o = try_host("wildcard", "a.example.test..", trusting_client());
+    CHECK(o.ec == std::errc::invalid_argument);
+}
+
+TEST_CASE("tls: a name that only starts like an address is checked as a name", "[tls][hosts]") {
+    // OpenSSL's own address parser stops after four numbers: these were once checked as the
+    // IP address 127.0.0.1, which the certificate holds.
+    for (const char* host : {"127.0.0.1.evil.test", "127.0.0.1x"}) {
+        INFO(host);
+        HostOutcome o = try_host("server", host, trusting_client());
+        CHECK(o.ec.value() == X509_V_ERR_HOSTNAME_MISMATCH);
+        CHECK(o.ec.category() == tls_verify_category());
+        CHECK(o.sni == host);
+    }
+}
+
+TEST_CASE("tls: IP literals, zone or not, are checked as addresses and never sent as SNI", "[tls][hosts]") {
+    // What Address::ip() writes for a link-local address carries the zone: "fe80::1%1".
+    std::string from_address = Address::from_ip("fe80::1%1", 443).ip();
+    REQUIRE(from_address == "fe80::1%1");
+    struct Case {
+        const char* server_cert;
+        std::string host;
+        int code;  // X509_V_OK: accepted
+        const char* expected;
+    };
+    const Case cases[] = {
+        {"linklocal", from_address, X509_V_OK, ""},
+        {"linklocal", "[fe80::1%1]", X509_V_OK, ""},
+        {"linklocal", "fe80::1%eth0", X509_V_OK, ""},
+        {"linklocal", "[FE80:0::1%lo]", X509_V_OK, ""},
+        {"linklocal", "fe80::1", X509_V_OK, ""},
+        {"linklocal", "[fe80::1]", X509_V_OK, ""},
+        {"linklocal", "fe80::2%1", X509_V_ERR_IP_ADDRESS_MISMATCH, "expected fe80::2"},
+        {"linklocal", "[fe80::2%1]", X509_V_ERR_IP_ADDRESS_MISMATCH, "expected fe80::2"},
+        {"server", "::1%1", X509_V_OK, ""},
+        {"server", "[::1%lo]", X509_V_OK, ""},
+        {"server", "::1", X509_V_OK, ""},
+        {"server", "127.0.0.1", X509_V_OK, ""},
+        {"server", "::ffff:127.0.0.1", X509_V_ERR_IP_ADDRESS_MISMATCH, "expected ::ffff:127.0.0.1"},
+        {"server", "10.1.2.3", X509_V_ERR_IP_ADDRESS_MISMATCH, "expected 10.1.2.3"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.server_cert << " as " << c.host);
+        HostOutcome o = try_host(c.server_cert, c.host, trusting_client());
+        INFO(o.ec.message() << " " << o.detail);
+        if (c.code == X509_V_OK) {
+            CHECK_FALSE(o.ec);
+        } else {
+            CHECK(o.ec.category() == tls_verify_category());
+            CHECK(o.ec.value() == c.code);
+            CHECK(o.detail.find(c.expected) != std::string::npos);
+        }
+        CHECK(o.sni.empty());  // RFC 6066: no literal IPv4 or IPv6 address in SNI
+    }
+    // A name is sent, the same way every time.
+    CHECK(try_host("server", "localhost", trusting_client()).sni == "localhost");
 }
 
 TEST_CASE("tls: the throwing handshake names the host and the certificate", "[tls]") {
@@ -627,15 +808,305 @@ TEST_CASE("tls: non-blocking handshake and transfer with a Poller, one thread", 
     CHECK(*m == "framed");
 }
 
-TEST_CASE("tls: calls on an empty stream report not_connected", "[tls]") {
-    TlsStream tls;
-    char byte;
+namespace {
+
+// Every call a TlsStream has, on a stream that has no connection: each error form reports
+// tls_errc::not_connected, each throwing form throws it, and nothing crashes.
+void check_every_call_on_empty_stream(TlsStream& tls) {
+    char buffer[8] = {};
     std::error_code ec;
-    CHECK(tls.recv(&byte, 1, 1s, ec) == 0);
-    CHECK(ec == tls_errc::not_connected);
+    auto not_connected = [&] {
+        bool ok = ec == tls_errc::not_connected;
+        ec.clear();
+        return ok;
+    };
+    auto throws_not_connected = [](auto call) {
+        try {
+            call();
+        } catch (const std::system_error& e) {
+            return e.code() == tls_errc::not_connected;
+        }
+        return false;
+    };
+    CHECK_FALSE(tls.is_open());
+    CHECK_FALSE(static_cast<bool>(tls));
+    CHECK_FALSE(tls.handshake_done());
+    CHECK(tls.native_handle() == nullptr);
+    CHECK(tls.native_socket() == detail::invalid_handle);
+    CHECK_FALSE(tls.socket().is_open());
+    CHECK(tls.wants() == TlsWant::nothing);
+    CHECK(tls.unsent() == 0);
+    CHECK(tls.buffered() == 0);
+    CHECK(tls.alpn_protocol().empty());
+    CHECK(tls.protocol_version().empty());
+    CHECK_FALSE(tls.has_peer_certificate());
+    CHECK(tls.peer_subject().empty());
+    CHECK(tls.rejected_subject().empty());
+    CHECK(tls.verify_detail().empty());
+
+    tls.handshake(1s, ec);
+    CHECK(not_connected());
+    tls.handshake(ec);
+    CHECK(not_connected());
+    CHECK_FALSE(tls.try_handshake(ec));
+    CHECK(not_connected());
+    CHECK(tls.recv(buffer, sizeof buffer, 1s, ec) == 0);
+    CHECK(not_connected());
+    CHECK(tls.recv(buffer, sizeof buffer, ec) == 0);
+    CHECK(not_connected());
+    CHECK(tls.recv(buffer, 0, ec) == 0);
+    CHECK(not_connected());
+    CHECK(tls.recv_exact(buffer, sizeof buffer, 1s, ec) == 0);
+    CHECK(not_connected());
+    CHECK(tls.recv_exact(buffer, sizeof buffer, ec) == 0);
+    CHECK(not_connected());
+    CHECK(tls.recv_exact(buffer, 0, ec) == 0);
+    CHECK(not_connected());
+    CHECK(tls.send_all("x", 1, 1s, ec) == 0);
+    CHECK(not_connected());
     CHECK(tls.send_all("x", 1, ec) == 0);
-    CHECK(ec == tls_errc::not_connected);
-    CHECK_THROWS_AS(tls.handshake(1s), std::system_error);
+    CHECK(not_connected());
+    CHECK(tls.send_all("", 0, ec) == 0);
+    CHECK(not_connected());
+    const ConstBuffer pieces[] = {ConstBuffer("ab", 2), ConstBuffer("c", 1)};
+    CHECK(tls.send_all_buffers(pieces, 2, 1s, ec) == 0);
+    CHECK(not_connected());
+    CHECK(tls.send_all_buffers(pieces, 2, ec) == 0);
+    CHECK(not_connected());
+    CHECK(tls.send_all_buffers(pieces, 0, ec) == 0);
+    CHECK(not_connected());
+    CHECK_FALSE(tls.try_recv(buffer, sizeof buffer, ec).has_value());
+    CHECK(not_connected());
+    CHECK_FALSE(tls.try_send("x", 1, ec).has_value());
+    CHECK(not_connected());
+    CHECK_FALSE(tls.try_send("", 0, ec).has_value());
+    CHECK(not_connected());
+    CHECK_FALSE(tls.try_flush(ec));
+    CHECK(not_connected());
+    tls.shutdown(1s, ec);
+    CHECK(not_connected());
+    tls.shutdown(ec);
+    CHECK(not_connected());
+    tls.send_close_notify(1s, ec);
+    CHECK(not_connected());
+    tls.close(1s, ec);
+    CHECK(not_connected());
+
+    CHECK(throws_not_connected([&] { tls.handshake(1s); }));
+    CHECK(throws_not_connected([&] { tls.handshake(); }));
+    CHECK(throws_not_connected([&] { (void)tls.recv(buffer, sizeof buffer, 1s); }));
+    CHECK(throws_not_connected([&] { (void)tls.recv(buffer, sizeof buffer); }));
+    CHECK(throws_not_connected([&] { tls.recv_exact(buffer, sizeof buffer, 1s); }));
+    CHECK(throws_not_connected([&] { tls.recv_exact(buffer, sizeof buffer); }));
+    CHECK(throws_not_connected([&] { tls.send_all("x", 1, 1s); }));
+    CHECK(throws_not_connected([&] { tls.send_all("x", 1); }));
+    CHECK(throws_not_connected([&] { tls.send_all_buffers(pieces, 2, 1s); }));
+    CHECK(throws_not_connected([&] { tls.send_all_buffers(pieces, 2); }));
+    CHECK(throws_not_connected([&] { (void)tls.try_recv(buffer, sizeof buffer); }));
+    CHECK(throws_not_connected([&] { (void)tls.try_send("x", 1); }));
+    CHECK(throws_not_connected([&] { tls.shutdown(1s); }));
+    CHECK(throws_not_connected([&] { tls.shutdown(); }));
+    CHECK(throws_not_connected([&] { tls.close(1s); }));
+    CHECK_FALSE(tls.is_open());
+}
+
+}  // namespace
+
+TEST_CASE("tls: every call on an empty, moved-from or closed stream reports not_connected", "[tls][moved]") {
+    SECTION("default-constructed") {
+        TlsStream tls;
+        check_every_call_on_empty_stream(tls);
+    }
+    SECTION("moved-from, after a handshake; the stream it moved to still works") {
+        OneClientServer srv(server_context(), echo_line);
+        std::error_code ec;
+        TlsStream from = connect_client(srv.address(), trusting_client(), "localhost", ec);
+        REQUIRE_FALSE(ec);
+        TlsStream to = std::move(from);
+        check_every_call_on_empty_stream(from);
+        TlsStream assigned;
+        assigned = std::move(to);
+        check_every_call_on_empty_stream(to);
+        send_line(assigned, "moved", 10s);
+        CHECK(BasicStreamReader<TlsStream>(assigned).read_line(10s) == "echo: moved");
+        assigned.shutdown(10s);
+        CHECK(srv.finish().data == "moved");
+    }
+    SECTION("closed") {
+        OneClientServer srv(server_context(), echo_line);
+        std::error_code ec;
+        TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+        REQUIRE_FALSE(ec);
+        send_line(tls, "bye", 10s);
+        CHECK(BasicStreamReader<TlsStream>(tls).read_line(10s) == "echo: bye");
+        tls.close(10s);
+        srv.finish();
+        check_every_call_on_empty_stream(tls);
+    }
+}
+
+TEST_CASE("tls: every call on a moved-from context reports no_context, and nothing crashes", "[tls][moved]") {
+    for (bool server : {false, true}) {
+        INFO((server ? "server" : "client") << " context");
+        TlsContext context = server ? server_context() : trusting_client();
+        TlsContext moved = std::move(context);
+        CHECK(moved.is_valid());
+        CHECK_FALSE(context.is_valid());
+        CHECK_FALSE(context.is_server());
+        CHECK_FALSE(context.verifies_peer());
+        CHECK(context.native_handle() == nullptr);
+
+        std::error_code ec;
+        auto no_context = [&] {
+            bool ok = ec == tls_errc::no_context;
+            ec.clear();
+            return ok;
+        };
+        auto throws_no_context = [](auto call) {
+            try {
+                call();
+            } catch (const std::system_error& e) {
+                return e.code() == tls_errc::no_context;
+            }
+            return false;
+        };
+        const std::string ca = read_file(cert("ca"));
+        context.load_verify_file(cert("ca"), ec);
+        CHECK(no_context());
+        context.load_verify_dir(cert_dir(), ec);
+        CHECK(no_context());
+        context.add_certificate_authority_pem(ca, ec);
+        CHECK(no_context());
+        context.use_certificate_chain_file(cert("server"), ec);
+        CHECK(no_context());
+        context.use_private_key_file(key("server"), ec);
+        CHECK(no_context());
+        context.use_certificate_chain_pem(read_file(cert("server")), ec);
+        CHECK(no_context());
+        context.use_private_key_pem(read_file(key("server")), ec);
+        CHECK(no_context());
+        context.set_alpn({"h2"}, ec);
+        CHECK(no_context());
+        CHECK(throws_no_context([&] { context.load_verify_file(cert("ca")); }));
+        CHECK(throws_no_context([&] { context.load_verify_dir(cert_dir()); }));
+        CHECK(throws_no_context([&] { context.add_certificate_authority_pem(ca); }));
+        CHECK(throws_no_context([&] { context.use_certificate_chain_file(cert("server")); }));
+        CHECK(throws_no_context([&] { context.use_private_key_file(key("server")); }));
+        CHECK(throws_no_context([&] { context.use_certificate_chain_pem(read_file(cert("server"))); }));
+        CHECK(throws_no_context([&] { context.use_private_key_pem(read_file(key("server"))); }));
+        CHECK(throws_no_context([&] { context.set_alpn({"h2"}); }));
+        // The noexcept setters have nothing to configure: they change nothing.
+        context.require_client_certificate();
+        context.insecure_skip_verification();
+        context.set_min_version(TlsVersion::tls1_3);
+        CHECK_FALSE(context.is_valid());
+        CHECK_FALSE(context.verifies_peer());
+
+        // A copy of it is as empty; no stream can be made from it.
+        TlsContext copy = context;
+        CHECK_FALSE(copy.is_valid());
+        auto pair = test::tcp_pair();
+        TlsStream tls = TlsStream::client(std::move(pair.client), context, "localhost", ec);
+        CHECK(no_context());
+        CHECK_FALSE(tls.is_open());
+        tls = TlsStream::server(std::move(pair.server), copy, ec);
+        CHECK(no_context());
+        CHECK(throws_no_context([&] { (void)TlsStream::client(connect_to(pair.listener.local_address(), 10s), context, "localhost"); }));
+        CHECK(throws_no_context([&] { (void)tls_connect(connect_to(pair.listener.local_address(), 10s), context, "localhost", 1s); }));
+        tls = tls_connect(connect_to(pair.listener.local_address(), 10s), context, "localhost", 1s, ec);
+        CHECK(no_context());
+        CHECK(throws_no_context([&] { (void)TlsStream::server(connect_to(pair.listener.local_address(), 10s), copy); }));
+        CHECK(throws_no_context([&] { (void)tls_accept(connect_to(pair.listener.local_address(), 10s), copy, 1s); }));
+        tls = tls_accept(connect_to(pair.listener.local_address(), 10s), copy, 1s, ec);
+        CHECK(ec.message().find("moved-from") != std::string::npos);
+        CHECK(no_context());
+
+        // Assigning a context to it makes it whole again.
+        context = moved;
+        CHECK(context.is_valid());
+        CHECK(context.is_server() == server);
+    }
+}
+
+TEST_CASE("tls: an alert OpenSSL has no name for still says what it is", "[tls][alert]") {
+    // A fatal alert with description 255, which no TLS version defines: its OpenSSL code has no
+    // reason string, and the message once was only "OpenSSL error 167773415".
+    const char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, static_cast<char>(0xff)};
+    auto check_message = [](const std::string& text) {
+        INFO(text);
+        CHECK(text.find("OpenSSL error") == std::string::npos);
+        CHECK(text.find("alert") != std::string::npos);
+        CHECK(text.find("255") != std::string::npos);
+        CHECK(text.find("SSL routines") != std::string::npos);  // the library too
+    };
+    SECTION("a server that answers the ClientHello with it") {
+        auto listener = listen_on(Address::loopback(Family::ipv4, 0));
+        std::thread raw_server([&] {
+            std::error_code ec;
+            Socket s = listener.accept(10s, ec);
+            char hello[5];
+            if (!ec) (void)s.recv_exact(hello, sizeof hello, 10s, ec);  // a record has begun
+            if (!ec) (void)s.send_all(alert, sizeof alert, 10s, ec);
+            if (!ec) s.graceful_close(10s, ec);
+        });
+        std::error_code ec;
+        TlsStream tls = connect_client(listener.local_address(), trusting_client(), "localhost", ec);
+        CHECK(ec.category() == tls_category());
+        check_message(ec.message());
+        tls.socket().graceful_close(10s);
+        raw_server.join();
+        auto again = std::thread([&] {
+            std::error_code ignored;
+            Socket s = listener.accept(10s, ignored);
+            char hello[5];
+            if (!ignored) (void)s.recv_exact(hello, sizeof hello, 10s, ignored);
+            if (!ignored) (void)s.send_all(alert, sizeof alert, 10s, ignored);
+            if (!ignored) s.graceful_close(10s, ignored);
+        });
+        try {
+            (void)tls_connect(connect_to(listener.local_address(), 10s), trusting_client(), "localhost", 10s);
+            FAIL("handshake succeeded");
+        } catch (const std::system_error& e) {
+            check_message(e.what());
+        }
+        again.join();
+    }
+    // Our client's ClientHello, taken off the wire, starts a handshake a raw client then breaks.
+    auto client_hello = [] {
+        auto pair = test::tcp_pair();
+        TlsStream maker = TlsStream::client(std::move(pair.client), trusting_client(), "localhost");
+        std::error_code ec;
+        (void)maker.try_handshake(ec);  // sends it, then would wait for the answer
+        unsigned char header[5];
+        pair.server.recv_exact(header, sizeof header, 10s);
+        std::string hello(reinterpret_cast<char*>(header), sizeof header);
+        hello.resize(sizeof header + (header[3] << 8 | header[4]));
+        pair.server.recv_exact(&hello[sizeof header], hello.size() - sizeof header, 10s);
+        return hello;
+    };
+    auto raw_client = [&](const Address& server, const char* bytes, std::size_t size) {
+        Socket raw = connect_to(server, 10s);
+        raw.send_all(client_hello(), 10s);
+        char server_hello[5];
+        raw.recv_exact(server_hello, sizeof server_hello, 10s);  // the server has answered
+        raw.send_all(bytes, size, 10s);
+        raw.graceful_close(10s);
+    };
+    SECTION("a client that answers the ServerHello with it") {
+        OneClientServer srv(server_context(), nothing);
+        raw_client(srv.address(), alert, sizeof alert);
+        ServerResult r = srv.finish();
+        CHECK(r.handshake.category() == tls_category());
+        check_message(r.handshake.message());
+    }
+    SECTION("a named alert keeps its name, with the library") {
+        OneClientServer srv(server_context(), nothing);
+        const char failure[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 40};  // handshake_failure
+        raw_client(srv.address(), failure, sizeof failure);
+        ServerResult r = srv.finish();
+        INFO(r.handshake.message());
+        CHECK(r.handshake.message().find("alert handshake failure (SSL routines)") != std::string::npos);
+    }
 }
 
 TEST_CASE("tls: errors never leak between calls or threads", "[tls]") {
@@ -1032,7 +1503,13 @@ TEST_CASE("tls interop: openssl s_client rejects our untrusted certificate", "[t
     CHECK(out.find("unable to get local issuer certificate") != std::string::npos);
     CHECK(client.wait() != 0);
     ServerResult r = srv.finish();
-    CHECK(r.handshake.message().find("unknown ca") != std::string::npos);
+    // s_client exits without reading the rest of our flight: a reset, which may destroy its
+    // alert (the header's documented alternative).
+    INFO("server: " << r.handshake.category().name() << ": " << r.handshake.message());
+    if (r.handshake.category() == tls_category())
+        CHECK(r.handshake.message().find("alert unknown ca") != std::string::npos);
+    else
+        CHECK(r.handshake == std::errc::connection_reset);
 }
 
 TEST_CASE("tls interop: Python's ssl module as client and as server", "[tls][interop]") {

@@ -22,6 +22,12 @@
 /// expired", "hostname mismatch", ...), both comparing equal to tls_errc conditions. A
 /// connection closed without close_notify is tls_errc::truncated, never a clean end.
 ///
+/// A failed handshake: the side that refused sends an alert saying why, and the other side's
+/// handshake ends with it ("tlsv1 alert unknown ca", "sslv3 alert bad certificate") when the
+/// refusing side closes gracefully: `tls.socket().graceful_close(timeout)`. Closing at once
+/// (dropping the stream) with the peer's handshake bytes unread is a reset, which may destroy
+/// the alert before it is sent or read: the other side then sees std::errc::connection_reset.
+///
 /// One TlsStream must not be used by two threads at once (an OpenSSL SSL object is not
 /// thread-safe, even for one reader plus one writer); distinct streams are independent.
 #pragma once
@@ -59,6 +65,7 @@ enum class tls_errc {
     verification_failed,    ///< the peer's certificate was rejected (any tls_verify_category() code)
     host_required,          ///< a verifying client was given no host name or address to check
     not_connected,          ///< the stream has no connection (default-constructed or moved-from)
+    no_context,             ///< the TlsContext is empty (moved-from): it has no configuration
 };
 
 /// Category of OpenSSL's own errors (values: OpenSSL error codes); "tls".
@@ -90,6 +97,28 @@ namespace detail {
 // non-system code is >= 1 << 23 and fits an int; smaller values are tls_errc.
 inline constexpr int tls_first_openssl_code = 1 << 23;
 
+// OpenSSL's words for one of its codes, with the library that raised it: "tlsv1 alert unknown
+// ca (SSL routines)". An alert no TLS version defines has no reason string (its code is the
+// alert number plus SSL_AD_REASON_OFFSET): it is named by number, as is any other code without
+// one. The tables are static, so this is safe from any thread.
+inline std::string openssl_message(unsigned long code) {
+    const char* reason = ::ERR_reason_error_string(code);
+    const char* library = ::ERR_lib_error_string(code);
+    std::string text;
+    int number = ERR_GET_REASON(code) - SSL_AD_REASON_OFFSET;
+    if (reason) {
+        text = reason;
+    } else if (ERR_GET_LIB(code) == ERR_LIB_SSL && number >= 0 && number <= 255) {
+        text = "tls alert " + std::to_string(number) + " (not one TLS defines) received from the peer";
+    } else {
+        char line[256];
+        ::ERR_error_string_n(code, line, sizeof line);  // "error:0A0004E7:SSL routines::reason(1255)"
+        return line;
+    }
+    if (library) text += std::string(" (") + library + ")";
+    return text;
+}
+
 class TlsCategory final : public std::error_category {
 public:
     const char* name() const noexcept override { return "tls"; }
@@ -100,10 +129,9 @@ public:
             case tls_errc::host_required:
                 return "no host name or address to verify (pass one, or call TlsContext::insecure_skip_verification())";
             case tls_errc::not_connected: return "TLS stream is not connected";
+            case tls_errc::no_context: return "TLS context is empty (moved-from)";
         }
-        // ERR_reason_error_string returns static text: safe from any thread.
-        const char* reason = ::ERR_reason_error_string(static_cast<unsigned long>(code));
-        return reason ? reason : "OpenSSL error " + std::to_string(code);
+        return openssl_message(static_cast<unsigned long>(code));
     }
     bool equivalent(const std::error_code& code, int condition) const noexcept override;
 };
@@ -395,6 +423,71 @@ void throw_on_error(const std::string& what, F f) {
     if (ec) throw_error(ec, what);
 }
 
+// What a client checks the server's certificate against: a DNS name (also sent as SNI) or an
+// IP address (checked as one, never sent: RFC 6066 allows no literal in SNI). Empty name:
+// nothing to check.
+struct TlsPeerName {
+    std::string name;
+    bool is_ip = false;
+    unsigned char ip[16] = {};
+    std::size_t ip_size = 0;
+};
+
+// The host given to a client, normalised. Brackets around an IPv6 literal and its zone
+// ("fe80::1%1", as Address::ip() writes a link-local address) are dropped: a certificate names
+// the address alone. One trailing dot of a DNS name is dropped (RFC 6066 sends names without
+// it; curl and Go check them without it too). Everything that OpenSSL could read as less
+// than the caller asked for is invalid_argument: a NUL (C strings end there), a leading dot
+// or an empty label (OpenSSL matches ".test" against every name under test), characters no
+// host name holds, brackets or a zone around anything but an IPv6 literal, a trailing dot on
+// an address. Addresses are parsed strictly (inet_pton): OpenSSL's own parser reads
+// "127.0.0.1.evil.test" as 127.0.0.1.
+inline TlsPeerName tls_peer_name(std::string_view host, std::error_code& ec) {
+    ec.clear();
+    TlsPeerName out;
+    auto refuse = [&] {
+        ec = std::make_error_code(std::errc::invalid_argument);
+        return TlsPeerName();
+    };
+    if (host.find('\0') != std::string_view::npos) return refuse();
+    bool bracketed = !host.empty() && host.front() == '[';
+    if (bracketed) {
+        if (host.size() < 2 || host.back() != ']') return refuse();
+        host = host.substr(1, host.size() - 2);
+        if (host.empty()) return out;  // "[]": no host at all
+    }
+    std::size_t percent = host.find('%');
+    std::string_view zone = percent == std::string_view::npos ? std::string_view() : host.substr(percent + 1);
+    std::string text(host.substr(0, percent));
+    for (unsigned char c : host) {
+        // No host name, address or zone holds these; a bracket here is a second or a stray one.
+        if (c <= ' ' || c == 0x7f || std::string_view("[]*/\\@").find(static_cast<char>(c)) != std::string_view::npos)
+            return refuse();
+    }
+    if (text.find(':') != std::string::npos || bracketed || percent != std::string_view::npos) {
+        in6_addr v6{};
+        bool ok = ::inet_pton(AF_INET6, text.c_str(), &v6) == 1;
+        if (!ok || (percent != std::string_view::npos && (zone.empty() || zone.find('%') != std::string_view::npos)))
+            return refuse();
+        std::memcpy(out.ip, &v6, sizeof v6);
+        out.ip_size = sizeof v6;
+    } else {
+        if (!text.empty() && text.back() == '.') text.pop_back();
+        if (text.empty()) return out;  // "" or "."
+        in_addr v4{};
+        if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+            if (text.size() != host.size()) return refuse();  // "127.0.0.1.": an address has no dot to drop
+            std::memcpy(out.ip, &v4, sizeof v4);
+            out.ip_size = sizeof v4;
+        } else if (text.front() == '.' || text.back() == '.' || text.find("..") != std::string::npos) {
+            return refuse();
+        }
+    }
+    out.is_ip = out.ip_size != 0;
+    out.name = std::move(text);
+    return out;
+}
+
 }  // namespace detail
 
 /// Oldest protocol version a context accepts.
@@ -402,6 +495,10 @@ enum class TlsVersion { tls1_2, tls1_3 };
 
 /// A TLS configuration (an OpenSSL SSL_CTX): the role, certificates, trust and ALPN. A handle:
 /// copies share one configuration. Configure it before making streams from it.
+///
+/// A moved-from context is empty (is_valid() is false), as are its copies: every call with an
+/// error reports tls_errc::no_context (the throwing forms throw it), the noexcept setters do
+/// nothing, and no stream can be made from it. Assigning a context to it makes it usable again.
 class TlsContext {
 public:
 
@@ -437,20 +534,20 @@ public:
     /// certificates (server).
     ///@{
     void load_verify_file(const std::string& path, std::error_code& ec) {
-        check(::SSL_CTX_load_verify_file(ctx(), path.c_str()), ec);
+        if (!empty(ec)) check(::SSL_CTX_load_verify_file(ctx(), path.c_str()), ec);
     }
     void load_verify_file(const std::string& path) {
         detail::throw_on_error("tls: load CA file " + path, [&](std::error_code& ec) { load_verify_file(path, ec); });
     }
     void load_verify_dir(const std::string& path, std::error_code& ec) {
-        check(::SSL_CTX_load_verify_dir(ctx(), path.c_str()), ec);
+        if (!empty(ec)) check(::SSL_CTX_load_verify_dir(ctx(), path.c_str()), ec);
     }
     void load_verify_dir(const std::string& path) {
         detail::throw_on_error("tls: load CA directory " + path, [&](std::error_code& ec) { load_verify_dir(path, ec); });
     }
     /// Trust the CA certificates in PEM text.
     void add_certificate_authority_pem(std::string_view pem, std::error_code& ec) {
-        ec.clear();
+        if (empty(ec)) return;
         ::ERR_clear_error();
         X509_STORE* store = ::SSL_CTX_get_cert_store(ctx());
         BIO* bio = ::BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
@@ -472,13 +569,14 @@ public:
     /// Servers need them; a client needs them for mutual TLS.
     ///@{
     void use_certificate_chain_file(const std::string& path, std::error_code& ec) {
-        check(::SSL_CTX_use_certificate_chain_file(ctx(), path.c_str()), ec);
+        if (!empty(ec)) check(::SSL_CTX_use_certificate_chain_file(ctx(), path.c_str()), ec);
     }
     void use_certificate_chain_file(const std::string& path) {
         detail::throw_on_error("tls: load certificate chain " + path,
                                [&](std::error_code& ec) { use_certificate_chain_file(path, ec); });
     }
     void use_private_key_file(const std::string& path, std::error_code& ec) {
+        if (empty(ec)) return;
         check(::SSL_CTX_use_PrivateKey_file(ctx(), path.c_str(), SSL_FILETYPE_PEM), ec);
         if (!ec) check(::SSL_CTX_check_private_key(ctx()), ec);
     }
@@ -486,7 +584,7 @@ public:
         detail::throw_on_error("tls: load private key " + path, [&](std::error_code& ec) { use_private_key_file(path, ec); });
     }
     void use_certificate_chain_pem(std::string_view pem, std::error_code& ec) {
-        ec.clear();
+        if (empty(ec)) return;
         ::ERR_clear_error();
         BIO* bio = ::BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
         X509* leaf = bio ? ::PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr) : nullptr;
@@ -509,7 +607,7 @@ public:
         detail::throw_on_error("tls: load certificate chain", [&](std::error_code& ec) { use_certificate_chain_pem(pem, ec); });
     }
     void use_private_key_pem(std::string_view pem, std::error_code& ec) {
-        ec.clear();
+        if (empty(ec)) return;
         ::ERR_clear_error();
         BIO* bio = ::BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
         EVP_PKEY* key = bio ? ::PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr) : nullptr;
@@ -527,13 +625,13 @@ public:
     /// Server: ask every client for a certificate and end the handshake unless it presents one
     /// that the CAs given to load_verify_file/load_verify_dir vouch for (mutual TLS).
     void require_client_certificate() noexcept {
-        ::SSL_CTX_set_verify(ctx(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+        if (state_) ::SSL_CTX_set_verify(ctx(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
     }
 
     /// Client: no certificate or host name check at all. Anyone on the path can read and change
     /// the traffic; for tests and for peers authenticated some other way only.
     void insecure_skip_verification() noexcept {
-        ::SSL_CTX_set_verify(ctx(), SSL_VERIFY_NONE, nullptr);
+        if (state_) ::SSL_CTX_set_verify(ctx(), SSL_VERIFY_NONE, nullptr);
     }
     /// Whether the peer's certificate is checked.
     bool verifies_peer() const noexcept {
@@ -545,7 +643,7 @@ public:
     /// handshake when there is none. Names are 1..255 bytes.
     ///@{
     void set_alpn(const std::vector<std::string>& protocols, std::error_code& ec) {
-        ec.clear();
+        if (empty(ec)) return;
         std::string wire;
         for (const std::string& p : protocols) {
             if (p.empty() || p.size() > 255) {
@@ -571,18 +669,27 @@ public:
 
     /// The oldest version accepted (TLS 1.2 unless raised).
     void set_min_version(TlsVersion v) noexcept {
-        ::SSL_CTX_set_min_proto_version(ctx(), v == TlsVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+        if (state_) ::SSL_CTX_set_min_proto_version(ctx(), v == TlsVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
     }
 
     /// Made by server() (else client()).
     bool is_server() const noexcept { return state_ && state_->server; }
-    /// Made by client() or server(); false only for the empty context inside an empty TlsStream.
+    /// Made by client() or server(); false for a moved-from context (and its copies) and for
+    /// the empty one inside an empty TlsStream.
     bool is_valid() const noexcept { return state_ != nullptr; }
     /// The SSL_CTX, for settings this class does not cover.
     SSL_CTX* native_handle() const noexcept { return state_ ? state_->ctx : nullptr; }
 
 private:
     SSL_CTX* ctx() const noexcept { return state_->ctx; }
+
+    // A moved-from context has no SSL_CTX: every call reports that instead of touching one.
+    bool empty(std::error_code& ec) const noexcept {
+        ec.clear();
+        if (state_) return false;
+        ec = make_error_code(tls_errc::no_context);
+        return true;
+    }
 
     static void check(int ok, std::error_code& ec) {
         ec.clear();
@@ -626,8 +733,8 @@ private:
         return c;
     }
 
-    // Empty: only TlsStream holds one before it has a connection; users get contexts from
-    // client() and server(), so no configuration call ever meets a null SSL_CTX.
+    // Empty: TlsStream holds one before it has a connection; users get contexts from client()
+    // and server(), and an empty one only by moving from one (every call checks for that).
     TlsContext() = default;
     friend class TlsStream;
 
@@ -670,8 +777,15 @@ public:
     ~TlsStream() { ::SSL_free(ssl_); }
 
     /// The client end over a connected socket. host is the name or IP address the
-    /// certificate must be for (also sent as SNI when it is a name); it may be empty only
-    /// when the context does not verify.
+    /// certificate must be for. A name is sent as SNI and checked against the certificate's
+    /// DNS names, both without one trailing dot (`example.org.` is example.org). An IP address
+    /// (`127.0.0.1`, `::1`, `[::1]`, or `fe80::1%eth0` as Address::ip() writes it) is checked
+    /// against its IP entries, without brackets or zone, and never sent as SNI. A host that is
+    /// empty once normalised (`""`, `[]`, `.`) is tls_errc::host_required unless the context
+    /// does not verify; a malformed one (a NUL, stray brackets, a zone on a name, a leading
+    /// dot, an empty label, whitespace, a star, slash, backslash or at sign) is
+    /// std::errc::invalid_argument. No host turns the check off. An empty (moved-from) context
+    /// is tls_errc::no_context.
     ///@{
     static TlsStream client(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec) {
         return make(std::move(socket), context, host, ec);
@@ -683,7 +797,7 @@ public:
         return s;
     }
     ///@}
-    /// The server end over an accepted socket.
+    /// The server end over an accepted socket (an empty context: tls_errc::no_context).
     ///@{
     static TlsStream server(Socket socket, const TlsContext& context, std::error_code& ec) {
         return make(std::move(socket), context, {}, ec);
@@ -919,6 +1033,9 @@ public:
         ssl_ = nullptr;
         std::error_code ignored;
         socket_.close(ignored);
+        // Closed is as empty as moved-from: nothing to wait for, nothing left to send.
+        want_ = TlsWant::nothing;
+        bio_.reset();
     }
     void close(Timeout timeout) {
         std::error_code ec;
@@ -987,12 +1104,18 @@ private:
         ::ERR_clear_error();
         TlsStream s;
         if (!context.is_valid() || !socket.is_open()) {
-            ec = socket.is_open() ? std::make_error_code(std::errc::invalid_argument) : make_error_code(errc::not_open);
+            ec = context.is_valid() ? make_error_code(errc::not_open) : make_error_code(tls_errc::no_context);
             return s;
         }
-        if (!context.is_server() && host.empty() && context.verifies_peer()) {
-            ec = make_error_code(tls_errc::host_required);
-            return s;
+        detail::TlsPeerName peer;
+        if (!context.is_server()) {
+            peer = detail::tls_peer_name(host, ec);
+            if (ec) return s;
+            // Whatever the input was ("", "[]", "."), no name means no check: refused.
+            if (peer.name.empty() && context.verifies_peer()) {
+                ec = make_error_code(tls_errc::host_required);
+                return s;
+            }
         }
         // Every wait is poll's, so the kernel never blocks a timed call (detail/io.hpp).
         socket.set_nonblocking(true, ec);
@@ -1022,28 +1145,21 @@ private:
             ::SSL_set_accept_state(s.ssl_);
         } else {
             ::SSL_set_connect_state(s.ssl_);
-            s.set_peer_name(host, ec);
+            s.set_peer_name(peer, ec);
         }
         if (ec) return TlsStream();
         return s;
     }
 
-    // Name (SNI + DNS check) or IP address (IP check, no SNI: RFC 6066 forbids literals).
-    void set_peer_name(std::string_view host, std::error_code& ec) {
-        if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-        host_.assign(host.data(), host.size());
+    // Name (SNI + DNS check) or IP address (IP check, no SNI: RFC 6066 forbids literals),
+    // as detail::tls_peer_name normalised it.
+    void set_peer_name(const detail::TlsPeerName& peer, std::error_code& ec) {
+        host_ = peer.name;
         if (host_.empty()) return;
-        // OpenSSL takes C strings: "localhost\0.evil.test" would be checked as "localhost".
-        if (host_.find('\0') != std::string::npos) {
-            ec = std::make_error_code(std::errc::invalid_argument);
-            return;
-        }
         bool ok = true;
-        if (ASN1_OCTET_STRING* ip = ::a2i_IPADDRESS(host_.c_str())) {
-            ::ASN1_OCTET_STRING_free(ip);
-            ok = ::X509_VERIFY_PARAM_set1_ip_asc(::SSL_get0_param(ssl_), host_.c_str()) == 1;
+        if (peer.is_ip) {
+            ok = ::X509_VERIFY_PARAM_set1_ip(::SSL_get0_param(ssl_), peer.ip, peer.ip_size) == 1;
         } else {
-            ::ERR_clear_error();
             ok = ::SSL_set_tlsext_host_name(ssl_, host_.c_str()) == 1 && ::SSL_set1_host(ssl_, host_.c_str()) == 1;
         }
         if (!ok) ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::invalid_argument));
@@ -1171,6 +1287,7 @@ private:
 
     std::size_t recv_exact_until(void* buffer, std::size_t size, detail::Deadline deadline, std::error_code& ec) noexcept {
         ec.clear();
+        if (!check(ec)) return 0;  // even for 0 bytes, as on a Socket
         char* out = static_cast<char*>(buffer);
         std::size_t total = 0;
         while (total < size) {
@@ -1204,6 +1321,7 @@ private:
 
     std::size_t gather_until(const ConstBuffer* buffers, std::size_t count, detail::Deadline deadline, std::error_code& ec) noexcept {
         ec.clear();
+        if (!check(ec)) return 0;
         constexpr std::size_t record = 16 * 1024;
         char staging[record];
         std::size_t staged = 0, total = 0;

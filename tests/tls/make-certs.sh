@@ -9,6 +9,8 @@
 #   expired.pem            by ca, same names, valid 2001..2002
 #   future.pem             by ca, same names, valid from 2090 (not yet valid)
 #   selfsigned.pem         self-signed, same names
+#   wildcard.pem           by ca: *.example.test only (a trailing dot must not widen it)
+#   linklocal.pem          by ca: IP fe80::1 only (a link-local address, written with a zone)
 #   other-ca.pem, stranger.pem   a CA nobody trusts, and a certificate it signed (unknown CA)
 set -euo pipefail
 out=${1:?usage: make-certs.sh DIR}
@@ -56,13 +58,13 @@ subjectAltName = \$ENV::SAN
 CNF
 }
 
-# sign CA NAME CN [openssl ca validity options...]
+# sign CA NAME CN [openssl ca validity options...]; the names are $san if set, else $names.
 sign() {
   local ca=$1 name=$2 cn=$3
   shift 3
   key "$name"
   openssl req -new -key "$name.key" -subj "/CN=$cn" -out "$name.csr" 2>/dev/null
-  SAN=$names openssl ca -batch -notext -config "$ca.cnf" -extensions leaf -in "$name.csr" -out "$name.pem" "$@" 2>/dev/null
+  SAN=${san:-$names} openssl ca -batch -notext -config "$ca.cnf" -extensions leaf -in "$name.csr" -out "$name.pem" "$@" 2>/dev/null
 }
 
 make_ca ca
@@ -73,6 +75,8 @@ sign ca client "sockets test client" -days 30
 sign ca expired localhost -startdate 20010101000000Z -enddate 20020101000000Z
 sign ca future localhost -startdate 20900101000000Z -enddate 20910101000000Z
 sign other-ca stranger localhost -days 30
+san="DNS:*.example.test" sign ca wildcard "*.example.test" -days 30
+san="IP:fe80::1" sign ca linklocal "fe80::1" -days 30
 key selfsigned
 openssl req -x509 -new -key selfsigned.key -subj /CN=localhost -days 30 -sha256 -addext "subjectAltName=$names" \
   -out selfsigned.pem 2>/dev/null
