@@ -10,7 +10,9 @@
 ///   The hot paths (a plain send/recv, send_all, recv_exact) stay inline in both modes.
 ///   Compiled-mode names live in the inline namespace `sockets::compiled`: a program that mixes
 ///   the modes gets two separate copies, never one name with two definitions, and handing a
-///   sockets type from a unit of one mode to a unit of the other fails to link.
+///   sockets type from a unit of one mode to a unit of the other fails to link. Without
+///   exceptions the namespace is `sockets::compiled_noexc` (header-only: `sockets::noexc`), so
+///   the library must be built with the same exceptions setting as the program.
 /// - **No exceptions** (`SOCKETS_NO_EXCEPTIONS`, defined here when the compiler has exceptions
 ///   off, e.g. `-fno-exceptions`): the throwing forms are absent and the `std::error_code`
 ///   forms work unchanged. A call with no `std::error_code` form (a constructor, for instance)
@@ -39,16 +41,27 @@
 /// @cond SOCKETS_DETAIL
 // SOCKETS_DECL marks a definition in impl/*.ipp: inline when the header includes it (header-only
 // mode), an ordinary definition when src/sockets.cpp compiles it once.
-// SOCKETS_MODE_NAMESPACE_BEGIN/END go just inside `namespace sockets { ... }` of every header:
-// compiled mode's names are sockets::compiled::..., so the two modes never share a mangled name.
+// SOCKETS_MODE_NAMESPACE_BEGIN/END go just inside `namespace sockets { ... }` of every header: a
+// mode other than the default (header-only, with exceptions) puts the names in an inline
+// namespace of its own, so units built in different modes never share a mangled name (no
+// definition of one mode can stand in for the other's at link time).
 #if defined(SOCKETS_SEPARATE_COMPILATION)
 #define SOCKETS_DECL
+#if defined(SOCKETS_NO_EXCEPTIONS)
+#define SOCKETS_MODE_NAMESPACE_BEGIN inline namespace compiled_noexc {
+#else
 #define SOCKETS_MODE_NAMESPACE_BEGIN inline namespace compiled {
+#endif
 #define SOCKETS_MODE_NAMESPACE_END }
 #else
 #define SOCKETS_DECL inline
+#if defined(SOCKETS_NO_EXCEPTIONS)
+#define SOCKETS_MODE_NAMESPACE_BEGIN inline namespace noexc {
+#define SOCKETS_MODE_NAMESPACE_END }
+#else
 #define SOCKETS_MODE_NAMESPACE_BEGIN
 #define SOCKETS_MODE_NAMESPACE_END
+#endif
 #endif
 /// @endcond
 
