@@ -25,14 +25,6 @@
 
 #include <exception>
 
-#if defined(SOCKETS_DOXYGEN)
-/// Defined (by you, for every unit) for compiled mode: headers declare, one library defines.
-#define SOCKETS_SEPARATE_COMPILATION
-/// Defined when exceptions are off (automatically, from the compiler), or by you to leave the
-/// throwing forms out anyway.
-#define SOCKETS_NO_EXCEPTIONS
-#endif
-
 #if !defined(SOCKETS_NO_EXCEPTIONS) && !defined(__cpp_exceptions) && !defined(__EXCEPTIONS) && \
     !defined(_CPPUNWIND)
 #define SOCKETS_NO_EXCEPTIONS
