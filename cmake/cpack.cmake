@@ -14,6 +14,6 @@ set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "Sockets made safe: send_all/recv_exact, ti
 Header-only; find it with find_package(sockets CONFIG) or pkg-config sockets.")
 # The headers, CMake package and sockets.pc only: the compiled-mode libraries (component
 # "compiled") are architecture-specific and stay out of this architecture-independent package.
-set(CPACK_COMPONENTS_ALL Unspecified)
+set(CPACK_INSTALL_CMAKE_PROJECTS "${CMAKE_BINARY_DIR};${PROJECT_NAME};Unspecified;/")
 set(CPACK_GENERATOR DEB)
 include(CPack)
