@@ -12,5 +12,8 @@ set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE all)
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "Sockets made safe: send_all/recv_exact, timeouts, pollers, message framing.
 Header-only; find it with find_package(sockets CONFIG) or pkg-config sockets.")
+# The headers, CMake package and sockets.pc only: the compiled-mode libraries (component
+# "compiled") are architecture-specific and stay out of this architecture-independent package.
+set(CPACK_INSTALL_CMAKE_PROJECTS "${CMAKE_BINARY_DIR};${PROJECT_NAME};Unspecified;/")
 set(CPACK_GENERATOR DEB)
 include(CPack)

@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "config.hpp"
+
 namespace sockets {
+SOCKETS_MODE_NAMESPACE_BEGIN
 
 namespace detail {
 
@@ -73,4 +76,5 @@ constexpr T load_be(const Byte* in) noexcept {
     return value;
 }
 
+SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets

@@ -13,6 +13,7 @@
 #include <string>
 #include <system_error>
 
+#include "config.hpp"
 #include "detail/platform.hpp"
 
 namespace sockets {
@@ -206,7 +207,7 @@ private:
 namespace detail {
 
 [[noreturn]] inline void throw_error(std::error_code ec, const std::string& what) {
-    throw std::system_error(ec, what);
+    throw_exception(std::system_error(ec, what));
 }
 
 inline void throw_if(std::error_code ec, const char* operation) {

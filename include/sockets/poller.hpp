@@ -71,6 +71,7 @@
 #include <vector>
 
 #include "detail/io.hpp"
+#include "config.hpp"
 #include "detail/platform.hpp"
 #include "error.hpp"
 #include "socket.hpp"
@@ -83,6 +84,7 @@
 #endif
 
 namespace sockets {
+SOCKETS_MODE_NAMESPACE_BEGIN
 
 /// What a socket is ready for, or asked to wait for: bit flags.
 enum class Events : unsigned {
@@ -224,31 +226,12 @@ struct HandleIdentity {
 };
 
 // False when h names no open socket (closed, never opened, or absurd).
-inline bool identify(native_handle_type h, HandleIdentity& id) noexcept {
-#if defined(_WIN32)
-    // Winsock has no identity to compare; a handle that is a socket counts as the same one.
-    int type = 0;
-    int length = sizeof type;
-    id = HandleIdentity{};
-    return ::getsockopt(h, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &length) == 0;
-#else
-    struct ::stat st{};
-    if (::fstat(h, &st) != 0) return false;
-    id = HandleIdentity{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
-    return true;
-#endif
-}
+SOCKETS_DECL bool identify(native_handle_type h, HandleIdentity& id) noexcept;
 
 inline std::error_code closed_handle() noexcept { return std::make_error_code(std::errc::bad_file_descriptor); }
 
 // The same answer from every backend for a handle that cannot be registered.
-inline bool validate(native_handle_type h, HandleIdentity& id, std::error_code& ec) noexcept {
-    if (h == invalid_handle)
-        ec = errc::not_open;
-    else if (!identify(h, id))
-        ec = closed_handle();
-    return !ec;
-}
+SOCKETS_DECL bool validate(native_handle_type h, HandleIdentity& id, std::error_code& ec) noexcept;
 
 // Grows capacity geometrically, so reserving "one more" before each insert stays amortised O(1).
 template <class T>
@@ -260,57 +243,12 @@ void reserve_for(std::vector<T>& v, std::size_t n) {
 // TCP pair (Windows, where only sockets can be waited on).
 class Waker {
 public:
-    Waker() {
-#if defined(__linux__)
-        read_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-        if (!read_.is_open()) throw_error(last_error(), "poller eventfd");
-#elif !defined(_WIN32)
-        int fds[2];
-        if (::pipe(fds) != 0) throw_error(last_error(), "poller pipe");
-        read_ = Socket(fds[0]);
-        write_ = Socket(fds[1]);
-        for (int fd : fds) {
-            ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-            ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-        }
-#else
-        Socket listener = listen_on(Address::loopback(Family::ipv4), 1);
-        write_ = connect_to(listener.local_address());
-        read_ = listener.accept();
-        write_.set_no_delay(true);
-        write_.set_nonblocking(true);
-        read_.set_nonblocking(true);
-#endif
-    }
+    Waker();
     native_handle_type handle() const noexcept { return read_.native_handle(); }
 
     // Thread-safe. A full pipe/buffer (EAGAIN) already means a wake-up is pending.
-    void wake() noexcept {
-#if defined(__linux__)
-        std::uint64_t one = 1;
-        [[maybe_unused]] auto n = ::write(read_.native_handle(), &one, sizeof one);
-#elif !defined(_WIN32)
-        char one = 1;
-        [[maybe_unused]] auto n = ::write(write_.native_handle(), &one, 1);
-#else
-        char one = 1;
-        ::send(write_.native_handle(), &one, 1, 0);
-#endif
-    }
-    void drain() noexcept {
-#if defined(__linux__)
-        std::uint64_t count;
-        [[maybe_unused]] auto n = ::read(read_.native_handle(), &count, sizeof count);
-#elif !defined(_WIN32)
-        char buffer[64];
-        while (::read(read_.native_handle(), buffer, sizeof buffer) > 0) {
-        }
-#else
-        char buffer[64];
-        while (::recv(read_.native_handle(), buffer, sizeof buffer, 0) > 0) {
-        }
-#endif
-    }
+    void wake() noexcept;
+    void drain() noexcept;
 
 private:
     Socket read_;   // not always a socket, but a descriptor Socket closes correctly
@@ -343,33 +281,9 @@ public:
         std::size_t position;
         return locate(h, position) ? &entries_[position] : nullptr;
     }
-    bool insert(const Registration& entry) {
-        reserve_for(entries_, entries_.size() + 1);
-        native_handle_type h = entry.handle;
-        if (direct(h)) {
-            std::size_t at = static_cast<std::size_t>(h);
-            if (table_.size() <= at) table_.resize(at < 2 * table_.size() ? 2 * table_.size() : at + 1);
-            if (table_[at] != 0) return false;
-            table_[at] = static_cast<std::uint32_t>(entries_.size() + 1);
-        } else {
-            std::size_t at = spill_lower_bound(h);
-            if (at < spill_.size() && spill_[at].handle == h) return false;
-            spill_.insert(spill_.begin() + static_cast<std::ptrdiff_t>(at), Spilled{h, entries_.size()});
-        }
-        entries_.push_back(entry);  // cannot throw: capacity reserved
-        return true;
-    }
+    bool insert(const Registration& entry);
     // Returns the position the removed entry had, for parallel arrays to mirror the swap.
-    std::size_t erase(Registration* e) noexcept {
-        std::size_t position = static_cast<std::size_t>(e - entries_.data());
-        set(e->handle, 0, false);
-        if (position + 1 != entries_.size()) {
-            entries_[position] = entries_.back();
-            set(entries_[position].handle, position, true);
-        }
-        entries_.pop_back();
-        return position;
-    }
+    std::size_t erase(Registration* e) noexcept;
     std::vector<Registration>& entries() noexcept { return entries_; }
     std::size_t size() const noexcept { return entries_.size(); }
 
@@ -479,31 +393,12 @@ protected:
     }
 
     // At most one entry per registration per attempt, so the reserved capacity always fits.
-    void report(Registration& e, Events events) noexcept {
-        if (e.batch == batch_) {
-            ready_[e.ready_index].events |= events;
-            return;
-        }
-        e.batch = batch_;
-        e.ready_index = ready_.size();
-        ready_.push_back(Ready{e.token, e.handle, events});
-        dead_.push_back(0);
-        if (any(events & (Events::writable | Events::error))) e.awaiting_write = false;
-    }
+    void report(Registration& e, Events events) noexcept;
     // A closed socket is reported once, as error alone, and dropped after the attempt.
-    void report_stale(Registration& e) noexcept {
-        if (e.batch == batch_) ready_[e.ready_index].events = Events::error;
-        else report(e, Events::error);
-        e.stale = true;
-        any_stale_ = true;
-    }
+    void report_stale(Registration& e) noexcept;
     // epoll: re-checks the identity on the 1st, 2nd, 4th, 8th... report: a ghost that the
     // kernel still reports through a duplicate is found without a system call per event.
-    static bool still_same(Registration& e) noexcept {
-        ++e.reports;
-        if ((e.reports & (e.reports - 1)) != 0) return true;
-        return same_file(e);
-    }
+    static bool still_same(Registration& e) noexcept;
     // poll/select see a closed number themselves; only a number already reused by another
     // socket needs the identity. Checking every report costs an fstat per ready entry (about a
     // third of a 10-descriptor poll: measured), so it is checked on the 1st, 9th, 17th...
@@ -523,10 +418,7 @@ protected:
     static Events writable_with_error(const Registration& e, Events got) noexcept {
         return (any(got & Events::error) && any(e.events & Events::writable)) ? Events::writable : Events::none;
     }
-    static bool same_file(const Registration& e) noexcept {
-        HandleIdentity id;
-        return identify(e.handle, id) && id == e.identity;
-    }
+    static bool same_file(const Registration& e) noexcept;
 
     // The shared wait loop: retries EINTR with the time left and never returns empty-handed
     // before the deadline unless woken (poll may wake a little early; a signal may interrupt
@@ -579,47 +471,59 @@ public:
     /// Registers a socket for events (readable, writable or both); token comes back in its Ready
     /// entries. A socket already registered is errc::already_registered.
     ///@{
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     void add(native_handle_type h, Events events, std::uint64_t token) {
         std::error_code ec;
         self().add(h, events, token, ec);
         detail::throw_poller(ec, "poller add");
     }
+#endif
     /// The same for a Socket, reporting errors in ec.
     void add(const Socket& s, Events events, std::uint64_t token, std::error_code& ec) {
         self().add(s.native_handle(), events, token, ec);
     }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     /// The same for a Socket.
     void add(const Socket& s, Events events, std::uint64_t token) { add(s.native_handle(), events, token); }
+#endif
     ///@}
 
     /// Changes what a registered socket waits for, and its token. A socket not registered is
     /// errc::not_registered.
     ///@{
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     void modify(native_handle_type h, Events events, std::uint64_t token) {
         std::error_code ec;
         self().modify(h, events, token, ec);
         detail::throw_poller(ec, "poller modify");
     }
+#endif
     /// The same for a Socket, reporting errors in ec.
     void modify(const Socket& s, Events events, std::uint64_t token, std::error_code& ec) {
         self().modify(s.native_handle(), events, token, ec);
     }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     /// The same for a Socket.
     void modify(const Socket& s, Events events, std::uint64_t token) { modify(s.native_handle(), events, token); }
+#endif
     ///@}
 
     /// Stops watching a socket: remove() it before you close it. A socket not registered is
     /// errc::not_registered.
     ///@{
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     void remove(native_handle_type h) {
         std::error_code ec;
         self().remove(h, ec);
         detail::throw_poller(ec, "poller remove");
     }
+#endif
     /// The same for a Socket, reporting errors in ec.
     void remove(const Socket& s, std::error_code& ec) { self().remove(s.native_handle(), ec); }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     /// The same for a Socket.
     void remove(const Socket& s) { remove(s.native_handle()); }
+#endif
     ///@}
 
     /// The ready entries (valid until the next wait). Empty only when the timeout expired, an
@@ -628,6 +532,7 @@ public:
     /// than at the previous wait).
     ///@{
     ReadyList wait(Timeout timeout, std::error_code& ec) { return self().wait_until(detail::Deadline(timeout), ec); }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     /// The same, throwing on error.
     ReadyList wait(Timeout timeout) {
         std::error_code ec;
@@ -635,10 +540,12 @@ public:
         detail::throw_poller(ec, "poller wait");
         return ready;
     }
+#endif
     ///@}
     /// Waits until something is ready (or wake()), however long that takes.
     ///@{
     ReadyList wait(std::error_code& ec) { return self().wait_until(detail::Deadline(), ec); }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     /// The same, throwing on error.
     ReadyList wait() {
         std::error_code ec;
@@ -646,6 +553,7 @@ public:
         detail::throw_poller(ec, "poller wait");
         return ready;
     }
+#endif
     ///@}
 
 private:
@@ -668,118 +576,29 @@ public:
     /// The backend's name ("select", "poll" or "epoll"), e.g. for logs.
     static constexpr const char* name = "select";
 
-    SelectPoller() {
-        if (!detail::select_accepts(waker_.handle(), 0))
-            detail::throw_error(errc::handle_out_of_range, "select poller wake-up handle");
-    }
+    SelectPoller();
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
-    void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        if (!usable(ec)) return;
-        detail::HandleIdentity id;
-        if (!admit(h, id, ec, [this](detail::Registration* e) { drop(e); })) return;
-        // One slot of each fd_set holds the wake-up handle.
-        if (!detail::select_accepts(h, registry_.size() + 1)) {
-            ec = errc::handle_out_of_range;
-            return;
-        }
-        detail::Registration entry{h, events, token, id};
-        entry.awaiting_write = any(events & Events::writable);
-        registry_.insert(entry);
-    }
+    void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec);
     /// Changes the events and token of h: the error_code form of PollerInterface::modify.
-    void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        if (!usable(ec)) return;
-        if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) {
-            e->events = events;
-            e->awaiting_write = any(events & Events::writable);
-            retoken(*e, token);
-        }
-    }
+    void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec);
     /// Stops watching h: the error_code form of PollerInterface::remove.
-    void remove(native_handle_type h, std::error_code& ec) {
-        if (!usable(ec)) return;
-        if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) drop(e);
-    }
+    void remove(native_handle_type h, std::error_code& ec);
 
     /// Waits until deadline: the implementation of PollerInterface::wait.
-    ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
-        if (!usable(ec)) return ReadyList();
-        return run(deadline, ec, [this](int timeout_ms, bool& woken) {
-            detail::HandleSet read, write, except;
-            int rc = select_once(read, write, except, timeout_ms);
-            if (rc < 0) return find_closed() ? 1 : rc;  // EBADF/WSAENOTSOCK: which one?
-            if (rc == 0) return rc;
-            if (detail::set_has(read, waker_.handle())) {
-                woken = true;
-                waker_.drain();
-            }
-            for (detail::Registration& e : registry_.entries()) {
-                Events got = Events::none;
-                if (detail::set_has(read, e.handle)) got |= Events::readable;
-                if (detail::set_has(write, e.handle)) got |= Events::writable;
-                if (detail::select_except_means_error && detail::set_has(except, e.handle)) got |= Events::error;
-                if (!any(got)) continue;
-                if (e.awaiting_write && any(got & Events::writable) && pending_error(e.handle)) got |= Events::error;
-                got |= writable_with_error(e, got);
-                if (still_same_periodic(e)) report(e, got);
-                else report_stale(e);
-            }
-            sweep();
-            return rc;
-        });
-    }
+    ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec);
 
 private:
     // POSIX select folds a pending error into readable/writable. It is asked for only on the
     // first writable report after writable was requested (a connect's outcome: one system call
     // per connect, none per ordinary event); poll reads it without consuming SO_ERROR, which
     // finish_connect still needs. A reset of an established connection stays plain readable.
-    static bool pending_error(native_handle_type h) noexcept {
-#if defined(_WIN32)
-        (void)h;
-        return false;  // the except set already said so
-#else
-        detail::pollfd_type p{};
-        p.fd = h;
-        return detail::poll_handles(&p, 1, 0) > 0 && (p.revents & POLLERR) != 0;
-#endif
-    }
-    int select_once(detail::HandleSet& read, detail::HandleSet& write, detail::HandleSet& except, int timeout_ms) noexcept {
-        detail::set_clear(read);
-        detail::set_clear(write);
-        detail::set_clear(except);
-        detail::set_add(read, waker_.handle());
-        native_handle_type max_handle = waker_.handle();
-        for (const detail::Registration& e : registry_.entries()) {
-            if (any(e.events & Events::readable)) detail::set_add(read, e.handle);
-            if (any(e.events & Events::writable)) detail::set_add(write, e.handle);
-            if (detail::select_except_means_error) detail::set_add(except, e.handle);
-            if (e.handle > max_handle) max_handle = e.handle;
-        }
-        return detail::select_handles(static_cast<int>(max_handle), &read, &write, &except, timeout_ms);
-    }
+    static bool pending_error(native_handle_type h) noexcept;
+    int select_once(detail::HandleSet& read, detail::HandleSet& write, detail::HandleSet& except, int timeout_ms) noexcept;
     // select fails as a whole on a closed handle: find the ones closed, report each once.
-    bool find_closed() noexcept {
-        for (detail::Registration& e : registry_.entries()) {
-            detail::HandleIdentity id;
-            if (!detail::identify(e.handle, id) || id != e.identity) report_stale(e);
-        }
-        bool found = any_stale_;
-        sweep();
-        return found;
-    }
-    void sweep() noexcept {
-        if (!any_stale_) return;
-        any_stale_ = false;
-        auto& entries = registry_.entries();
-        for (std::size_t i = entries.size(); i-- > 0;)
-            if (entries[i].stale) registry_.erase(&entries[i]);
-    }
-    void drop(detail::Registration* e) noexcept {
-        forget(*e);
-        registry_.erase(e);
-    }
+    bool find_closed() noexcept;
+    void sweep() noexcept;
+    void drop(detail::Registration* e) noexcept;
 };
 
 // ---- poll / WSAPoll --------------------------------------------------------------------------
@@ -798,99 +617,21 @@ public:
     /// The backend's name ("select", "poll" or "epoll"), e.g. for logs.
     static constexpr const char* name = "poll";
 
-    PollPoller() {
-        detail::pollfd_type p{};
-        p.fd = waker_.handle();
-        p.events = detail::poll_read;
-        fds_.push_back(p);
-    }
+    PollPoller();
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
-    void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        if (!usable(ec)) return;
-        detail::HandleIdentity id;
-        if (!admit(h, id, ec, [this](detail::Registration* e) { drop(e); })) return;
-        detail::reserve_for(fds_, fds_.size() + 1);  // before the registry changes: strong
-        detail::Registration entry{h, events, token, id};
-        entry.awaiting_write = any(events & Events::writable);
-        registry_.insert(entry);
-        detail::pollfd_type p{};
-        p.fd = h;
-        p.events = native_events(events);
-        fds_.push_back(p);  // cannot throw: capacity reserved
-    }
+    void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec);
     /// Changes the events and token of h: the error_code form of PollerInterface::modify.
-    void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        if (!usable(ec)) return;
-        detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); });
-        if (!e) return;
-        e->events = events;
-        e->awaiting_write = any(events & Events::writable);
-        retoken(*e, token);
-        fds_[position(e)].events = native_events(events);
-    }
+    void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec);
     /// Stops watching h: the error_code form of PollerInterface::remove.
-    void remove(native_handle_type h, std::error_code& ec) {
-        if (!usable(ec)) return;
-        if (detail::Registration* e = find_live(h, ec, [this](detail::Registration* x) { drop(x); })) drop(e);
-    }
+    void remove(native_handle_type h, std::error_code& ec);
 
     /// Waits until deadline: the implementation of PollerInterface::wait.
-    ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
-        if (!usable(ec)) return ReadyList();
-        return run(deadline, ec, [this](int timeout_ms, bool& woken) {
-            int rc = detail::poll_handles(fds_.data(), fds_.size(), connect_slice(timeout_ms));
-            if (rc < 0) return rc;
-            int left = rc;
-            if (fds_[0].revents) {
-                woken = true;
-                waker_.drain();
-                --left;
-            }
-            auto& entries = registry_.entries();
-            for (std::size_t i = 0; i < entries.size() && left > 0; ++i) {
-                short got = fds_[i + 1].revents;
-                if (!got) continue;
-                --left;
-                if ((got & POLLNVAL) || !still_same_periodic(entries[i])) {
-                    report_stale(entries[i]);  // closed while registered: once, then gone
-                    continue;
-                }
-                Events events = translate(entries[i].handle, got);
-                report(entries[i], events | writable_with_error(entries[i], events));
-            }
-            report_failed_connects();
-            sweep();
-            return rc;
-        });
-    }
+    ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec);
 
 private:
-    static Events translate(native_handle_type h, short got) noexcept {
-        Events events = Events::none;
-        if (got & (POLLIN | POLLRDNORM)) events |= Events::readable;
-        if (got & (POLLOUT | POLLWRNORM)) events |= Events::writable;
-        if (got & POLLERR) events |= Events::error;
-#if defined(_WIN32)
-        // WSAPoll says POLLHUP on the peer's FIN alone (a half-close too): that is the end of
-        // the stream, readable. Over in both directions means a reset (POLLERR) or our own
-        // sending side shut as well, which an empty send tells (once per connection's end).
-        if (got & POLLHUP) {
-            events |= Events::readable;
-            if ((got & POLLERR) || ::send(h, nullptr, 0, 0) != 0) events |= Events::hang_up;
-        }
-#else
-        (void)h;
-        if (got & POLLHUP) events |= Events::hang_up | Events::readable;
-#endif
-        return events;
-    }
-    static short native_events(Events e) noexcept {
-        short n = 0;
-        if (any(e & Events::readable)) n = static_cast<short>(n | detail::poll_read);
-        if (any(e & Events::writable)) n = static_cast<short>(n | detail::poll_write);
-        return n;
-    }
+    static Events translate(native_handle_type h, short got) noexcept;
+    static short native_events(Events e) noexcept;
 
 #if defined(_WIN32)
     // WSAPoll does not report a failed non-blocking connect before Windows 10 2004: Microsoft's
@@ -900,52 +641,18 @@ private:
     // (as a connecting socket does), WSAPoll waits in slices and select's except set, which
     // does report the failure, is asked after each.
     static constexpr int connect_check_ms = 100;
-    int connect_slice(int timeout_ms) noexcept {
-        for (const detail::Registration& e : registry_.entries())
-            if (e.awaiting_write) return (timeout_ms < 0 || timeout_ms > connect_check_ms) ? connect_check_ms : timeout_ms;
-        return timeout_ms;
-    }
-    void report_failed_connects() noexcept {
-        auto& entries = registry_.entries();
-        for (std::size_t first = 0; first < entries.size();) {
-            detail::HandleSet failed;
-            detail::set_clear(failed);
-            std::size_t i = first;
-            for (; i < entries.size() && detail::set_size(failed) < detail::select_capacity; ++i)
-                if (entries[i].awaiting_write && !entries[i].stale) detail::set_add(failed, entries[i].handle);
-            timeval zero{0, 0};
-            if (detail::set_size(failed) > 0 && ::select(0, nullptr, nullptr, detail::as_fd_set(&failed), &zero) > 0)
-                for (std::size_t j = first; j < i; ++j)
-                    if (entries[j].awaiting_write && detail::set_has(failed, entries[j].handle))
-                        report(entries[j], Events::error | Events::writable);
-            first = i;
-        }
-    }
+    int connect_slice(int timeout_ms) noexcept;
+    void report_failed_connects() noexcept;
 #else
     static int connect_slice(int timeout_ms) noexcept { return timeout_ms; }
     static void report_failed_connects() noexcept {}
 #endif
 
-    std::size_t position(const detail::Registration* e) noexcept {
-        return static_cast<std::size_t>(e - registry_.entries().data()) + 1;
-    }
-    void drop(detail::Registration* e) noexcept {
-        forget(*e);
-        erase(e);
-    }
-    void erase(detail::Registration* e) noexcept {
-        std::size_t at = registry_.erase(e) + 1;
-        fds_[at] = fds_.back();  // mirror the registry's swap-with-last
-        fds_.pop_back();
-    }
+    std::size_t position(const detail::Registration* e) noexcept;
+    void drop(detail::Registration* e) noexcept;
+    void erase(detail::Registration* e) noexcept;
     // Not drop: the stale entries' error reports in this batch must stay deliverable.
-    void sweep() noexcept {
-        if (!any_stale_) return;
-        any_stale_ = false;
-        auto& entries = registry_.entries();
-        for (std::size_t i = entries.size(); i-- > 0;)
-            if (entries[i].stale) erase(&entries[i]);
-    }
+    void sweep() noexcept;
 
     std::vector<detail::pollfd_type> fds_;  // [0] the waker, then parallel to registry_.entries()
 };
@@ -967,192 +674,40 @@ public:
     /// The backend's name ("select", "poll" or "epoll"), e.g. for logs.
     static constexpr const char* name = "epoll";
 
-    EpollPoller() {
-        open_set();
-        reserve_spare();
-    }
+    EpollPoller();
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
     /// The kernel validates the descriptor before anything is allocated (an absurd number is
     /// EBADF, not a huge table); an allocation failure afterwards undoes the kernel's part.
-    void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        if (!usable(ec)) return;
-        detail::HandleIdentity id;
-        if (!admit(h, id, ec, [this](detail::Registration* e) { drop_stale(e); })) return;
-        std::uint32_t generation = ++generation_;
-        if (!control(EPOLL_CTL_ADD, h, events, generation, ec)) return;
-        try {
-            detail::Registration entry{h, events, token, id};
-            entry.generation = generation;
-            registry_.insert(entry);
-        } catch (...) {
-            ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, h, nullptr);
-            throw;
-        }
-    }
+    void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec);
     /// Changes the events and token of h: the error_code form of PollerInterface::modify.
-    void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec) {
-        if (!usable(ec)) return;
-        detail::Registration* e = registry_.find(h);
-        if (!e) {
-            ec = errc::not_registered;
-            return;
-        }
-        if (!control(EPOLL_CTL_MOD, h, events, e->generation, ec)) {
-            if (ec == std::errc::bad_file_descriptor || ec == std::errc::no_such_file_or_directory) {
-                ec = detail::closed_handle();  // closed, or the number now names another file
-                drop_stale(e);
-            }
-            return;
-        }
-        e->events = events;
-        retoken(*e, token);
-    }
+    void modify(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec);
     /// Stops watching h: the error_code form of PollerInterface::remove.
-    void remove(native_handle_type h, std::error_code& ec) {
-        if (!usable(ec)) return;
-        detail::Registration* e = registry_.find(h);
-        if (!e) {
-            ec = errc::not_registered;
-            return;
-        }
-        if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, h, nullptr) == 0) {
-            forget(*e);
-            registry_.erase(e);
-            return;
-        }
-        ec = detail::last_error();
-        if (ec == std::errc::bad_file_descriptor || ec == std::errc::no_such_file_or_directory) {
-            ec = detail::closed_handle();
-            drop_stale(e);
-        }
-    }
+    void remove(native_handle_type h, std::error_code& ec);
 
     /// Waits until deadline: the implementation of PollerInterface::wait.
-    ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec) {
-        if (!usable(ec)) return ReadyList();
-        // Level-triggered: events beyond this batch are reported by the next wait.
-        std::size_t batch = size() < 16 ? 16 : (size() > 1024 ? 1024 : size() + 1);
-        if (events_.size() < batch) events_.resize(batch);
-        return run(deadline, ec, [this, batch](int timeout_ms, bool& woken) {
-            int rc = ::epoll_wait(epoll_.native_handle(), events_.data(), static_cast<int>(batch), timeout_ms);
-            bool reported = false;
-            for (int i = 0; i < rc; ++i) {
-                const ::epoll_event& event = events_[static_cast<std::size_t>(i)];
-                if (event.data.u64 == waker_id) {
-                    woken = true;
-                    waker_.drain();
-                    continue;
-                }
-                auto h = static_cast<native_handle_type>(event.data.u64 & 0xffffffffu);
-                detail::Registration* e = registry_.find(h);
-                if (!e || e->generation != static_cast<std::uint32_t>(event.data.u64 >> 32)) {
-                    rebuild_ = true;  // a ghost of a registration closed while a duplicate lives
-                    continue;
-                }
-                reported = true;
-                if (!still_same(*e)) {
-                    report_stale(*e);
-                    rebuild_ = true;
-                    continue;
-                }
-                report(*e, translate(event.events));
-            }
-            if (rc >= 0 && rebuild_ && !rebuild(true) && !reported && !woken) {
-                // Only ghosts, and no new set to shed them: waiting again would return at once
-                // forever. Fail this wait instead of spinning.
-                errno = rebuild_error_;
-                return -1;
-            }
-            return rc;
-        });
-    }
+    ReadyList wait_until(const detail::Deadline& deadline, std::error_code& ec);
 
 private:
     static constexpr std::uint64_t waker_id = ~std::uint64_t{0};
 
-    static Events translate(std::uint32_t got) noexcept {
-        Events events = Events::none;
-        if (got & EPOLLIN) events |= Events::readable;
-        if (got & EPOLLOUT) events |= Events::writable;
-        if (got & EPOLLERR) events |= Events::error;
-        if (got & EPOLLHUP) events |= Events::hang_up | Events::readable;
-        return events;
-    }
-    bool control(int op, native_handle_type h, Events events, std::uint32_t generation, std::error_code& ec) {
-        ::epoll_event e{};
-        if (any(events & Events::readable)) e.events |= EPOLLIN;
-        if (any(events & Events::writable)) e.events |= EPOLLOUT;
-        e.data.u64 = (std::uint64_t{generation} << 32) | static_cast<std::uint32_t>(h);
-        if (::epoll_ctl(epoll_.native_handle(), op, h, &e) == 0) return true;
-        ec = detail::last_error();
-        return false;
-    }
-    void open_set() {
-        Socket set(::epoll_create1(EPOLL_CLOEXEC));
-        if (!set.is_open()) detail::throw_error(detail::last_error(), "epoll_create1");
-        ::epoll_event e{};
-        e.events = EPOLLIN;
-        e.data.u64 = waker_id;
-        if (::epoll_ctl(set.native_handle(), EPOLL_CTL_ADD, waker_.handle(), &e) != 0)
-            detail::throw_error(detail::last_error(), "epoll_ctl wake-up");
-        epoll_ = std::move(set);
-    }
+    static Events translate(std::uint32_t got) noexcept;
+    bool control(int op, native_handle_type h, Events events, std::uint32_t generation, std::error_code& ec);
+    // A new epoll set holding the waker, in place of the old one. On failure: the failed
+    // call's name (ec says why), and the old set is kept.
+    const char* open_set(std::error_code& ec) noexcept;
     // A registration whose descriptor was closed may live on in the kernel (a duplicate keeps
     // the socket open) where no epoll_ctl can reach it: only a new epoll set forgets it.
-    void drop_stale(detail::Registration* e) noexcept {
-        forget(*e);
-        registry_.erase(e);
-        rebuild_ = true;
-        rebuild(false);
-    }
+    void drop_stale(detail::Registration* e) noexcept;
     // A descriptor held in reserve, so a rebuild still gets one when the process has run out
     // (the new set takes its slot; the old set's slot, freed, becomes the next reserve).
-    void reserve_spare() noexcept {
-        if (!spare_.is_open()) spare_ = Socket(::fcntl(epoll_.native_handle(), F_DUPFD_CLOEXEC, 0));
-    }
+    void reserve_spare() noexcept;
     // Inside a wait, registrations found stale on the way are reported (once, as error);
     // outside one they are dropped silently, since the batch may be in the user's hands.
     // False if no new set could be made: the stale registrations are forgotten all the same
     // (never reported again), their ghosts stay in the old set until a later rebuild succeeds.
-    bool rebuild(bool in_wait) noexcept {
-        spare_.close();
-        try {
-            open_set();
-        } catch (const std::system_error& failure) {
-            rebuild_error_ = failure.code().value();
-            reserve_spare();
-            erase_stale();
-            return false;
-        } catch (...) {
-            rebuild_error_ = ENOMEM;
-            reserve_spare();
-            erase_stale();
-            return false;
-        }
-        reserve_spare();
-        rebuild_ = false;
-        auto& entries = registry_.entries();
-        for (std::size_t i = entries.size(); i-- > 0;) {
-            detail::Registration& e = entries[i];
-            std::error_code ec;
-            detail::HandleIdentity id;
-            if (e.stale || !detail::identify(e.handle, id) || id != e.identity ||
-                !control(EPOLL_CTL_ADD, e.handle, e.events, e.generation, ec)) {
-                if (!e.stale && in_wait) report_stale(e);
-                if (!in_wait) forget(e);
-                registry_.erase(&e);
-            }
-        }
-        any_stale_ = false;
-        return true;
-    }
-    void erase_stale() noexcept {
-        auto& entries = registry_.entries();
-        for (std::size_t i = entries.size(); i-- > 0;)
-            if (entries[i].stale) registry_.erase(&entries[i]);
-        any_stale_ = false;
-    }
+    bool rebuild(bool in_wait) noexcept;
+    void erase_stale() noexcept;
 
     Socket epoll_;  // not a socket, but a descriptor Socket closes correctly
     Socket spare_;  // a duplicate of epoll_, closed to make room for a rebuild
@@ -1168,4 +723,9 @@ using Poller = EpollPoller;
 using Poller = PollPoller;
 #endif
 
+SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets
+
+#if !defined(SOCKETS_SEPARATE_COMPILATION)
+#include "impl/poller.ipp"
+#endif

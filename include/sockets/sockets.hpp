@@ -6,12 +6,14 @@
 //   Socket peer = listener.accept();
 //   client.send_all("hello");
 //
-// Header-only; link ws2_32 on Windows (the CMake target sockets::sockets does it for you).
+// Header-only by default, or compiled once (SOCKETS_SEPARATE_COMPILATION: see config.hpp); link
+// ws2_32 on Windows (the CMake targets sockets::sockets and sockets::compiled do it for you).
 #pragma once
 
 #include "address.hpp"
 #include "batch.hpp"
 #include "byte_order.hpp"
+#include "config.hpp"
 #include "connect.hpp"
 #include "error.hpp"
 #include "message.hpp"

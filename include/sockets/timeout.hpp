@@ -13,7 +13,10 @@
 #include <ratio>
 #include <type_traits>
 
+#include "config.hpp"
+
 namespace sockets {
+SOCKETS_MODE_NAMESPACE_BEGIN
 namespace detail {
 
 // Converting first and checking afterwards would overflow (UB) on exactly the inputs that
@@ -119,4 +122,5 @@ private:
 };
 
 }  // namespace detail
+SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets

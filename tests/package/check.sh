@@ -6,6 +6,8 @@
 # which installs the package system-wide with dpkg -i and removes it again (needs root).
 # A route whose tool is missing is skipped (exit 77) unless SOCKETS_PACKAGE_STRICT=1.
 # CXX picks the compiler (default c++).
+# Every route but the single header and the Debian package (both header-only) also builds the
+# consumer in compiled mode: sockets::compiled, sockets-compiled.pc, dependency('sockets-compiled').
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n '2,8p' "$0"; exit 2; }
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,6 +51,7 @@ install_prefix() {  # cmake --install into WORK_DIR/prefix, once
   [ -n "$installed" ] && return 0
   run cmake -S "$src" -B "$work/lib" -DSOCKETS_BUILD_TESTS=OFF -DSOCKETS_BUILD_EXAMPLES=OFF \
       -DCMAKE_INSTALL_PREFIX="$work/prefix"
+  run cmake --build "$work/lib"  # the compiled-mode libraries
   run cmake --install "$work/lib"
   installed=1
 }
@@ -61,6 +64,8 @@ route_find_package() {
   cmake_consumer "$work/find_package" "${only_prefix[@]}" -DSOCKETS_EXPECT_DIR_UNDER="$work/prefix"
   cmake_consumer "$work/find_package_exact" "${only_prefix[@]}" -DSOCKETS_EXPECT_DIR_UNDER="$work/prefix" \
     -DSOCKETS_REQUEST="$version"
+  cmake_consumer "$work/find_package_compiled" "${only_prefix[@]}" -DSOCKETS_EXPECT_DIR_UNDER="$work/prefix" \
+    -DSOCKETS_COMPILED=ON
   # Asking for a newer version than the installed one must fail at configure time, and say why.
   local too_new
   for too_new in 0.2 1.0; do
@@ -78,6 +83,7 @@ route_find_package() {
 
 route_add_subdirectory() {
   cmake_consumer "$work/add_subdirectory" -DSOCKETS_SOURCE_DIR="$src"
+  cmake_consumer "$work/add_subdirectory_compiled" -DSOCKETS_SOURCE_DIR="$src" -DSOCKETS_COMPILED=ON
 }
 
 route_fetchcontent() {
@@ -89,6 +95,8 @@ route_fetchcontent() {
     echo "  note: FetchContent builds the committed $commit; uncommitted changes are not in it"
   run git clone -q --bare "$src" "$work/sockets.git"
   cmake_consumer "$work/fetchcontent" -DSOCKETS_GIT_REPOSITORY="file://$work/sockets.git" -DSOCKETS_GIT_TAG="$commit"
+  cmake_consumer "$work/fetchcontent_compiled" -DSOCKETS_GIT_REPOSITORY="file://$work/sockets.git" \
+    -DSOCKETS_GIT_TAG="$commit" -DSOCKETS_COMPILED=ON
 }
 
 route_pkgconfig() {
@@ -107,6 +115,19 @@ route_pkgconfig() {
       "$src/tests/package/main.cpp" -o "$work/pkgconfig-consumer" $libs
   run "$work/pkgconfig-consumer"
   echo "  pkg-config --cflags sockets: $cflags"
+  echo "  $(cat "$work/last.log")"
+  # Compiled mode: sockets-compiled.pc, in the architecture-specific lib/pkgconfig.
+  export PKG_CONFIG_LIBDIR=$work/prefix/share/pkgconfig:$work/prefix/lib/pkgconfig
+  cflags=$(pkg-config --cflags sockets-compiled); libs=$(pkg-config --libs sockets-compiled)
+  [ "$(pkg-config --modversion sockets-compiled)" = "$version" ] ||
+    { echo "FAILED: sockets-compiled.pc is not version $version" >&2; exit 1; }
+  [[ $cflags == *-DSOCKETS_SEPARATE_COMPILATION* && $libs == *-lsockets* ]] ||
+    { echo "FAILED: sockets-compiled.pc: cflags '$cflags', libs '$libs'" >&2; exit 1; }
+  # shellcheck disable=SC2086
+  run "$cxx" -std=c++17 -Wall -Wextra -Werror $cflags -DSOCKETS_EXPECT_COMPILED \
+      -DSOCKETS_EXPECTED_VERSION="\"$version\"" "$src/tests/package/main.cpp" -o "$work/pkgconfig-compiled" $libs
+  run "$work/pkgconfig-compiled"
+  echo "  pkg-config sockets-compiled: $cflags $libs"
   echo "  $(cat "$work/last.log")"
   unset PKG_CONFIG_LIBDIR PKG_CONFIG_PATH
 }
@@ -170,25 +191,31 @@ route_meson() {
   need_tool meson || return 0
   need_tool pkg-config || return 0
   install_prefix
-  local how
+  local how mode name dep
   for how in pkgconfig subproject; do
-    mkdir -p "$work/meson-$how"
-    cp "$src/tests/package/meson.build" "$src/tests/package/main.cpp" "$work/meson-$how/"
-    if [ $how = pkgconfig ]; then
-      PKG_CONFIG_LIBDIR=$work/prefix/share/pkgconfig PKG_CONFIG_PATH="" CXX=$cxx \
-        run meson setup --wrap-mode=nofallback "$work/meson-$how/build" "$work/meson-$how"
-      grep -q 'Run-time dependency sockets found: YES' "$work/last.log" ||
-        { echo "FAILED: meson did not find sockets through pkg-config" >&2; cat "$work/last.log" >&2; exit 1; }
-    else
-      mkdir -p "$work/meson-$how/subprojects"
-      ln -s "$src" "$work/meson-$how/subprojects/sockets"
-      CXX=$cxx run meson setup --force-fallback-for=sockets "$work/meson-$how/build" "$work/meson-$how"
-      grep -q 'Executing subproject sockets' "$work/last.log" && grep -q 'Dependency sockets found: YES' "$work/last.log" ||
-        { echo "FAILED: meson did not use sockets as a subproject" >&2; cat "$work/last.log" >&2; exit 1; }
-    fi
-    run meson compile -C "$work/meson-$how/build"
-    run "$work/meson-$how/build/consumer"
-    echo "  meson ($how): $(cat "$work/last.log")"
+    for mode in header-only compiled; do
+      name=meson-$how-$mode dep=sockets
+      [ $mode = compiled ] && dep=sockets-compiled
+      mkdir -p "$work/$name"
+      cp "$src/tests/package/meson.build" "$src/tests/package/meson_options.txt" "$src/tests/package/main.cpp" "$work/$name/"
+      if [ $how = pkgconfig ]; then
+        PKG_CONFIG_LIBDIR=$work/prefix/share/pkgconfig:$work/prefix/lib/pkgconfig PKG_CONFIG_PATH="" CXX=$cxx \
+          run meson setup --wrap-mode=nofallback -Dcompiled=$([ $mode = compiled ] && echo true || echo false) \
+            "$work/$name/build" "$work/$name"
+        grep -q "Run-time dependency $dep found: YES" "$work/last.log" ||
+          { echo "FAILED: meson did not find $dep through pkg-config" >&2; cat "$work/last.log" >&2; exit 1; }
+      else
+        mkdir -p "$work/$name/subprojects"
+        ln -s "$src" "$work/$name/subprojects/sockets"
+        CXX=$cxx run meson setup --force-fallback-for=$dep -Dcompiled=$([ $mode = compiled ] && echo true || echo false) \
+          "$work/$name/build" "$work/$name"
+        grep -q 'Executing subproject sockets' "$work/last.log" && grep -q "Dependency $dep found: YES" "$work/last.log" ||
+          { echo "FAILED: meson did not use sockets as a subproject for $dep" >&2; cat "$work/last.log" >&2; exit 1; }
+      fi
+      run meson compile -C "$work/$name/build"
+      run "$work/$name/build/consumer"
+      echo "  meson ($how, $dep): $(cat "$work/last.log")"
+    done
   done
 }
 
@@ -220,6 +247,10 @@ route_deb() {
   (cd "$work/deb" && run cpack -G DEB)
   local deb
   deb=$(ls "$work"/deb/libsockets-dev_*_all.deb)
+  # Architecture-independent: the compiled-mode libraries stay out (cmake --install has them).
+  if dpkg-deb -c "$deb" | grep -E '\.a$|sockets-compiled\.pc|CompiledTargets'; then
+    echo "FAILED: $deb (Architecture: all) contains the compiled-mode library" >&2; exit 1
+  fi
   [ "$(dpkg-deb -f "$deb" Version)" = "$version" ] ||
     { echo "FAILED: $deb has version $(dpkg-deb -f "$deb" Version), version.hpp $version" >&2; exit 1; }
   trap remove_deb EXIT

@@ -1,7 +1,13 @@
 // A user's program: built by every packaging route (CMake, pkg-config, Meson, the Debian package,
 // the single header). The route passes the version its package metadata announces as
-// SOCKETS_EXPECTED_VERSION, so a header that disagrees with its package fails here.
+// SOCKETS_EXPECTED_VERSION, so a header that disagrees with its package fails here. A compiled-
+// mode route also passes SOCKETS_EXPECT_COMPILED: the program must then be built in compiled mode
+// (the package's flags define SOCKETS_SEPARATE_COMPILATION) and link the library's definitions.
 #include <sockets/sockets.hpp>
+
+#if defined(SOCKETS_EXPECT_COMPILED) && !defined(SOCKETS_SEPARATE_COMPILATION)
+#error "a compiled-mode route did not define SOCKETS_SEPARATE_COMPILATION"
+#endif
 
 #include <cstdio>
 #include <cstring>
@@ -20,6 +26,10 @@ int main() {
         return 1;
     }
 #endif
+#if defined(SOCKETS_SEPARATE_COMPILATION)
+    std::printf("consumer: sockets %s works (compiled mode)\n", SOCKETS_VERSION_STRING);
+#else
     std::printf("consumer: sockets %s works\n", SOCKETS_VERSION_STRING);
+#endif
     return 0;
 }

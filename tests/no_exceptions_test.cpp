@@ -1,0 +1,168 @@
+// A user's program built with -fno-exceptions (tests/CMakeLists.txt): only the std::error_code
+// forms, and the throw hook where the library has no other way to report a failure.
+//   no_exceptions_test          every section below whose headers compile without exceptions
+//   no_exceptions_test hook     a call with no error_code form fails: the installed handler runs
+//   no_exceptions_test abort    the same with no handler: the message on stderr, then abort
+// Each header joins through a SOCKETS_TEST_NOEXC_<NAME> macro set by tests/CMakeLists.txt
+// (SOCKETS_NO_EXCEPTIONS_HEADERS): a header is listed once it compiles without exceptions.
+// Not Catch2: Catch2 itself needs exceptions.
+#include <sockets/config.hpp>
+
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+#if !defined(SOCKETS_TEST_WITH_EXCEPTIONS)
+#error "no_exceptions_test must be built with -fno-exceptions"
+#endif
+#elif !defined(SOCKETS_NO_EXCEPTIONS)
+#error "config.hpp did not notice that exceptions are off"
+#endif
+
+#include <sockets/byte_order.hpp>
+#include <sockets/timeout.hpp>
+#include <sockets/version.hpp>
+#if SOCKETS_TEST_NOEXC_ERROR
+#include <sockets/error.hpp>
+#endif
+#if SOCKETS_TEST_NOEXC_ADDRESS
+#include <sockets/address.hpp>
+#endif
+#if SOCKETS_TEST_NOEXC_SOCKET
+#include <sockets/socket.hpp>
+#endif
+#if SOCKETS_TEST_NOEXC_CONNECT
+#include <sockets/connect.hpp>
+#endif
+#if SOCKETS_TEST_NOEXC_POLLER
+#include <sockets/poller.hpp>
+#endif
+#if SOCKETS_TEST_NOEXC_MESSAGE
+#include <sockets/message.hpp>
+#endif
+#if SOCKETS_TEST_NOEXC_BATCH
+#include <sockets/batch.hpp>
+#endif
+#if SOCKETS_TEST_NOEXC_SOCKETS
+#include <sockets/sockets.hpp>
+#endif
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <system_error>
+
+using namespace sockets;
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const char* what, const std::error_code& ec = {}) {
+    if (ok) return;
+    std::printf("FAILED: %s%s%s\n", what, ec ? ": " : "", ec ? ec.message().c_str() : "");
+    ++failures;
+}
+
+[[noreturn]] void exit_handler(const std::exception& error) {
+    std::printf("handler: %s\n", error.what());
+    std::fflush(stdout);
+    std::_Exit(0);
+}
+
+void values() {
+    check(ntoh(hton(std::uint16_t{0x1234})) == 0x1234, "hton/ntoh");
+    unsigned char wire[4];
+    store_be(wire, std::uint32_t{0x01020304});
+    check(wire[0] == 1 && load_be<std::uint32_t>(wire) == 0x01020304, "store_be/load_be");
+    check(Timeout(std::chrono::milliseconds(-5)).is_zero() && Timeout::max().is_max(), "Timeout");
+    check(std::strlen(SOCKETS_VERSION_STRING) >= 5, "SOCKETS_VERSION_STRING");
+}
+
+#if SOCKETS_TEST_NOEXC_ADDRESS
+void addresses() {
+    std::error_code ec;
+    Address a = Address::parse("127.0.0.1:8080", ec);
+    check(!ec && a.port() == 8080 && a.to_string() == "127.0.0.1:8080", "Address::parse", ec);
+    Address::parse("1.2.3:80", ec);
+    check(ec == errc::invalid_address, "Address::parse rejects 1.2.3:80");
+    Address b = Address::from_ip("::1", 9, ec);
+    check(!ec && b.is_loopback() && b.family() == Family::ipv6, "Address::from_ip ::1", ec);
+    check(Address::loopback(Family::ipv4, 7).with_port(8).port() == 8, "loopback, with_port");
+    auto found = resolve("localhost", 80, Family::ipv4, Type::stream, ec);
+    check(!ec && !found.empty() && found.front().is_loopback(), "resolve localhost", ec);
+    resolve_host_port("localhost", ec);
+    check(ec == errc::missing_port, "resolve_host_port without a port");
+}
+#endif
+
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_CONNECT
+// Client and server over loopback, every call in its error_code form.
+void client_server() {
+    std::error_code ec;
+    Socket listener = listen_on(Address::loopback(Family::ipv4), ec);
+    check(!ec, "listen_on", ec);
+    Address at = listener.local_address(ec);
+    Socket client = connect_to(at, std::chrono::seconds(30), ec);
+    check(!ec, "connect_to", ec);
+    Socket server = listener.accept(std::chrono::seconds(30), ec);
+    check(!ec, "accept", ec);
+    std::size_t sent = client.send_all("ping", 4, ec);
+    check(!ec && sent == 4, "send_all", ec);
+    char got[4] = {};
+    std::size_t received = server.recv_exact(got, sizeof got, std::chrono::seconds(30), ec);
+    check(!ec && received == 4 && std::memcmp(got, "ping", 4) == 0, "recv_exact", ec);
+#if SOCKETS_TEST_NOEXC_POLLER
+    Poller poller;
+    poller.add(server, Events::readable, 7, ec);
+    check(!ec, "Poller::add", ec);
+    check(client.send_all("x", 1, ec) == 1, "send_all", ec);
+    bool seen = false;
+    for (const Ready& r : poller.wait(std::chrono::seconds(30), ec)) seen = seen || (r.token == 7 && r.has(Events::readable));
+    check(!ec && seen, "Poller::wait", ec);
+    check(server.recv_exact(got, 1, std::chrono::seconds(30), ec) == 1, "recv_exact after wait", ec);
+    poller.remove(server, ec);
+    check(!ec, "Poller::remove", ec);
+#endif
+#if SOCKETS_TEST_NOEXC_MESSAGE
+    MessageWriter writer(client);
+    writer.write_message("hello", ec);
+    writer.write_message("world", ec);
+    writer.flush(std::chrono::seconds(30), ec);
+    check(!ec, "MessageWriter", ec);
+    StreamReader reader(server);
+    std::string first(reader.read_message(std::chrono::seconds(30), ec));
+    std::string second(reader.read_message(std::chrono::seconds(30), ec));
+    check(!ec && first == "hello" && second == "world", "StreamReader::read_message", ec);
+#endif
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const char* mode = argc > 1 ? argv[1] : "";
+#if SOCKETS_TEST_NOEXC_ADDRESS
+    if (std::strcmp(mode, "hook") == 0 || std::strcmp(mode, "abort") == 0) {
+        if (std::strcmp(mode, "hook") == 0) {
+            check(set_exception_handler(exit_handler) == nullptr, "no handler before the first");
+        }
+        // No error_code form: a port out of range can only be reported through the hook.
+        Address a = Address::loopback(Family::ipv4, 70000);
+        std::printf("FAILED: loopback(70000) returned %s\n", a.to_string().c_str());
+        return 1;
+    }
+#endif
+    if (*mode) {
+        std::printf("unknown mode %s\n", mode);
+        return 2;
+    }
+    values();
+#if SOCKETS_TEST_NOEXC_ADDRESS
+    addresses();
+#endif
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_CONNECT
+    client_server();
+#endif
+    std::printf("%s\n", failures ? "no_exceptions_test: FAILED" : "no_exceptions_test: ok");
+    return failures ? 1 : 0;
+}
