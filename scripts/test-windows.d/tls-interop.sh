@@ -73,7 +73,7 @@ port=$found
 run "https_get --ca" "$L/https_get-ca" wine "$bin/https_get.exe" localhost "$port" /index.html --ca "$certs/ca.pem"
 expect "https_get --ca" "$L/https_get-ca" "hello from s_server"
 # OpenSSL's default trust on Windows is SSL_CERT_FILE / SSL_CERT_DIR, else OPENSSLDIR's
-# cert.pem (none here): never the Windows certificate store. Both halves are checked.
+# cert.pem (none: a Linux path in this build), never the Windows certificate store.
 run "https_get SSL_CERT_FILE" "$L/https_get-env" env SSL_CERT_FILE="$certs/ca.pem" wine \
   "$bin/https_get.exe" localhost "$port" /index.html
 expect "https_get SSL_CERT_FILE" "$L/https_get-env" "hello from s_server"
