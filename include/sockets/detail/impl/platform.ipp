@@ -54,6 +54,11 @@ SOCKETS_DECL std::error_condition WinsockCategory::default_error_condition(int c
         case WSAEOPNOTSUPP: return std::errc::operation_not_supported;
         case WSAEPROTONOSUPPORT: return std::errc::protocol_not_supported;
         case WSAENOPROTOOPT: return std::errc::no_protocol_option;
+        // GetLastError's codes share the number space: OpenSSL reports a file it cannot
+        // open with them (sockets::tls loading certificates and keys).
+        case ERROR_FILE_NOT_FOUND:
+        case ERROR_PATH_NOT_FOUND: return std::errc::no_such_file_or_directory;
+        case ERROR_ACCESS_DENIED: return std::errc::permission_denied;
         default: return std::error_condition(code, *this);
     }
 }
