@@ -553,7 +553,8 @@ SOCKETS_DECL void EpollPoller::reserve_spare() noexcept {
 }
 
 SOCKETS_DECL bool EpollPoller::rebuild(bool in_wait) noexcept {
-    spare_.close();
+    std::error_code ignored;  // a failing close of the spare descriptor changes nothing here
+    spare_.close(ignored);
     std::error_code failure;
     if (open_set(failure)) {
         rebuild_error_ = failure.value();
