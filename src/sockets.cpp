@@ -9,5 +9,8 @@
 // definitions all stay inline (templates, constexpr, the hot paths) has none.
 #include <sockets/impl/config.ipp>
 #include <sockets/detail/impl/platform.ipp>
+#include <sockets/impl/error.ipp>
+#include <sockets/detail/impl/io.ipp>
 #include <sockets/impl/address.ipp>
+#include <sockets/impl/socket.ipp>
 #include <sockets/impl/poller.ipp>

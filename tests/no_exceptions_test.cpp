@@ -95,6 +95,75 @@ void addresses() {
 }
 #endif
 
+#if SOCKETS_TEST_NOEXC_ERROR
+void errors() {
+    std::error_code ec = errc::not_open;
+    check(ec == std::errc::bad_file_descriptor && !ec.message().empty(), "errc::not_open");
+    check(std::error_code(EAI_NONAME, resolve_category()) == errc::host_not_found, "resolve_category");
+}
+#endif
+
+#if SOCKETS_TEST_NOEXC_SOCKET
+// Client and server over loopback with socket.hpp alone (no connect_to), every call in its
+// error_code form, timeouts included.
+void sockets_alone() {
+    std::error_code ec;
+    Socket listener = listen_on(Address::loopback(Family::ipv4), ec);
+    check(!ec, "listen_on", ec);
+    Address at = listener.local_address(ec);
+    check(!ec && at.port() != 0, "local_address", ec);
+    Socket client = Socket::open(Family::ipv4, Type::stream, ec);
+    check(!ec, "Socket::open", ec);
+    client.connect(at, std::chrono::seconds(30), ec);
+    check(!ec, "connect with a timeout", ec);
+    Socket server = listener.accept(std::chrono::seconds(30), ec);
+    check(!ec && server.is_open(), "accept with a timeout", ec);
+    client.set_no_delay(true, ec);
+    check(!ec && client.no_delay(), "set_no_delay, no_delay", ec);
+
+    std::size_t sent = client.send_all("ping", 4, ec);
+    check(!ec && sent == 4, "send_all", ec);
+    char got[8] = {};
+    std::size_t received = server.recv_exact(got, 4, ec);
+    check(!ec && received == 4 && std::memcmp(got, "ping", 4) == 0, "recv_exact", ec);
+    check(server.send_all(std::string("pong"), std::chrono::seconds(30), ec) == 4 && !ec, "send_all timed", ec);
+    received = client.recv_exact(got, 4, std::chrono::seconds(30), ec);
+    check(!ec && received == 4 && std::memcmp(got, "pong", 4) == 0, "recv_exact timed", ec);
+
+    // Nothing to read: the timed call and the plain call bounded by SO_RCVTIMEO both time out.
+    check(server.recv(got, sizeof got, std::chrono::milliseconds(20), ec) == 0 && ec == std::errc::timed_out,
+          "recv with a timeout times out", ec);
+    server.set_receive_timeout(std::chrono::milliseconds(20), ec);
+    check(!ec, "set_receive_timeout", ec);
+    check(server.recv_exact(got, 4, ec) == 0 && ec == std::errc::timed_out, "recv_exact bounded by SO_RCVTIMEO", ec);
+    auto none = server.try_recv(got, sizeof got, ec);
+    check(!ec && !none, "try_recv would block", ec);
+
+    // The peer closes after two bytes: the two are counted, the error is end_of_stream.
+    check(client.send_all("ab", 2, ec) == 2, "send_all", ec);
+    client.shutdown(Shutdown::write, ec);
+    check(!ec, "shutdown", ec);
+    received = server.recv_exact(got, 4, std::chrono::seconds(30), ec);
+    check(received == 2 && ec == errc::end_of_stream, "recv_exact until end_of_stream", ec);
+    CloseResult closed = server.graceful_close(std::chrono::seconds(30), ec);
+    check(!ec && !server.is_open() && closed.ending != CloseResult::timed_out, "graceful_close", ec);
+    client.close(ec);
+    check(!ec && !client.is_open(), "close", ec);
+    client.close(ec);
+    check(!ec, "close twice", ec);
+    check(client.send_all("x", 1, ec) == 0 && ec == errc::not_open, "send_all on a closed socket");
+
+    // Datagrams.
+    Socket a = Socket::open(Family::ipv4, Type::datagram, ec);
+    a.bind(Address::loopback(Family::ipv4), ec);
+    Address to = a.local_address(ec);
+    Socket b = Socket::open(Family::ipv4, Type::datagram, ec);
+    check(!ec && b.send_to(to, "dgram", 5, ec) == 5, "send_to", ec);
+    Datagram d = a.recv_from(got, sizeof got, std::chrono::seconds(30), ec);
+    check(!ec && d.size == 5 && !d.truncated && std::memcmp(got, "dgram", 5) == 0, "recv_from", ec);
+}
+#endif
+
 #if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_CONNECT
 // Client and server over loopback, every call in its error_code form.
 void client_server() {
@@ -159,6 +228,12 @@ int main(int argc, char** argv) {
     values();
 #if SOCKETS_TEST_NOEXC_ADDRESS
     addresses();
+#endif
+#if SOCKETS_TEST_NOEXC_ERROR
+    errors();
+#endif
+#if SOCKETS_TEST_NOEXC_SOCKET
+    sockets_alone();
 #endif
 #if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_CONNECT
     client_server();

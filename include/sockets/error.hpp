@@ -17,6 +17,7 @@
 #include "detail/platform.hpp"
 
 namespace sockets {
+SOCKETS_MODE_NAMESPACE_BEGIN
 
 /// The library's own error conditions: what no OS error code describes. `ec == errc::x`
 /// compares the condition, so OS and resolver codes match too (see operator==).
@@ -43,11 +44,12 @@ enum class errc {
 };
 
 /// The category of sockets::errc codes ("sockets").
-inline const std::error_category& error_category() noexcept;
+SOCKETS_DECL const std::error_category& error_category() noexcept;
 /// The category of resolver (getaddrinfo) errors ("resolve"); they compare equal to the
 /// resolver conditions of sockets::errc.
-inline const std::error_category& resolve_category() noexcept;
+SOCKETS_DECL const std::error_category& resolve_category() noexcept;
 
+SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets
 
 // Declared before any use of errc as an error code, which would instantiate the primary template.
@@ -58,116 +60,34 @@ struct is_error_code_enum<sockets::errc> : true_type {};
 }  // namespace std
 
 namespace sockets {
+SOCKETS_MODE_NAMESPACE_BEGIN
 
+/// @cond SOCKETS_DETAIL
 namespace detail {
 
 class LibraryCategory final : public std::error_category {
 public:
     const char* name() const noexcept override { return "sockets"; }
-    std::string message(int code) const override {
-        switch (static_cast<errc>(code)) {
-            case errc::end_of_stream: return "peer closed the connection before the transfer completed";
-            case errc::not_open: return "socket is not open";
-            case errc::invalid_address: return "invalid address";
-            case errc::port_out_of_range: return "port out of range (0..65535)";
-            case errc::address_too_long: return "Unix-domain path too long";
-            case errc::message_too_large: return "message exceeds the size limit";
-            case errc::not_stream_socket: return "operation needs a stream socket";
-            case errc::datagram_truncated: return "datagram larger than the buffer was truncated";
-            case errc::handle_out_of_range: return "handle cannot be used with select (FD_SETSIZE)";
-            case errc::already_registered: return "handle is already registered";
-            case errc::not_registered: return "handle is not registered";
-            case errc::host_not_found: return "host not found";
-            case errc::try_again: return "temporary failure in name resolution";
-            case errc::resolver_failure: return "non-recoverable failure in name resolution";
-            case errc::no_address_for_family: return "host has no address of the requested family";
-            case errc::missing_port: return "no port (expected host:port or [ipv6]:port)";
-            case errc::invalid_port: return "port is not a decimal number";
-        }
-        return "unknown sockets error";
-    }
-    std::error_condition default_error_condition(int code) const noexcept override {
-        switch (static_cast<errc>(code)) {
-            case errc::not_open: return std::errc::bad_file_descriptor;
-            case errc::invalid_address:
-            case errc::port_out_of_range:
-            case errc::missing_port:
-            case errc::invalid_port: return std::errc::invalid_argument;
-            case errc::address_too_long: return std::errc::filename_too_long;
-            case errc::message_too_large: return std::errc::message_size;
-            case errc::not_stream_socket: return std::errc::wrong_protocol_type;
-            case errc::already_registered: return std::errc::file_exists;
-            case errc::not_registered: return std::errc::no_such_file_or_directory;
-            default: return {code, *this};
-        }
-    }
+    std::string message(int code) const override;
+    std::error_condition default_error_condition(int code) const noexcept override;
     // Resolver codes (and, on Windows, the same WSA codes reported by other calls) are
     // equivalent to the resolver conditions.
     bool equivalent(const std::error_code& code, int condition) const noexcept override;
 };
 
 // The resolver condition for an EAI_* (POSIX) or WSA* (Windows) code, or 0.
-inline int resolver_condition(int code) noexcept {
-    switch (code) {
-#if defined(_WIN32)
-        case WSAHOST_NOT_FOUND:
-        case WSANO_DATA: return static_cast<int>(errc::host_not_found);
-        case WSATRY_AGAIN: return static_cast<int>(errc::try_again);
-        case WSANO_RECOVERY: return static_cast<int>(errc::resolver_failure);
-#else
-        case EAI_NONAME:
-#if defined(EAI_NODATA) && EAI_NODATA != EAI_NONAME
-        case EAI_NODATA:
-#endif
-            return static_cast<int>(errc::host_not_found);
-        case EAI_AGAIN: return static_cast<int>(errc::try_again);
-        case EAI_FAIL: return static_cast<int>(errc::resolver_failure);
-#if defined(EAI_ADDRFAMILY)
-        case EAI_ADDRFAMILY: return static_cast<int>(errc::no_address_for_family);
-#endif
-#endif
-        default: return 0;
-    }
-}
+SOCKETS_DECL int resolver_condition(int code) noexcept;
 
 // getaddrinfo's errors are EAI_* codes, not errno values; gai_strerror explains them.
 class ResolveCategory final : public std::error_category {
 public:
     const char* name() const noexcept override { return "resolve"; }
-    std::string message(int code) const override {
-#if defined(_WIN32)
-        return os_category().message(code);
-#else
-        return ::gai_strerror(code);
-#endif
-    }
-    std::error_condition default_error_condition(int code) const noexcept override {
-        int condition = resolver_condition(code);
-        if (condition == 0) return {code, *this};
-        return {condition, sockets::error_category()};
-    }
+    std::string message(int code) const override;
+    std::error_condition default_error_condition(int code) const noexcept override;
 };
 
-inline bool LibraryCategory::equivalent(const std::error_code& code, int condition) const noexcept {
-    if (code.category() == *this) return code.value() == condition;
-    bool resolver_code = code.category() == resolve_category();
-#if defined(_WIN32)
-    resolver_code = resolver_code || code.category() == os_category();
-#endif
-    return resolver_code && resolver_condition(code.value()) == condition;
-}
-
 }  // namespace detail
-
-inline const std::error_category& error_category() noexcept {
-    static const detail::LibraryCategory category;
-    return category;
-}
-
-inline const std::error_category& resolve_category() noexcept {
-    static const detail::ResolveCategory category;
-    return category;
-}
+/// @endcond
 
 /// The std::error_code for e, in error_category().
 inline std::error_code make_error_code(errc e) noexcept {
@@ -206,13 +126,19 @@ private:
 
 namespace detail {
 
-[[noreturn]] inline void throw_error(std::error_code ec, const std::string& what) {
-    throw_exception(std::system_error(ec, what));
-}
+// Reports a failure of a call that has no std::error_code form, or of a throwing form: throws
+// std::system_error(ec, what), or without exceptions calls the hook (sockets::throw_exception).
+[[noreturn]] SOCKETS_DECL void throw_error(std::error_code ec, const std::string& what);
 
 inline void throw_if(std::error_code ec, const char* operation) {
     if (ec) throw_error(ec, operation);
 }
 
 }  // namespace detail
+
+SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets
+
+#if !defined(SOCKETS_SEPARATE_COMPILATION)
+#include "impl/error.ipp"
+#endif

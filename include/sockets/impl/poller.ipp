@@ -50,7 +50,10 @@ SOCKETS_DECL Waker::Waker() {
     // The error_code forms: the throwing ones are absent without exceptions.
     std::error_code ec;
     Socket listener = listen_on(Address::loopback(Family::ipv4), 1, ec);
-    if (!ec) write_ = connect_to(listener.local_address(ec), ec);
+    // Socket's own connect: poller.hpp sits below connect.hpp (connect_to) in the layers.
+    Address at = listener.local_address(ec);
+    if (!ec) write_ = Socket::open(Family::ipv4, Type::stream, ec);
+    if (!ec) write_.connect(at, ec);
     if (!ec) read_ = listener.accept(ec);
     if (!ec) write_.set_no_delay(true, ec);
     if (!ec) write_.set_nonblocking(true, ec);
@@ -553,7 +556,8 @@ SOCKETS_DECL void EpollPoller::reserve_spare() noexcept {
 }
 
 SOCKETS_DECL bool EpollPoller::rebuild(bool in_wait) noexcept {
-    spare_.close();
+    std::error_code ignored;  // a failing close of the spare descriptor changes nothing here
+    spare_.close(ignored);
     std::error_code failure;
     if (open_set(failure)) {
         rebuild_error_ = failure.value();
