@@ -4,7 +4,4 @@
 #define SOCKETS_SEPARATE_COMPILATION
 #endif
 
-// tls.hpp has no impl/tls.ipp yet: its definitions are still inline in the header, so this
-// unit only checks that the header compiles in compiled mode. When tls.hpp is split, include
-// <sockets/impl/tls.ipp> here instead.
-#include <sockets/tls.hpp>
+#include <sockets/impl/tls.ipp>

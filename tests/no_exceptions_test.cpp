@@ -5,6 +5,8 @@
 //   no_exceptions_test abort    the same with no handler: the message on stderr, then abort
 // Each header joins through a SOCKETS_TEST_NOEXC_<NAME> macro set by tests/CMakeLists.txt
 // (SOCKETS_NO_EXCEPTIONS_HEADERS): a header is listed once it compiles without exceptions.
+// TLS joins with socket.hpp, where OpenSSL and the test certificates (CTest fixture tls_certs,
+// in SOCKETS_TLS_CERT_DIR) are at hand.
 // Not Catch2: Catch2 itself needs exceptions.
 #include <sockets/config.hpp>
 
@@ -42,6 +44,11 @@
 #endif
 #if SOCKETS_TEST_NOEXC_SOCKETS
 #include <sockets/sockets.hpp>
+#endif
+#if SOCKETS_TEST_NOEXC_TLS
+#include <sockets/tls.hpp>
+
+#include <thread>
 #endif
 
 #include <chrono>
@@ -206,6 +213,46 @@ void client_server() {
 }
 #endif
 
+#if SOCKETS_TEST_NOEXC_TLS
+// A TLS client and server over a socket pair: contexts from the test certificates, both
+// handshakes, a request and its reply, and the orderly end (close_notify both ways).
+void tls() {
+    const std::string dir = SOCKETS_TLS_CERT_DIR;
+    const auto timeout = std::chrono::seconds(30);
+    std::error_code ec;
+    TlsContext server_context = TlsContext::server(dir + "/server.pem", dir + "/server.key", ec);
+    check(!ec && server_context.is_server(), "TlsContext::server", ec);
+    TlsContext client_context = TlsContext::client(ec);
+    if (!ec) client_context.load_verify_file(dir + "/ca.pem", ec);
+    check(!ec && client_context.verifies_peer(), "TlsContext::client, load_verify_file", ec);
+    auto pair = socket_pair(Type::stream, ec);
+    check(!ec, "socket_pair", ec);
+    if (ec) return;
+    std::error_code server_ec;
+    char request[4] = {};
+    std::thread server([&] {
+        TlsStream s = tls_accept(std::move(pair.second), server_context, timeout, server_ec);
+        if (!server_ec) (void)s.recv_exact(request, sizeof request, timeout, server_ec);
+        if (!server_ec) (void)s.send_all("pong", 4, timeout, server_ec);
+        if (!server_ec) s.shutdown(timeout, server_ec);
+    });
+    TlsStream stream = tls_connect(std::move(pair.first), client_context, "localhost", timeout, ec);
+    check(!ec && stream.handshake_done() && stream.peer_subject().find("localhost") != std::string::npos,
+          "tls_connect", ec);
+    if (!ec) check(stream.send_all("ping", 4, timeout, ec) == 4 && !ec, "TlsStream::send_all", ec);
+    char reply[4] = {};
+    if (!ec) check(stream.recv_exact(reply, sizeof reply, timeout, ec) == 4 && !ec, "TlsStream::recv_exact", ec);
+    char byte = 0;
+    if (!ec) check(stream.recv(&byte, 1, timeout, ec) == 0 && !ec, "TlsStream::recv sees close_notify", ec);
+    if (!ec) stream.shutdown(timeout, ec);
+    check(!ec, "TlsStream::shutdown", ec);
+    server.join();
+    check(!server_ec && std::memcmp(request, "ping", 4) == 0, "tls_accept, recv_exact, send_all, shutdown",
+          server_ec);
+    check(std::memcmp(reply, "pong", 4) == 0, "the reply");
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -237,6 +284,9 @@ int main(int argc, char** argv) {
 #endif
 #if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_CONNECT
     client_server();
+#endif
+#if SOCKETS_TEST_NOEXC_TLS
+    tls();
 #endif
     std::printf("%s\n", failures ? "no_exceptions_test: FAILED" : "no_exceptions_test: ok");
     return failures ? 1 : 0;

@@ -33,8 +33,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,10 +42,9 @@
 #include <vector>
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
+#include "config.hpp"
 #include "detail/io.hpp"
 #include "error.hpp"
 #include "socket.hpp"
@@ -58,6 +55,7 @@
 #endif
 
 namespace sockets {
+SOCKETS_MODE_NAMESPACE_BEGIN
 
 /// TLS conditions no OpenSSL reason describes as a user needs it.
 enum class tls_errc {
@@ -69,10 +67,11 @@ enum class tls_errc {
 };
 
 /// Category of OpenSSL's own errors (values: OpenSSL error codes); "tls".
-inline const std::error_category& tls_category() noexcept;
+SOCKETS_DECL const std::error_category& tls_category() noexcept;
 /// Category of certificate verification results (values: X509_V_ERR_*); "tls verify".
-inline const std::error_category& tls_verify_category() noexcept;
+SOCKETS_DECL const std::error_category& tls_verify_category() noexcept;
 
+SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets
 
 namespace std {
@@ -81,6 +80,7 @@ struct is_error_condition_enum<sockets::tls_errc> : true_type {};
 }  // namespace std
 
 namespace sockets {
+SOCKETS_MODE_NAMESPACE_BEGIN
 
 /// `ec == tls_errc::x` tests the condition (every verification code equals verification_failed);
 /// make_error_code gives the exact code, e.g. to report truncation.
@@ -93,117 +93,10 @@ inline std::error_code make_error_code(tls_errc e) noexcept { return {static_cas
 
 namespace detail {
 
-// OpenSSL error codes pack the library into bits 23..30 and the reason below, so every
-// non-system code is >= 1 << 23 and fits an int; smaller values are tls_errc.
-inline constexpr int tls_first_openssl_code = 1 << 23;
-
-// OpenSSL's words for one of its codes, with the library that raised it: "tlsv1 alert unknown
-// ca (SSL routines)". An alert no TLS version defines has no reason string (its code is the
-// alert number plus SSL_AD_REASON_OFFSET): it is named by number, as is any other code without
-// one. The tables are static, so this is safe from any thread.
-inline std::string openssl_message(unsigned long code) {
-    const char* reason = ::ERR_reason_error_string(code);
-    const char* library = ::ERR_lib_error_string(code);
-    std::string text;
-    int number = ERR_GET_REASON(code) - SSL_AD_REASON_OFFSET;
-    if (reason) {
-        text = reason;
-    } else if (ERR_GET_LIB(code) == ERR_LIB_SSL && number >= 0 && number <= 255) {
-        text = "tls alert " + std::to_string(number) + " (not one TLS defines) received from the peer";
-    } else {
-        char line[256];
-        ::ERR_error_string_n(code, line, sizeof line);  // "error:0A0004E7:SSL routines::reason(1255)"
-        return line;
-    }
-    if (library) text += std::string(" (") + library + ")";
-    return text;
-}
-
-class TlsCategory final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "tls"; }
-    std::string message(int code) const override {
-        switch (static_cast<tls_errc>(code)) {
-            case tls_errc::truncated: return "connection closed without TLS close_notify (truncated)";
-            case tls_errc::verification_failed: return "certificate verification failed";
-            case tls_errc::host_required:
-                return "no host name or address to verify (pass one, or call TlsContext::insecure_skip_verification())";
-            case tls_errc::not_connected: return "TLS stream is not connected";
-            case tls_errc::no_context: return "TLS context is empty (moved-from)";
-        }
-        return openssl_message(static_cast<unsigned long>(code));
-    }
-    bool equivalent(const std::error_code& code, int condition) const noexcept override;
-};
-
-class TlsVerifyCategory final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "tls verify"; }
-    std::string message(int code) const override {
-        std::string text = ::X509_verify_cert_error_string(code);
-        // OpenSSL's words for "nobody you trust signed this": say what it means.
-        if (code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
-            code == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN)
-            text += " (unknown CA)";
-        return text;
-    }
-    std::error_condition default_error_condition(int) const noexcept override {
-        return {static_cast<int>(tls_errc::verification_failed), tls_category()};
-    }
-};
-
-inline bool TlsCategory::equivalent(const std::error_code& code, int condition) const noexcept {
-    if (code.category() == *this) return code.value() == condition;
-    return condition == static_cast<int>(tls_errc::verification_failed) && code.category() == tls_verify_category();
-}
-
-}  // namespace detail
-
-inline const std::error_category& tls_category() noexcept {
-    static const detail::TlsCategory category;
-    return category;
-}
-
-inline const std::error_category& tls_verify_category() noexcept {
-    static const detail::TlsVerifyCategory category;
-    return category;
-}
-
-namespace detail {
-
-// One OpenSSL error code as a std::error_code: system errors in the OS's category, an
-// unexpected EOF as tls_errc::truncated, everything else in tls_category().
-inline std::error_code openssl_error(unsigned long e) noexcept {
-    if (ERR_SYSTEM_ERROR(e)) return os_error(ERR_GET_REASON(e));
-    if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
-        return make_error_code(tls_errc::truncated);
-    return {static_cast<int>(e & 0x7fffffffUL), tls_category()};
-}
-
 // The thread's OpenSSL error queue as one code, emptied so nothing leaks into the next call.
 // A rejected certificate becomes its verification result (ssl may be null); fallback when
 // the queue is empty.
-inline std::error_code take_openssl_error(const SSL* ssl, std::error_code fallback) noexcept {
-    std::error_code first;
-    bool verify_failed = false;
-    while (unsigned long e = ::ERR_get_error()) {
-        if (!first) first = openssl_error(e);
-        if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED) verify_failed = true;
-    }
-    if (verify_failed && ssl) {
-        long result = ::SSL_get_verify_result(ssl);
-        if (result != X509_V_OK) return {static_cast<int>(result), tls_verify_category()};
-    }
-    return first ? first : fallback;
-}
-
-inline void clear_os_error() noexcept {
-#if defined(_WIN32)
-    ::WSASetLastError(0);
-#else
-    errno = 0;
-#endif
-}
+SOCKETS_DECL std::error_code take_openssl_error(const SSL* ssl, std::error_code fallback) noexcept;
 
 // What the stream's BIO shares with the stream: the socket, and the bytes OpenSSL wrote that
 // the socket has not taken yet. The BIO never tells OpenSSL a write would block: OpenSSL 3.0
@@ -219,154 +112,6 @@ struct BioState {
     std::size_t left() const noexcept { return unsent.size() - sent; }
 };
 
-// The most a peer can make us queue by never reading (its key-update requests, say).
-inline constexpr std::size_t max_unsent = 1u << 20;
-
-// One send without SIGPIPE, EINTR retried (a try_ call must not mistake it for "would
-// block"): bytes taken, 0 when the socket is full, -1 on an error (in errno / WSAGetLastError).
-inline long send_some(native_handle_type h, const char* data, std::size_t size) noexcept {
-    for (;;) {
-#if defined(_WIN32)
-        int chunk = size > 0x7fffffff ? 0x7fffffff : static_cast<int>(size);
-        long n = ::send(h, data, chunk, send_flags);
-#else
-        long n = ::send(h, data, size, send_flags);
-#endif
-        if (n >= 0) {
-            clear_os_error();  // an EINTR retried here is no error of the caller's
-            return n;
-        }
-        int code = last_error_code();
-        if (is_interrupted(code)) continue;
-        return is_would_block(code) ? 0 : -1;
-    }
-}
-
-// Sends what waits: true when nothing is left, false when the socket is full or failed (ec).
-inline bool flush_unsent(BioState& state, std::error_code& ec) noexcept {
-    while (state.left() > 0) {
-        long n = send_some(state.handle, state.unsent.data() + state.sent, state.left());
-        if (n < 0) {
-            ec = last_error();
-            return false;
-        }
-        if (n == 0) return false;
-        state.sent += static_cast<std::size_t>(n);
-    }
-    state.unsent.clear();
-    state.sent = 0;
-    return true;
-}
-
-struct SocketBio {
-    static BioState& state(BIO* b) noexcept { return *static_cast<BioState*>(::BIO_get_data(b)); }
-    static int clamp(int n) noexcept { return n < 0 ? 0 : n; }
-    static int write(BIO* b, const char* data, int size) noexcept {
-        ::BIO_clear_retry_flags(b);
-        BioState& s = state(b);
-        std::size_t total = static_cast<std::size_t>(clamp(size));
-        std::size_t taken = 0;
-        std::error_code ec;
-        if (flush_unsent(s, ec)) {
-            while (taken < total) {  // until the socket is full: a short send is not "full"
-                long n = send_some(s.handle, data + taken, total - taken);
-                if (n < 0) return -1;
-                if (n == 0) break;
-                taken += static_cast<std::size_t>(n);
-            }
-        } else if (ec) {
-            return -1;
-        }
-        if (taken < total) {
-            if (s.left() + (total - taken) > max_unsent) {
-#if defined(_WIN32)
-                ::WSASetLastError(WSAENOBUFS);
-#else
-                errno = ENOBUFS;
-#endif
-                return -1;
-            }
-            try {
-                s.unsent.insert(s.unsent.end(), data + taken, data + total);
-            } catch (...) {
-                return -1;
-            }
-        }
-        return static_cast<int>(total);
-    }
-    static int read(BIO* b, char* out, int size) noexcept {
-        ::BIO_clear_retry_flags(b);
-        for (;;) {
-#if defined(_WIN32)
-            int n = ::recv(state(b).handle, out, clamp(size), 0);
-#else
-            long n = ::recv(state(b).handle, out, static_cast<std::size_t>(clamp(size)), 0);
-#endif
-            if (n >= 0) {
-                // An EINTR retried above must not outlive it: OpenSSL reports an end of stream
-                // without close_notify with errno, which would then read as EINTR, not truncated.
-                clear_os_error();
-                return static_cast<int>(n);
-            }
-            int code = last_error_code();
-            if (is_interrupted(code)) continue;
-            if (is_would_block(code)) BIO_set_retry_read(b);
-            return -1;
-        }
-    }
-    static long control(BIO*, int command, long, void*) noexcept { return command == BIO_CTRL_FLUSH ? 1 : 0; }
-    static int create(BIO* b) noexcept {
-        ::BIO_set_init(b, 1);
-        return 1;
-    }
-
-    static const BIO_METHOD* method() noexcept {
-        static BIO_METHOD* m = [] {
-            BIO_METHOD* made = ::BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sockets");
-            if (made) {
-                ::BIO_meth_set_write(made, &SocketBio::write);
-                ::BIO_meth_set_read(made, &SocketBio::read);
-                ::BIO_meth_set_ctrl(made, &SocketBio::control);
-                ::BIO_meth_set_create(made, &SocketBio::create);
-            }
-            return made;
-        }();
-        return m;
-    }
-
-    static BIO* make(BioState* state) noexcept {
-        const BIO_METHOD* m = method();
-        BIO* b = m ? ::BIO_new(m) : nullptr;
-        if (b) ::BIO_set_data(b, state);
-        return b;
-    }
-};
-
-// Waits until the socket is readable or writable (a read that also has bytes to send).
-inline bool wait_either(native_handle_type h, const Deadline& deadline, std::error_code& ec) noexcept {
-    for (;;) {
-#if defined(_WIN32)
-        WSAPOLLFD p{h, POLLRDNORM | POLLWRNORM, 0};
-        int rc = ::WSAPoll(&p, 1, deadline.remaining_ms());
-#else
-        ::pollfd p{h, POLLIN | POLLOUT, 0};
-        int rc = ::poll(&p, 1, deadline.remaining_ms());
-#endif
-        if (rc > 0) return true;
-        if (rc == 0) {
-            if (deadline.expired()) {
-                ec = timed_out();
-                return false;
-            }
-            continue;
-        }
-        int code = last_error_code();
-        if (is_interrupted(code)) continue;
-        ec = os_error(code);
-        return false;
-    }
-}
-
 // What a context owns beyond the SSL_CTX: the server's ALPN preference list, which the
 // selection callback reads for as long as any stream uses the context.
 struct TlsContextState {
@@ -376,117 +121,10 @@ struct TlsContextState {
     TlsContextState() = default;
     TlsContextState(const TlsContextState&) = delete;
     TlsContextState& operator=(const TlsContextState&) = delete;
-    ~TlsContextState() { ::SSL_CTX_free(ctx); }
+    ~TlsContextState();
 };
 
-// Server preference order; no common protocol ends the handshake (RFC 7301, 3.2).
-inline int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
-                       unsigned int in_len, void* arg) noexcept {
-    auto* state = static_cast<TlsContextState*>(arg);
-    if (state->alpn.empty()) return SSL_TLSEXT_ERR_NOACK;
-    unsigned char* chosen = nullptr;
-    int rc = ::SSL_select_next_proto(&chosen, out_len, reinterpret_cast<const unsigned char*>(state->alpn.data()),
-                                     static_cast<unsigned>(state->alpn.size()), in, in_len);
-    if (rc != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_ALERT_FATAL;
-    *out = chosen;
-    return SSL_TLSEXT_ERR_OK;
-}
-
-// The peer's certificate is gone after a failed handshake, and "expected X" wants the "got
-// Y": the verify callback keeps the subject of the first certificate it rejected in the SSL's
-// ex_data slot (a string the stream owns), changing no verdict.
-inline int rejected_subject_index() noexcept {
-    static const int index = ::SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-    return index;
-}
-inline int note_rejected(int ok, X509_STORE_CTX* store) noexcept {
-    if (ok) return ok;
-    auto* ssl = static_cast<SSL*>(::X509_STORE_CTX_get_ex_data(store, ::SSL_get_ex_data_X509_STORE_CTX_idx()));
-    auto* subject = ssl ? static_cast<std::string*>(::SSL_get_ex_data(ssl, rejected_subject_index())) : nullptr;
-    X509* cert = ::X509_STORE_CTX_get_current_cert(store);
-    if (subject && subject->empty() && cert) {
-        char line[512];
-        ::X509_NAME_oneline(::X509_get_subject_name(cert), line, sizeof line);
-        try {
-            *subject = line;
-        } catch (...) {  // out of memory: the detail is lost, the verdict stands
-        }
-    }
-    return ok;
-}
-
-// Calls f(ec) and throws system_error(what) on error.
-template <class F>
-void throw_on_error(const std::string& what, F f) {
-    std::error_code ec;
-    f(ec);
-    if (ec) throw_error(ec, what);
-}
-
-// What a client checks the server's certificate against: a DNS name (also sent as SNI) or an
-// IP address (checked as one, never sent: RFC 6066 allows no literal in SNI). Empty name:
-// nothing to check.
-struct TlsPeerName {
-    std::string name;
-    bool is_ip = false;
-    unsigned char ip[16] = {};
-    std::size_t ip_size = 0;
-};
-
-// The host given to a client, normalised. Brackets around an IPv6 literal and its zone
-// ("fe80::1%1", as Address::ip() writes a link-local address) are dropped: a certificate names
-// the address alone. One trailing dot of a DNS name is dropped (RFC 6066 sends names without
-// it; curl and Go check them without it too). Everything that OpenSSL could read as less
-// than the caller asked for is invalid_argument: a NUL (C strings end there), a leading dot
-// or an empty label (OpenSSL matches ".test" against every name under test), characters no
-// host name holds, brackets or a zone around anything but an IPv6 literal, a trailing dot on
-// an address. Addresses are parsed strictly (inet_pton): OpenSSL's own parser reads
-// "127.0.0.1.evil.test" as 127.0.0.1.
-inline TlsPeerName tls_peer_name(std::string_view host, std::error_code& ec) {
-    ec.clear();
-    TlsPeerName out;
-    auto refuse = [&] {
-        ec = std::make_error_code(std::errc::invalid_argument);
-        return TlsPeerName();
-    };
-    if (host.find('\0') != std::string_view::npos) return refuse();
-    bool bracketed = !host.empty() && host.front() == '[';
-    if (bracketed) {
-        if (host.size() < 2 || host.back() != ']') return refuse();
-        host = host.substr(1, host.size() - 2);
-        if (host.empty()) return out;  // "[]": no host at all
-    }
-    std::size_t percent = host.find('%');
-    std::string_view zone = percent == std::string_view::npos ? std::string_view() : host.substr(percent + 1);
-    std::string text(host.substr(0, percent));
-    for (unsigned char c : host) {
-        // No host name, address or zone holds these; a bracket here is a second or a stray one.
-        if (c <= ' ' || c == 0x7f || std::string_view("[]*/\\@").find(static_cast<char>(c)) != std::string_view::npos)
-            return refuse();
-    }
-    if (text.find(':') != std::string::npos || bracketed || percent != std::string_view::npos) {
-        in6_addr v6{};
-        bool ok = ::inet_pton(AF_INET6, text.c_str(), &v6) == 1;
-        if (!ok || (percent != std::string_view::npos && (zone.empty() || zone.find('%') != std::string_view::npos)))
-            return refuse();
-        std::memcpy(out.ip, &v6, sizeof v6);
-        out.ip_size = sizeof v6;
-    } else {
-        if (!text.empty() && text.back() == '.') text.pop_back();
-        if (text.empty()) return out;  // "" or "."
-        in_addr v4{};
-        if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
-            if (text.size() != host.size()) return refuse();  // "127.0.0.1.": an address has no dot to drop
-            std::memcpy(out.ip, &v4, sizeof v4);
-            out.ip_size = sizeof v4;
-        } else if (text.front() == '.' || text.back() == '.' || text.find("..") != std::string::npos) {
-            return refuse();
-        }
-    }
-    out.is_ip = out.ip_size != 0;
-    out.name = std::move(text);
-    return out;
-}
+struct TlsPeerName;  // the host a client checks, normalised (impl/tls.ipp)
 
 }  // namespace detail
 
@@ -499,178 +137,99 @@ enum class TlsVersion { tls1_2, tls1_3 };
 /// A moved-from context is empty (is_valid() is false), as are its copies: every call with an
 /// error reports tls_errc::no_context (the throwing forms throw it), the noexcept setters do
 /// nothing, and no stream can be made from it. Assigning a context to it makes it usable again.
+///
+/// Each setting that can fail comes in two forms: with `std::error_code&` (never throws) and
+/// without (throws std::system_error naming the setting and the file; absent under
+/// SOCKETS_NO_EXCEPTIONS).
 class TlsContext {
 public:
+    // ---- making one -----------------------------------------------------------------------
 
     /// A client context: verifies the server's certificate against the system trust store,
     /// and the host name or IP address given to tls_connect; TLS 1.2 or newer.
     ///@{
     static TlsContext client(std::error_code& ec) { return make(false, ec); }
-    static TlsContext client() { return make_or_throw(false); }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    static TlsContext client();
+#endif
     ///@}
 
     /// A server context: present a certificate chain and key (load them next); client
     /// certificates are not asked for unless require_client_certificate() is called.
     ///@{
     static TlsContext server(std::error_code& ec) { return make(true, ec); }
-    static TlsContext server() { return make_or_throw(true); }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    static TlsContext server();
+#endif
     /// With the certificate chain and private key from PEM files.
-    static TlsContext server(const std::string& chain_file, const std::string& key_file, std::error_code& ec) {
-        TlsContext c = make(true, ec);
-        if (!ec) c.use_certificate_chain_file(chain_file, ec);
-        if (!ec) c.use_private_key_file(key_file, ec);
-        return c;
-    }
-    static TlsContext server(const std::string& chain_file, const std::string& key_file) {
-        TlsContext c = make_or_throw(true);
-        c.use_certificate_chain_file(chain_file);
-        c.use_private_key_file(key_file);
-        return c;
-    }
+    static TlsContext server(const std::string& chain_file, const std::string& key_file, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    static TlsContext server(const std::string& chain_file, const std::string& key_file);
+#endif
     ///@}
+
+    // ---- trust ----------------------------------------------------------------------------
 
     /// Trust the CAs in a PEM file, or in a directory prepared with `openssl rehash`, in
     /// addition to the system trust store (client) or as the only issuers of client
     /// certificates (server).
     ///@{
-    void load_verify_file(const std::string& path, std::error_code& ec) {
-        if (!empty(ec)) check(::SSL_CTX_load_verify_file(ctx(), path.c_str()), ec);
-    }
-    void load_verify_file(const std::string& path) {
-        detail::throw_on_error("tls: load CA file " + path, [&](std::error_code& ec) { load_verify_file(path, ec); });
-    }
-    void load_verify_dir(const std::string& path, std::error_code& ec) {
-        if (!empty(ec)) check(::SSL_CTX_load_verify_dir(ctx(), path.c_str()), ec);
-    }
-    void load_verify_dir(const std::string& path) {
-        detail::throw_on_error("tls: load CA directory " + path, [&](std::error_code& ec) { load_verify_dir(path, ec); });
-    }
+    void load_verify_file(const std::string& path, std::error_code& ec);
+    void load_verify_dir(const std::string& path, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    void load_verify_file(const std::string& path);
+    void load_verify_dir(const std::string& path);
+#endif
     /// Trust the CA certificates in PEM text.
-    void add_certificate_authority_pem(std::string_view pem, std::error_code& ec) {
-        if (empty(ec)) return;
-        ::ERR_clear_error();
-        X509_STORE* store = ::SSL_CTX_get_cert_store(ctx());
-        BIO* bio = ::BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-        int added = 0;
-        while (X509* cert = bio ? ::PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr) {
-            added += ::X509_STORE_add_cert(store, cert) == 1;
-            ::X509_free(cert);
-        }
-        ::BIO_free(bio);
-        ::ERR_clear_error();  // the reader's "no start line" at the end of the text
-        if (added == 0) ec = std::make_error_code(std::errc::invalid_argument);
-    }
-    void add_certificate_authority_pem(std::string_view pem) {
-        detail::throw_on_error("tls: add CA certificate", [&](std::error_code& ec) { add_certificate_authority_pem(pem, ec); });
-    }
+    void add_certificate_authority_pem(std::string_view pem, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    void add_certificate_authority_pem(std::string_view pem);
+#endif
     ///@}
+
+    // ---- this side's identity -------------------------------------------------------------
 
     /// This side's certificate chain (leaf first) and private key, from PEM files or PEM text.
     /// Servers need them; a client needs them for mutual TLS.
     ///@{
-    void use_certificate_chain_file(const std::string& path, std::error_code& ec) {
-        if (!empty(ec)) check(::SSL_CTX_use_certificate_chain_file(ctx(), path.c_str()), ec);
-    }
-    void use_certificate_chain_file(const std::string& path) {
-        detail::throw_on_error("tls: load certificate chain " + path,
-                               [&](std::error_code& ec) { use_certificate_chain_file(path, ec); });
-    }
-    void use_private_key_file(const std::string& path, std::error_code& ec) {
-        if (empty(ec)) return;
-        check(::SSL_CTX_use_PrivateKey_file(ctx(), path.c_str(), SSL_FILETYPE_PEM), ec);
-        if (!ec) check(::SSL_CTX_check_private_key(ctx()), ec);
-    }
-    void use_private_key_file(const std::string& path) {
-        detail::throw_on_error("tls: load private key " + path, [&](std::error_code& ec) { use_private_key_file(path, ec); });
-    }
-    void use_certificate_chain_pem(std::string_view pem, std::error_code& ec) {
-        if (empty(ec)) return;
-        ::ERR_clear_error();
-        BIO* bio = ::BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-        X509* leaf = bio ? ::PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr) : nullptr;
-        bool ok = leaf && ::SSL_CTX_use_certificate(ctx(), leaf) == 1 && ::SSL_CTX_clear_chain_certs(ctx()) == 1;
-        ::X509_free(leaf);
-        while (ok) {
-            X509* ca = ::PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-            if (!ca) break;
-            ok = ::SSL_CTX_add0_chain_cert(ctx(), ca) == 1;  // takes ownership on success
-            if (!ok) ::X509_free(ca);
-        }
-        ::BIO_free(bio);
-        if (!ok) {
-            ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::invalid_argument));
-            return;
-        }
-        ::ERR_clear_error();  // "no start line" after the last certificate
-    }
-    void use_certificate_chain_pem(std::string_view pem) {
-        detail::throw_on_error("tls: load certificate chain", [&](std::error_code& ec) { use_certificate_chain_pem(pem, ec); });
-    }
-    void use_private_key_pem(std::string_view pem, std::error_code& ec) {
-        if (empty(ec)) return;
-        ::ERR_clear_error();
-        BIO* bio = ::BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-        EVP_PKEY* key = bio ? ::PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr) : nullptr;
-        int ok = key ? ::SSL_CTX_use_PrivateKey(ctx(), key) : 0;
-        ::EVP_PKEY_free(key);
-        ::BIO_free(bio);
-        check(ok, ec);
-        if (!ec) check(::SSL_CTX_check_private_key(ctx()), ec);
-    }
-    void use_private_key_pem(std::string_view pem) {
-        detail::throw_on_error("tls: load private key", [&](std::error_code& ec) { use_private_key_pem(pem, ec); });
-    }
+    void use_certificate_chain_file(const std::string& path, std::error_code& ec);
+    void use_private_key_file(const std::string& path, std::error_code& ec);
+    void use_certificate_chain_pem(std::string_view pem, std::error_code& ec);
+    void use_private_key_pem(std::string_view pem, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    void use_certificate_chain_file(const std::string& path);
+    void use_private_key_file(const std::string& path);
+    void use_certificate_chain_pem(std::string_view pem);
+    void use_private_key_pem(std::string_view pem);
+#endif
     ///@}
+
+    // ---- verification, ALPN, versions -----------------------------------------------------
 
     /// Server: ask every client for a certificate and end the handshake unless it presents one
     /// that the CAs given to load_verify_file/load_verify_dir vouch for (mutual TLS).
-    void require_client_certificate() noexcept {
-        if (state_) ::SSL_CTX_set_verify(ctx(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-    }
+    void require_client_certificate() noexcept;
 
     /// Client: no certificate or host name check at all. Anyone on the path can read and change
     /// the traffic; for tests and for peers authenticated some other way only.
-    void insecure_skip_verification() noexcept {
-        if (state_) ::SSL_CTX_set_verify(ctx(), SSL_VERIFY_NONE, nullptr);
-    }
+    void insecure_skip_verification() noexcept;
     /// Whether the peer's certificate is checked.
-    bool verifies_peer() const noexcept {
-        return state_ && (::SSL_CTX_get_verify_mode(state_->ctx) & SSL_VERIFY_PEER) != 0;
-    }
+    bool verifies_peer() const noexcept;
 
     /// ALPN. Client: the protocols offered, most wanted first. Server: the protocols it
     /// speaks, most preferred first; it picks its first one the client offers, and ends the
     /// handshake when there is none. Names are 1..255 bytes.
     ///@{
-    void set_alpn(const std::vector<std::string>& protocols, std::error_code& ec) {
-        if (empty(ec)) return;
-        std::string wire;
-        for (const std::string& p : protocols) {
-            if (p.empty() || p.size() > 255) {
-                ec = std::make_error_code(std::errc::invalid_argument);
-                return;
-            }
-            wire += static_cast<char>(p.size());
-            wire += p;
-        }
-        if (state_->server) {
-            state_->alpn = std::move(wire);
-            return;
-        }
-        // SSL_CTX_set_alpn_protos returns 0 on success, unlike everything else.
-        if (::SSL_CTX_set_alpn_protos(ctx(), reinterpret_cast<const unsigned char*>(wire.data()),
-                                      static_cast<unsigned>(wire.size())) != 0)
-            ec = std::make_error_code(std::errc::not_enough_memory);
-    }
-    void set_alpn(const std::vector<std::string>& protocols) {
-        detail::throw_on_error("tls: set ALPN", [&](std::error_code& ec) { set_alpn(protocols, ec); });
-    }
+    void set_alpn(const std::vector<std::string>& protocols, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    void set_alpn(const std::vector<std::string>& protocols);
+#endif
     ///@}
 
     /// The oldest version accepted (TLS 1.2 unless raised).
-    void set_min_version(TlsVersion v) noexcept {
-        if (state_) ::SSL_CTX_set_min_proto_version(ctx(), v == TlsVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
-    }
+    void set_min_version(TlsVersion v) noexcept;
+
+    // ---- what it is -----------------------------------------------------------------------
 
     /// Made by server() (else client()).
     bool is_server() const noexcept { return state_ && state_->server; }
@@ -684,54 +243,12 @@ private:
     SSL_CTX* ctx() const noexcept { return state_->ctx; }
 
     // A moved-from context has no SSL_CTX: every call reports that instead of touching one.
-    bool empty(std::error_code& ec) const noexcept {
-        ec.clear();
-        if (state_) return false;
-        ec = make_error_code(tls_errc::no_context);
-        return true;
-    }
-
-    static void check(int ok, std::error_code& ec) {
-        ec.clear();
-        if (ok != 1) ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::invalid_argument));
-    }
-
-    static TlsContext make(bool server, std::error_code& ec) {
-        ec.clear();
-        ::ERR_clear_error();
-        TlsContext c;
-        c.state_ = std::make_shared<detail::TlsContextState>();
-        c.state_->server = server;
-        c.state_->ctx = ::SSL_CTX_new(server ? ::TLS_server_method() : ::TLS_client_method());
-        if (!c.state_->ctx) {
-            ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::not_enough_memory));
-            return TlsContext();
-        }
-        SSL_CTX* ctx = c.state_->ctx;
-        ::SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-        // Partial writes: each SSL_write reports what went out, so byte counts on failure are
-        // exact; a moving buffer: a retried write may come from another copy of the same bytes.
-        ::SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-        if (server) {
-            // OpenSSL 3's default, made explicit so no system openssl.cnf can turn it on: a
-            // client-initiated renegotiation costs the server a handshake for the asking.
-            ::SSL_CTX_clear_options(ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
-            ::SSL_CTX_set_alpn_select_cb(ctx, &detail::select_alpn, c.state_.get());
-        } else {
-            ::SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-            // A machine without a trust store still gets a context; verification then fails
-            // with "unable to get local issuer certificate", which says what is missing.
-            ::SSL_CTX_set_default_verify_paths(ctx);
-            ::ERR_clear_error();
-        }
-        return c;
-    }
-    static TlsContext make_or_throw(bool server) {
-        std::error_code ec;
-        TlsContext c = make(server, ec);
-        detail::throw_if(ec, "tls: create context");
-        return c;
-    }
+    bool empty(std::error_code& ec) const noexcept;
+    static void check(int ok, std::error_code& ec);
+    static TlsContext make(bool server, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    static TlsContext make_or_throw(bool server);
+#endif
 
     // Empty: TlsStream holds one before it has a connection; users get contexts from client()
     // and server(), and an empty one only by moving from one (every call checks for that).
@@ -749,32 +266,28 @@ enum class TlsWant { nothing, read, write };
 /// included), or with TlsStream::client / TlsStream::server and handshake() yourself (e.g.
 /// non-blocking, with try_handshake and a Poller). The socket becomes non-blocking and, on TCP,
 /// TCP_NODELAY (small records go out at once; see the guide's TLS section).
+///
+/// Every fallible call comes in two forms, as on a Socket: with `std::error_code&` (never
+/// throws; a transfer returns the bytes that moved) and without (throws std::system_error, or
+/// TransferError with the byte count for transfers; absent under SOCKETS_NO_EXCEPTIONS). A
+/// Timeout bounds the whole call; without one a call waits as long as it takes.
 class TlsStream {
 public:
+    // ---- lifetime -------------------------------------------------------------------------
+
     /// An empty stream: every call fails with tls_errc::not_connected.
     TlsStream() = default;
     /// Move-only; a moved-from stream is empty.
     ///@{
     TlsStream(TlsStream&& other) noexcept { swap(other); }
-    TlsStream& operator=(TlsStream&& other) noexcept {
-        TlsStream(std::move(other)).swap(*this);
-        return *this;
-    }
-    void swap(TlsStream& other) noexcept {
-        std::swap(ssl_, other.ssl_);
-        std::swap(socket_, other.socket_);
-        std::swap(context_, other.context_);
-        std::swap(host_, other.host_);
-        std::swap(want_, other.want_);
-        std::swap(rejected_, other.rejected_);
-        std::swap(bio_, other.bio_);
-    }
+    TlsStream& operator=(TlsStream&& other) noexcept;
+    void swap(TlsStream& other) noexcept;
     ///@}
     TlsStream(const TlsStream&) = delete;
     TlsStream& operator=(const TlsStream&) = delete;
     /// Frees the TLS state and closes the socket, without close_notify (that would wait):
     /// call shutdown() first for an orderly end.
-    ~TlsStream() { ::SSL_free(ssl_); }
+    ~TlsStream();
 
     /// The client end over a connected socket. host is the name or IP address the
     /// certificate must be for. A name is sent as SNI and checked against the certificate's
@@ -790,24 +303,18 @@ public:
     static TlsStream client(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec) {
         return make(std::move(socket), context, host, ec);
     }
-    static TlsStream client(Socket socket, const TlsContext& context, std::string_view host) {
-        std::error_code ec;
-        TlsStream s = make(std::move(socket), context, host, ec);
-        detail::throw_if(ec, "tls: new client stream");
-        return s;
-    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    static TlsStream client(Socket socket, const TlsContext& context, std::string_view host);
+#endif
     ///@}
     /// The server end over an accepted socket (an empty context: tls_errc::no_context).
     ///@{
     static TlsStream server(Socket socket, const TlsContext& context, std::error_code& ec) {
         return make(std::move(socket), context, {}, ec);
     }
-    static TlsStream server(Socket socket, const TlsContext& context) {
-        std::error_code ec;
-        TlsStream s = make(std::move(socket), context, {}, ec);
-        detail::throw_if(ec, "tls: new server stream");
-        return s;
-    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    static TlsStream server(Socket socket, const TlsContext& context);
+#endif
     ///@}
 
     // ---- handshake ------------------------------------------------------------------------
@@ -817,22 +324,22 @@ public:
     ///@{
     void handshake(Timeout timeout, std::error_code& ec) noexcept { handshake_until(detail::Deadline(timeout), ec); }
     void handshake(std::error_code& ec) noexcept { handshake_until(detail::Deadline(), ec); }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     void handshake(Timeout timeout) { throw_handshake(detail::Deadline(timeout)); }
     void handshake() { throw_handshake(detail::Deadline()); }
+#endif
     ///@}
 
     /// One step of the handshake without waiting: true when it is complete; false while it
     /// waits for wants() readiness.
-    bool try_handshake(std::error_code& ec) noexcept {
-        ec.clear();
-        if (!check(ec)) return false;
-        return run([this](std::size_t&) { return ::SSL_do_handshake(ssl_); }, nullptr, ec) == Step::done;
-    }
+    bool try_handshake(std::error_code& ec) noexcept;
 
     /// Whether the handshake has completed.
     bool handshake_done() const noexcept { return ssl_ && ::SSL_is_init_finished(ssl_); }
 
     // ---- transfers: the Socket's calls -----------------------------------------------------
+    // The error_code forms forward to the loops of impl/tls.ipp: one call each, next to the
+    // record encryption it leads to (docs/performance.md, the tls row).
 
     /// One read: what is there, at most capacity bytes. 0 means the peer closed with
     /// close_notify; a close without it is tls_errc::truncated.
@@ -845,18 +352,10 @@ public:
         detail::Deadline deadline;
         return read_some(buffer, capacity, &deadline, ec).value_or(0);
     }
-    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout) {
-        std::error_code ec;
-        std::size_t n = recv(buffer, capacity, timeout, ec);
-        if (ec) throw TransferError(ec, "tls recv", n);
-        return n;
-    }
-    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity) {
-        std::error_code ec;
-        std::size_t n = recv(buffer, capacity, ec);
-        if (ec) throw TransferError(ec, "tls recv", n);
-        return n;
-    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity, Timeout timeout);
+    [[nodiscard]] std::size_t recv(void* buffer, std::size_t capacity);
+#endif
     ///@}
 
     /// Exactly size bytes. A close_notify first is errc::end_of_stream; the bytes that came
@@ -868,18 +367,10 @@ public:
     [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept {
         return recv_exact_until(buffer, size, detail::Deadline(), ec);
     }
-    std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout) {
-        std::error_code ec;
-        std::size_t n = recv_exact(buffer, size, timeout, ec);
-        if (ec) throw TransferError(ec, "tls recv_exact", n);
-        return n;
-    }
-    std::size_t recv_exact(void* buffer, std::size_t size) {
-        std::error_code ec;
-        std::size_t n = recv_exact(buffer, size, ec);
-        if (ec) throw TransferError(ec, "tls recv_exact", n);
-        return n;
-    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout);
+    std::size_t recv_exact(void* buffer, std::size_t size);
+#endif
     ///@}
 
     /// All size bytes, or an error with the count that went out in whole TLS records. After a
@@ -894,18 +385,10 @@ public:
         detail::Deadline deadline;
         return write_all(data, size, deadline, ec);
     }
-    std::size_t send_all(const void* data, std::size_t size, Timeout timeout) {
-        std::error_code ec;
-        std::size_t n = send_all(data, size, timeout, ec);
-        if (ec) throw TransferError(ec, "tls send_all", n);
-        return n;
-    }
-    std::size_t send_all(const void* data, std::size_t size) {
-        std::error_code ec;
-        std::size_t n = send_all(data, size, ec);
-        if (ec) throw TransferError(ec, "tls send_all", n);
-        return n;
-    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    std::size_t send_all(const void* data, std::size_t size, Timeout timeout);
+    std::size_t send_all(const void* data, std::size_t size);
+#endif
     ///@}
 
     /// Gather write: the pieces are copied into records of up to 16 KiB, so a small header and
@@ -917,32 +400,26 @@ public:
     std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept {
         return gather_until(buffers, count, detail::Deadline(), ec);
     }
-    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout) {
-        std::error_code ec;
-        std::size_t n = send_all_buffers(buffers, count, timeout, ec);
-        if (ec) throw TransferError(ec, "tls send_all", n);
-        return n;
-    }
-    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count) {
-        std::error_code ec;
-        std::size_t n = send_all_buffers(buffers, count, ec);
-        if (ec) throw TransferError(ec, "tls send_all", n);
-        return n;
-    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout);
+    std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count);
+#endif
     ///@}
 
     /// The same calls on byte containers.
     ///@{
-    std::size_t send_all(ConstBuffer b) { return send_all(b.data, b.size); }
-    std::size_t send_all(ConstBuffer b, Timeout t) { return send_all(b.data, b.size, t); }
     [[nodiscard]] std::size_t send_all(ConstBuffer b, std::error_code& ec) { return send_all(b.data, b.size, ec); }
     [[nodiscard]] std::size_t send_all(ConstBuffer b, Timeout t, std::error_code& ec) { return send_all(b.data, b.size, t, ec); }
-    [[nodiscard]] std::size_t recv(MutableBuffer b) { return recv(b.data, b.size); }
-    [[nodiscard]] std::size_t recv(MutableBuffer b, Timeout t) { return recv(b.data, b.size, t); }
     [[nodiscard]] std::size_t recv(MutableBuffer b, std::error_code& ec) { return recv(b.data, b.size, ec); }
     [[nodiscard]] std::size_t recv(MutableBuffer b, Timeout t, std::error_code& ec) { return recv(b.data, b.size, t, ec); }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    std::size_t send_all(ConstBuffer b) { return send_all(b.data, b.size); }
+    std::size_t send_all(ConstBuffer b, Timeout t) { return send_all(b.data, b.size, t); }
+    [[nodiscard]] std::size_t recv(MutableBuffer b) { return recv(b.data, b.size); }
+    [[nodiscard]] std::size_t recv(MutableBuffer b, Timeout t) { return recv(b.data, b.size, t); }
     std::size_t recv_exact(MutableBuffer b) { return recv_exact(b.data, b.size); }
     std::size_t recv_exact(MutableBuffer b, Timeout t) { return recv_exact(b.data, b.size, t); }
+#endif
     ///@}
 
     // ---- non-blocking use with a Poller -----------------------------------------------------
@@ -956,37 +433,15 @@ public:
     [[nodiscard]] std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity, std::error_code& ec) noexcept {
         return read_some(buffer, capacity, nullptr, ec);
     }
-    [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size, std::error_code& ec) noexcept {
-        ec.clear();
-        if (!check(ec)) return std::nullopt;
-        if (size == 0) return std::size_t{0};
-        std::size_t n = 0;
-        Step step = run([&](std::size_t& moved) { return ::SSL_write_ex(ssl_, data, size, &moved); }, nullptr, ec, &n, true);
-        if (step == Step::done) return n;
-        return std::nullopt;
-    }
-    [[nodiscard]] std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity) {
-        std::error_code ec;
-        auto n = try_recv(buffer, capacity, ec);
-        detail::throw_if(ec, "tls try_recv");
-        return n;
-    }
-    [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size) {
-        std::error_code ec;
-        auto n = try_send(data, size, ec);
-        detail::throw_if(ec, "tls try_send");
-        return n;
-    }
+    [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size, std::error_code& ec) noexcept;
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    [[nodiscard]] std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity);
+    [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size);
+#endif
     ///@}
     /// Sends what unsent() counts, without waiting: true when all of it has gone (else wait
     /// for writable and call again). A stream with nothing new to send calls this.
-    bool try_flush(std::error_code& ec) noexcept {
-        ec.clear();
-        if (!check(ec)) return false;
-        bool drained = detail::flush_unsent(*bio_, ec);
-        if (!drained && !ec) want_ = TlsWant::write;
-        return drained;
-    }
+    bool try_flush(std::error_code& ec) noexcept;
     /// The readiness the last call that would block was waiting for.
     TlsWant wants() const noexcept { return want_; }
     /// Bytes already encrypted that the socket had no room for: every call sends them first.
@@ -1004,82 +459,39 @@ public:
     ///@{
     void shutdown(Timeout timeout, std::error_code& ec) noexcept { shutdown_until(detail::Deadline(timeout), ec); }
     void shutdown(std::error_code& ec) noexcept { shutdown_until(detail::Deadline(), ec); }
-    void shutdown(Timeout timeout) {
-        std::error_code ec;
-        shutdown(timeout, ec);
-        detail::throw_if(ec, "tls shutdown");
-    }
-    void shutdown() {
-        std::error_code ec;
-        shutdown(ec);
-        detail::throw_if(ec, "tls shutdown");
-    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    void shutdown(Timeout timeout);
+    void shutdown();
+#endif
     ///@}
     /// Sends close_notify without waiting for the peer's: a half close; recv still works.
-    void send_close_notify(Timeout timeout, std::error_code& ec) noexcept {
-        ec.clear();
-        if (!check(ec)) return;
-        detail::Deadline deadline(timeout);
-        if (::SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) return;
-        if (run([this](std::size_t&) { return ::SSL_shutdown(ssl_) >= 0 ? 1 : -1; }, &deadline, ec) == Step::done)
-            drain(deadline, ec);
-    }
+    void send_close_notify(Timeout timeout, std::error_code& ec) noexcept;
     /// shutdown(timeout), then closes the socket whatever happened (the error is the
     /// shutdown's: e.g. tls_errc::truncated, or timed_out).
     ///@{
-    void close(Timeout timeout, std::error_code& ec) noexcept {
-        shutdown(timeout, ec);
-        ::SSL_free(ssl_);
-        ssl_ = nullptr;
-        std::error_code ignored;
-        socket_.close(ignored);
-        // Closed is as empty as moved-from: nothing to wait for, nothing left to send.
-        want_ = TlsWant::nothing;
-        bio_.reset();
-    }
-    void close(Timeout timeout) {
-        std::error_code ec;
-        close(timeout, ec);
-        detail::throw_if(ec, "tls close");
-    }
+    void close(Timeout timeout, std::error_code& ec) noexcept;
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    void close(Timeout timeout);
+#endif
     ///@}
 
     // ---- what was agreed --------------------------------------------------------------------
 
     /// The ALPN protocol agreed on ("" for none).
-    std::string alpn_protocol() const {
-        const unsigned char* p = nullptr;
-        unsigned len = 0;
-        if (ssl_) ::SSL_get0_alpn_selected(ssl_, &p, &len);
-        return p ? std::string(reinterpret_cast<const char*>(p), len) : std::string();
-    }
+    std::string alpn_protocol() const;
     /// "TLSv1.3", "TLSv1.2".
-    std::string protocol_version() const { return ssl_ ? ::SSL_get_version(ssl_) : ""; }
+    std::string protocol_version() const;
     /// Whether the peer presented a certificate (always, for a server peer).
     bool has_peer_certificate() const noexcept { return ssl_ && ::SSL_get0_peer_certificate(ssl_) != nullptr; }
     /// The peer certificate's subject, one line ("CN=example.test"), or "".
-    std::string peer_subject() const {
-        X509* cert = ssl_ ? ::SSL_get0_peer_certificate(ssl_) : nullptr;
-        if (!cert) return {};
-        char line[512];
-        ::X509_NAME_oneline(::X509_get_subject_name(cert), line, sizeof line);
-        return line;
-    }
+    std::string peer_subject() const;
     /// The subject of the certificate the check rejected, or else of the peer's.
-    std::string rejected_subject() const {
-        return rejected_ && !rejected_->empty() ? *rejected_ : peer_subject();
-    }
+    std::string rejected_subject() const;
     /// After a failed certificate check, what was expected and what came: "hostname
     /// mismatch: expected example.test, certificate /CN=other.test". "" when none failed.
-    std::string verify_detail() const {
-        long result = ssl_ ? ::SSL_get_verify_result(ssl_) : X509_V_OK;
-        if (result == X509_V_OK) return {};
-        std::string text = tls_verify_category().message(static_cast<int>(result));
-        if (!host_.empty()) text += ": expected " + host_;
-        std::string subject = rejected_subject();
-        if (!subject.empty()) text += (host_.empty() ? ": " : ", ") + std::string("certificate ") + subject;
-        return text;
-    }
+    std::string verify_detail() const;
+
+    // ---- underneath -------------------------------------------------------------------------
 
     /// The socket underneath (and its handle), e.g. to register with a Poller. Transfers on it
     /// directly would corrupt the TLS stream.
@@ -1099,284 +511,25 @@ public:
 private:
     enum class Step { done, closed, would_block, failed };
 
-    static TlsStream make(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec) {
-        ec.clear();
-        ::ERR_clear_error();
-        TlsStream s;
-        if (!context.is_valid() || !socket.is_open()) {
-            ec = context.is_valid() ? make_error_code(errc::not_open) : make_error_code(tls_errc::no_context);
-            return s;
-        }
-        detail::TlsPeerName peer;
-        if (!context.is_server()) {
-            peer = detail::tls_peer_name(host, ec);
-            if (ec) return s;
-            // Whatever the input was ("", "[]", "."), no name means no check: refused.
-            if (peer.name.empty() && context.verifies_peer()) {
-                ec = make_error_code(tls_errc::host_required);
-                return s;
-            }
-        }
-        // Every wait is poll's, so the kernel never blocks a timed call (detail/io.hpp).
-        socket.set_nonblocking(true, ec);
-        if (ec) return s;
-        // TLS sends a handshake flight, and later its session tickets, as records in separate
-        // sends. With Nagle's algorithm a small record waits for the ACK of the one before,
-        // which the peer may delay by 40 ms: a request-reply exchange right after the handshake
-        // took 41 ms instead of 0.2 (measured). nginx turns Nagle off on TLS connections too.
-        // Not TCP (a Unix-domain socket): nothing to turn off, and the error is no concern.
-        std::error_code not_tcp;
-        socket.set_no_delay(true, not_tcp);
-        s.ssl_ = ::SSL_new(context.native_handle());
-        s.bio_ = std::make_unique<detail::BioState>();
-        s.bio_->handle = socket.native_handle();
-        BIO* bio = s.ssl_ ? detail::SocketBio::make(s.bio_.get()) : nullptr;
-        if (!bio) {
-            ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::not_enough_memory));
-            return TlsStream();
-        }
-        ::SSL_set_bio(s.ssl_, bio, bio);
-        s.rejected_ = std::make_unique<std::string>();
-        ::SSL_set_ex_data(s.ssl_, detail::rejected_subject_index(), s.rejected_.get());
-        ::SSL_set_verify(s.ssl_, ::SSL_CTX_get_verify_mode(context.native_handle()), &detail::note_rejected);
-        s.socket_ = std::move(socket);
-        s.context_ = context;
-        if (context.is_server()) {
-            ::SSL_set_accept_state(s.ssl_);
-        } else {
-            ::SSL_set_connect_state(s.ssl_);
-            s.set_peer_name(peer, ec);
-        }
-        if (ec) return TlsStream();
-        return s;
-    }
-
-    // Name (SNI + DNS check) or IP address (IP check, no SNI: RFC 6066 forbids literals),
-    // as detail::tls_peer_name normalised it.
-    void set_peer_name(const detail::TlsPeerName& peer, std::error_code& ec) {
-        host_ = peer.name;
-        if (host_.empty()) return;
-        bool ok = true;
-        if (peer.is_ip) {
-            ok = ::X509_VERIFY_PARAM_set1_ip(::SSL_get0_param(ssl_), peer.ip, peer.ip_size) == 1;
-        } else {
-            ok = ::SSL_set_tlsext_host_name(ssl_, host_.c_str()) == 1 && ::SSL_set1_host(ssl_, host_.c_str()) == 1;
-        }
-        if (!ok) ec = detail::take_openssl_error(nullptr, std::make_error_code(std::errc::invalid_argument));
-    }
-
-    bool check(std::error_code& ec) const noexcept {
-        if (ssl_ && socket_.is_open()) return true;
-        ec = make_error_code(tls_errc::not_connected);
-        return false;
-    }
-
-    // Runs one OpenSSL call until it succeeds, fails, or (deadline null) would block. call
-    // takes the out-count and returns the SSL_* result. Waits as the library's other calls do.
-    // What the socket did not take before goes first; an application write (new records)
-    // waits until it has gone (see detail::BioState).
+    static TlsStream make(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec);
+    void set_peer_name(const detail::TlsPeerName& peer, std::error_code& ec);
+    bool check(std::error_code& ec) const noexcept;
     template <class Call>
     Step run(Call call, detail::Deadline* deadline, std::error_code& ec, std::size_t* moved = nullptr,
-             bool app_write = false) noexcept {
-        for (;;) {
-            bool drained = detail::flush_unsent(*bio_, ec);
-            if (ec) return Step::failed;
-            if (app_write && !drained) {
-                want_ = TlsWant::write;
-                if (!deadline) return Step::would_block;
-                if (detail::wait_after_would_block(socket_.native_handle(), true, *deadline, ec)) continue;
-                return Step::failed;
-            }
-            ::ERR_clear_error();
-            detail::clear_os_error();
-            std::size_t n = 0;
-            int rc = call(n);
-            int os_code = detail::last_error_code();
-            if (rc > 0) {
-                want_ = TlsWant::nothing;
-                if (moved) *moved = n;
-                std::error_code later;  // a broken socket is reported by the next call
-                detail::flush_unsent(*bio_, later);
-                return Step::done;
-            }
-            int error = ::SSL_get_error(ssl_, rc);
-            if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-                bool write = error == SSL_ERROR_WANT_WRITE;
-                want_ = write ? TlsWant::write : TlsWant::read;
-                if (!deadline) return Step::would_block;
-                // Waiting to read with bytes still to send (a renegotiation's ClientHello, say):
-                // the peer may need them before it says more.
-                if (!write && bio_->left() > 0) {
-                    if (detail::wait_either(socket_.native_handle(), *deadline, ec)) continue;
-                    return Step::failed;
-                }
-                if (detail::wait_after_would_block(socket_.native_handle(), write, *deadline, ec)) continue;
-                return Step::failed;
-            }
-            if (error == SSL_ERROR_ZERO_RETURN) {
-                ::ERR_clear_error();
-                return Step::closed;
-            }
-            ec = to_error(error, os_code);
-            // A failed handshake's alert tells the peer why: whatever of it the socket did not
-            // take must not stay behind in unsent.
-            std::error_code ignored;
-            detail::flush_unsent(*bio_, ignored);
-            return Step::failed;
-        }
-    }
-
-    std::error_code to_error(int error, int os_code) const noexcept {
-        // SSL_ERROR_SYSCALL with an empty queue: the OS said why or, with no code, the peer
-        // closed the connection mid-record (OpenSSL 3 usually reports that as
-        // SSL_R_UNEXPECTED_EOF_WHILE_READING). Anything else with an empty queue is a callback
-        // or mode this class never sets up.
-        std::error_code fallback = std::make_error_code(std::errc::protocol_error);
-        if (error == SSL_ERROR_SYSCALL)
-            fallback = os_code != 0 ? detail::os_error(os_code) : make_error_code(tls_errc::truncated);
-        return detail::take_openssl_error(ssl_, fallback);
-    }
-
-    // Waits until the socket has taken every byte OpenSSL wrote, as a blocking call's end.
-    bool drain(detail::Deadline& deadline, std::error_code& ec) noexcept {
-        while (!detail::flush_unsent(*bio_, ec)) {
-            if (ec || !detail::wait_after_would_block(socket_.native_handle(), true, deadline, ec)) return false;
-        }
-        return true;
-    }
-
-    void handshake_until(detail::Deadline deadline, std::error_code& ec) noexcept {
-        ec.clear();
-        if (!check(ec)) return;
-        Step step = run([this](std::size_t&) { return ::SSL_do_handshake(ssl_); }, &deadline, ec);
-        if (step == Step::closed) ec = make_error_code(tls_errc::truncated);
-        if (step == Step::done) drain(deadline, ec);
-    }
-
-    void throw_handshake(detail::Deadline deadline) {
-        std::error_code ec;
-        handshake_until(deadline, ec);
-        if (!ec) return;
-        std::string what = "tls handshake";
-        if (!host_.empty()) what += " with " + host_;
-        std::string subject = rejected_subject();
-        if (ec.category() == tls_verify_category() && !subject.empty()) what += " (certificate " + subject + ")";
-        detail::throw_error(ec, what);
-    }
-
-    // One read (waiting when deadline is set), then whatever OpenSSL already holds decrypted.
+             bool app_write = false) noexcept;
+    std::error_code to_error(int error, int os_code) const noexcept;
+    bool drain(detail::Deadline& deadline, std::error_code& ec) noexcept;
+    void handshake_until(detail::Deadline deadline, std::error_code& ec) noexcept;
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    void throw_handshake(detail::Deadline deadline);
+#endif
     std::optional<std::size_t> read_some(void* buffer, std::size_t capacity, detail::Deadline* deadline,
-                                         std::error_code& ec) noexcept {
-        ec.clear();
-        if (!check(ec)) return deadline ? std::optional<std::size_t>(0) : std::nullopt;
-        if (capacity == 0) return std::size_t{0};
-        char* out = static_cast<char*>(buffer);
-        std::size_t total = 0;
-        Step step = run([&](std::size_t& n) { return ::SSL_read_ex(ssl_, out, capacity, &n); }, deadline, ec, &total);
-        if (step == Step::closed) return std::size_t{0};
-        if (step != Step::done) return deadline ? std::optional<std::size_t>(0) : std::nullopt;
-        while (total < capacity && ::SSL_pending(ssl_) > 0) {
-            std::size_t n = 0;
-            ::ERR_clear_error();
-            if (::SSL_read_ex(ssl_, out + total, capacity - total, &n) != 1) break;
-            total += n;
-        }
-        ::ERR_clear_error();
-        return total;
-    }
-
-    std::size_t recv_exact_until(void* buffer, std::size_t size, detail::Deadline deadline, std::error_code& ec) noexcept {
-        ec.clear();
-        if (!check(ec)) return 0;  // even for 0 bytes, as on a Socket
-        char* out = static_cast<char*>(buffer);
-        std::size_t total = 0;
-        while (total < size) {
-            std::size_t n = read_some(out + total, size - total, &deadline, ec).value_or(0);
-            total += n;
-            if (ec) return total;
-            if (n == 0) {
-                ec = errc::end_of_stream;
-                return total;
-            }
-        }
-        return total;
-    }
-
-    std::size_t write_all(const void* data, std::size_t size, detail::Deadline& deadline, std::error_code& ec) noexcept {
-        ec.clear();
-        if (!check(ec)) return 0;
-        const char* in = static_cast<const char*>(data);
-        std::size_t total = 0;
-        while (total < size) {
-            std::size_t n = 0;
-            Step step = run([&](std::size_t& moved) { return ::SSL_write_ex(ssl_, in + total, size - total, &moved); },
-                            &deadline, ec, &n, true);
-            if (step == Step::closed) ec = make_error_code(errc::end_of_stream);  // the peer has closed
-            if (step != Step::done) return total;
-            total += n;
-        }
-        drain(deadline, ec);
-        return total;
-    }
-
-    std::size_t gather_until(const ConstBuffer* buffers, std::size_t count, detail::Deadline deadline, std::error_code& ec) noexcept {
-        ec.clear();
-        if (!check(ec)) return 0;
-        constexpr std::size_t record = 16 * 1024;
-        char staging[record];
-        std::size_t staged = 0, total = 0;
-        for (std::size_t i = 0; i < count; ++i) {
-            const char* piece = static_cast<const char*>(buffers[i].data);
-            std::size_t left = buffers[i].size;
-            while (left > 0) {
-                if (staged == 0 && left >= record) {  // a whole record straight from the caller's bytes
-                    std::size_t whole = left - left % record;
-                    std::size_t n = write_all(piece, whole, deadline, ec);
-                    total += n;
-                    if (ec) return total;
-                    piece += whole;
-                    left -= whole;
-                    continue;
-                }
-                std::size_t take = record - staged < left ? record - staged : left;
-                std::memcpy(staging + staged, piece, take);
-                staged += take;
-                piece += take;
-                left -= take;
-                if (staged == record) {
-                    std::size_t n = write_all(staging, staged, deadline, ec);
-                    total += n;
-                    if (ec) return total;
-                    staged = 0;
-                }
-            }
-        }
-        if (staged > 0) total += write_all(staging, staged, deadline, ec);
-        return total;
-    }
-
-    void shutdown_until(detail::Deadline deadline, std::error_code& ec) noexcept {
-        ec.clear();
-        if (!check(ec)) return;
-        if (!(::SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) {
-            // 0 means "sent, the peer's has not come": counted as done for this step.
-            Step sent = run([this](std::size_t&) { return ::SSL_shutdown(ssl_) >= 0 ? 1 : -1; }, &deadline, ec);
-            // A peer that already said goodbye may have closed before ours went out.
-            if (sent == Step::failed && (::SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN)) ec.clear();
-            if (ec) return;
-        }
-        char discard[4096];
-        while (!(::SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN)) {
-            std::size_t n = 0;
-            Step step = run([&](std::size_t& got) { return ::SSL_read_ex(ssl_, discard, sizeof discard, &got); },
-                            &deadline, ec, &n);
-            if (step == Step::closed) break;
-            if (step != Step::done) return;
-        }
-        ::ERR_clear_error();
-        // Ours may still wait for room; a peer that has closed no longer needs it.
-        if (!drain(deadline, ec) && !(ec == std::errc::timed_out)) ec.clear();
-    }
+                                         std::error_code& ec) noexcept;
+    std::size_t recv_exact_until(void* buffer, std::size_t size, detail::Deadline deadline, std::error_code& ec) noexcept;
+    std::size_t write_all(const void* data, std::size_t size, detail::Deadline& deadline, std::error_code& ec) noexcept;
+    std::size_t gather_until(const ConstBuffer* buffers, std::size_t count, detail::Deadline deadline,
+                             std::error_code& ec) noexcept;
+    void shutdown_until(detail::Deadline deadline, std::error_code& ec) noexcept;
 
     SSL* ssl_ = nullptr;
     Socket socket_;
@@ -1389,31 +542,24 @@ private:
 
 /// Connects TLS over a connected socket and completes the handshake: the usual client start.
 ///@{
-inline TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host, Timeout timeout,
-                             std::error_code& ec) {
-    TlsStream s = TlsStream::client(std::move(socket), context, host, ec);
-    if (!ec) s.handshake(timeout, ec);
-    return s;
-}
-inline TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host, Timeout timeout) {
-    TlsStream s = TlsStream::client(std::move(socket), context, host);
-    s.handshake(timeout);
-    return s;
-}
+SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host, Timeout timeout,
+                                   std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host, Timeout timeout);
+#endif
 ///@}
 
 /// Accepts TLS over an accepted socket and completes the handshake: the usual server start.
 ///@{
-inline TlsStream tls_accept(Socket socket, const TlsContext& context, Timeout timeout, std::error_code& ec) {
-    TlsStream s = TlsStream::server(std::move(socket), context, ec);
-    if (!ec) s.handshake(timeout, ec);
-    return s;
-}
-inline TlsStream tls_accept(Socket socket, const TlsContext& context, Timeout timeout) {
-    TlsStream s = TlsStream::server(std::move(socket), context);
-    s.handshake(timeout);
-    return s;
-}
+SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context, Timeout timeout, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context, Timeout timeout);
+#endif
 ///@}
 
+SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets
+
+#if !defined(SOCKETS_SEPARATE_COMPILATION)
+#include "impl/tls.ipp"
+#endif
