@@ -436,6 +436,21 @@ TEST_CASE("tls: a name that only starts like an address is checked as a name", "
     }
 }
 
+TEST_CASE("tls: a name ending in a number is refused, never read as some other address", "[tls][hosts]") {
+    // The resolver reads "0127.0.0.1" as 87.0.0.1 (octal) while OpenSSL checked it as
+    // 127.0.0.1, which the certificate holds: the check and the connection disagreed.
+    for (const char* host : {"0127.0.0.1", "127.0.0.01", "127.000.000.001", "+127.0.0.1", "127.1",
+                             "2130706433", "0x7f.0.0.1", "127.0.0.0x1", "localhost.0x1", "a.b.123"}) {
+        INFO(host);
+        HostOutcome o = try_host("server", host, trusting_client());
+        CHECK(o.ec == std::errc::invalid_argument);
+        CHECK_FALSE(o.handshake_started);
+    }
+    // Hexadecimal letters alone are an ordinary label.
+    HostOutcome o = try_host("server", "localhost.cafe", trusting_client());
+    CHECK(o.ec.value() == X509_V_ERR_HOSTNAME_MISMATCH);
+}
+
 TEST_CASE("tls: IP literals, zone or not, are checked as addresses and never sent as SNI", "[tls][hosts]") {
     // What Address::ip() writes for a link-local address carries the zone: "fe80::1%1".
     std::string from_address = Address::from_ip("fe80::1%1", 443).ip();
@@ -703,6 +718,23 @@ TEST_CASE("tls: writing to a vanished peer is an error, never SIGPIPE", "[tls]")
     INFO(ec.message());
     CHECK((ec == std::errc::broken_pipe || ec == std::errc::connection_reset));
     CHECK(sent < 64u * data.size());
+}
+
+TEST_CASE("tls: a transfer error names the peer, as a Socket's does", "[tls]") {
+    OneClientServer srv(server_context(), nothing);
+    std::error_code ec;
+    TlsStream tls = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    srv.finish();
+    std::vector<char> data(1 << 20, 'x');
+    std::string what;
+    try {
+        for (int i = 0; i < 64; ++i) tls.send_all(data.data(), data.size(), 10s);
+    } catch (const TransferError& e) {
+        what = e.what();
+    }
+    INFO(what);
+    CHECK(what.find("tls send_all with " + srv.address().to_string()) == 0);
 }
 
 TEST_CASE("tls: recv_exact counts what came before a clean close", "[tls]") {

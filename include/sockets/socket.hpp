@@ -152,11 +152,18 @@ class Socket;
 namespace detail {
 struct Segmentation;  // batch.hpp: whether send_many may hand the kernel UDP_SEGMENT runs
 // What a transfer error on s says: "operation with PEER", or "operation on LOCAL" where there
-// is no peer (see Socket::describe_connection). Any other stream: the operation alone.
+// is no peer (see Socket::describe_connection). A stream with a socket() (TlsStream): the same;
+// any other stream: the operation alone.
 SOCKETS_DECL std::string describe_transfer(const Socket& s, const char* operation);
+template <class Stream, class = void>
+struct HasSocket : std::false_type {};
 template <class Stream>
-std::string describe_transfer(const Stream&, const char* operation) {
-    return operation;
+struct HasSocket<Stream, std::void_t<decltype(std::declval<const Stream&>().socket())>> : std::true_type {};
+template <class Stream>
+std::string describe_transfer(const Stream& s, const char* operation) {
+    // A stream over a Socket (TlsStream) names the same peer the Socket would.
+    if constexpr (HasSocket<Stream>::value) return describe_transfer(s.socket(), operation);
+    else return operation;
 }
 }  // namespace detail
 

@@ -296,7 +296,8 @@ public:
     /// against its IP entries, without brackets or zone, and never sent as SNI. A host that is
     /// empty once normalised (`""`, `[]`, `.`) is tls_errc::host_required unless the context
     /// does not verify; a malformed one (a NUL, stray brackets, a zone on a name, a leading
-    /// dot, an empty label, whitespace, a star, slash, backslash or at sign) is
+    /// dot, an empty label, a last label that is a number such as `0127.0.0.1` or `127.1`,
+    /// whitespace, a star, slash, backslash, plus or at sign) is
     /// std::errc::invalid_argument. No host turns the check off. An empty (moved-from) context
     /// is tls_errc::no_context.
     ///@{

@@ -5,6 +5,7 @@
 
 #include "../tls.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -349,6 +350,24 @@ struct TlsPeerName {
 // host name holds, brackets or a zone around anything but an IPv6 literal, a trailing dot on
 // an address. Addresses are parsed strictly (inet_pton): OpenSSL's own parser reads
 // "127.0.0.1.evil.test" as 127.0.0.1.
+// A name whose last label is a number ("0127.0.0.1", "127.1", "+127.0.0.1", "0x7f.1") is no DNS
+// name (no top-level domain is numeric), but resolvers and OpenSSL read such text as some
+// address, not always the one a strict parse gives: "0127.0.0.1" resolves to 87.0.0.1 and
+// OpenSSL checks it as 127.0.0.1. Only what inet_pton accepts is an address; the rest is refused.
+inline bool ends_in_number(const std::string& name) {
+    std::size_t dot = name.rfind('.');
+    std::string_view last = std::string_view(name).substr(dot == std::string::npos ? 0 : dot + 1);
+    if (last.size() > 1 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X')) last.remove_prefix(2);
+    if (last.empty()) return false;
+    for (char c : last)
+        if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    // Hexadecimal digits alone ("cafe", "be") are ordinary labels unless the 0x prefix was there.
+    bool decimal = true;
+    for (char c : last)
+        if (c < '0' || c > '9') decimal = false;
+    return decimal || last.size() != std::string_view(name).substr(dot == std::string::npos ? 0 : dot + 1).size();
+}
+
 SOCKETS_DECL TlsPeerName tls_peer_name(std::string_view host, std::error_code& ec) {
     ec.clear();
     TlsPeerName out;
@@ -368,7 +387,7 @@ SOCKETS_DECL TlsPeerName tls_peer_name(std::string_view host, std::error_code& e
     std::string text(host.substr(0, percent));
     for (unsigned char c : host) {
         // No host name, address or zone holds these; a bracket here is a second or a stray one.
-        if (c <= ' ' || c == 0x7f || std::string_view("[]*/\\@").find(static_cast<char>(c)) != std::string_view::npos)
+        if (c <= ' ' || c == 0x7f || std::string_view("[]*/\\@+").find(static_cast<char>(c)) != std::string_view::npos)
             return refuse();
     }
     if (text.find(':') != std::string::npos || bracketed || percent != std::string_view::npos) {
@@ -386,7 +405,8 @@ SOCKETS_DECL TlsPeerName tls_peer_name(std::string_view host, std::error_code& e
             if (text.size() != host.size()) return refuse();  // "127.0.0.1.": an address has no dot to drop
             std::memcpy(out.ip, &v4, sizeof v4);
             out.ip_size = sizeof v4;
-        } else if (text.front() == '.' || text.back() == '.' || text.find("..") != std::string::npos) {
+        } else if (text.front() == '.' || text.back() == '.' || text.find("..") != std::string::npos ||
+                   ends_in_number(text)) {
             return refuse();
         }
     }
@@ -939,56 +959,56 @@ SOCKETS_DECL bool TlsStream::try_flush(std::error_code& ec) noexcept {
 SOCKETS_DECL std::size_t TlsStream::recv(void* buffer, std::size_t capacity, Timeout timeout) {
     std::error_code ec;
     std::size_t n = recv(buffer, capacity, timeout, ec);
-    if (ec) throw_exception(TransferError(ec, "tls recv", n));
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(socket_, "tls recv"), n));
     return n;
 }
 
 SOCKETS_DECL std::size_t TlsStream::recv(void* buffer, std::size_t capacity) {
     std::error_code ec;
     std::size_t n = recv(buffer, capacity, ec);
-    if (ec) throw_exception(TransferError(ec, "tls recv", n));
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(socket_, "tls recv"), n));
     return n;
 }
 
 SOCKETS_DECL std::size_t TlsStream::recv_exact(void* buffer, std::size_t size, Timeout timeout) {
     std::error_code ec;
     std::size_t n = recv_exact(buffer, size, timeout, ec);
-    if (ec) throw_exception(TransferError(ec, "tls recv_exact", n));
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(socket_, "tls recv_exact"), n));
     return n;
 }
 
 SOCKETS_DECL std::size_t TlsStream::recv_exact(void* buffer, std::size_t size) {
     std::error_code ec;
     std::size_t n = recv_exact(buffer, size, ec);
-    if (ec) throw_exception(TransferError(ec, "tls recv_exact", n));
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(socket_, "tls recv_exact"), n));
     return n;
 }
 
 SOCKETS_DECL std::size_t TlsStream::send_all(const void* data, std::size_t size, Timeout timeout) {
     std::error_code ec;
     std::size_t n = send_all(data, size, timeout, ec);
-    if (ec) throw_exception(TransferError(ec, "tls send_all", n));
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(socket_, "tls send_all"), n));
     return n;
 }
 
 SOCKETS_DECL std::size_t TlsStream::send_all(const void* data, std::size_t size) {
     std::error_code ec;
     std::size_t n = send_all(data, size, ec);
-    if (ec) throw_exception(TransferError(ec, "tls send_all", n));
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(socket_, "tls send_all"), n));
     return n;
 }
 
 SOCKETS_DECL std::size_t TlsStream::send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout) {
     std::error_code ec;
     std::size_t n = send_all_buffers(buffers, count, timeout, ec);
-    if (ec) throw_exception(TransferError(ec, "tls send_all", n));
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(socket_, "tls send_all"), n));
     return n;
 }
 
 SOCKETS_DECL std::size_t TlsStream::send_all_buffers(const ConstBuffer* buffers, std::size_t count) {
     std::error_code ec;
     std::size_t n = send_all_buffers(buffers, count, ec);
-    if (ec) throw_exception(TransferError(ec, "tls send_all", n));
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(socket_, "tls send_all"), n));
     return n;
 }
 
