@@ -11,3 +11,6 @@
 #include <sockets/detail/impl/platform.ipp>
 #include <sockets/impl/address.ipp>
 #include <sockets/impl/poller.ipp>
+#include <sockets/impl/connect.ipp>
+#include <sockets/impl/message.ipp>
+#include <sockets/impl/batch.ipp>
