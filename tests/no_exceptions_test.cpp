@@ -143,9 +143,9 @@ void client_server() {
 
 // The throwing forms are absent without exceptions (a call does not compile), present with.
 #if defined(SOCKETS_NO_EXCEPTIONS)
-constexpr bool throwing_forms = false;
+[[maybe_unused]] constexpr bool throwing_forms = false;
 #else
-constexpr bool throwing_forms = true;
+[[maybe_unused]] constexpr bool throwing_forms = true;
 #endif
 #define SOCKETS_TEST_HAS_CALL(name, T, call)                                   \
     template <class T, class = void>                                           \
