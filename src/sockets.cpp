@@ -14,3 +14,6 @@
 #include <sockets/impl/address.ipp>
 #include <sockets/impl/socket.ipp>
 #include <sockets/impl/poller.ipp>
+#include <sockets/impl/connect.ipp>
+#include <sockets/impl/message.ipp>
+#include <sockets/impl/batch.ipp>

@@ -1,3 +1,5 @@
+#include <cstring>
+#include <new>
 #include <sockets/message.hpp>
 #include <sockets/poller.hpp>
 
@@ -791,4 +793,18 @@ TEST_CASE("a message exactly at the limit is accepted and one byte over it refus
         send_message(q.client, "after", prefix);
         CHECK(fresh.read_message(10s, prefix) == "after");
     }
+}
+
+TEST_CASE("MessageBuffer::prepare never hands out room it does not have", "[message][limit]") {
+    MessageBuffer buffer(SIZE_MAX);
+    std::memcpy(buffer.prepare(10), "0123456789", 10);
+    buffer.commit(10);
+    // end + n wraps: the room must be refused, not a pointer into a tiny allocation.
+    CHECK_THROWS_AS(buffer.prepare(SIZE_MAX - 5), std::bad_alloc);
+    CHECK_THROWS_AS(buffer.prepare(SIZE_MAX), std::bad_alloc);
+    // Nothing was lost, and the buffer still works.
+    CHECK(buffer.size() == 10);
+    std::memcpy(buffer.prepare(4), "abcd", 4);
+    buffer.commit(4);
+    CHECK(buffer.size() == 14);
 }

@@ -56,7 +56,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 using namespace sockets;
 
@@ -253,6 +257,124 @@ void tls() {
 }
 #endif
 
+// The throwing forms are absent without exceptions (a call does not compile), present with.
+#if defined(SOCKETS_NO_EXCEPTIONS)
+[[maybe_unused]] constexpr bool throwing_forms = false;
+#else
+[[maybe_unused]] constexpr bool throwing_forms = true;
+#endif
+#define SOCKETS_TEST_HAS_CALL(name, T, call)                                   \
+    template <class T, class = void>                                           \
+    struct name : std::false_type {};                                          \
+    template <class T>                                                         \
+    struct name<T, std::void_t<decltype(call)>> : std::true_type {}
+
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_CONNECT
+SOCKETS_TEST_HAS_CALL(HasConnectToAddress, A, connect_to(std::declval<const A&>()));
+SOCKETS_TEST_HAS_CALL(HasConnectToHost, A, connect_to(std::string_view(), std::declval<A>()));
+static_assert(HasConnectToAddress<Address>::value == throwing_forms, "connect_to(address) without ec");
+static_assert(HasConnectToHost<int>::value == throwing_forms, "connect_to(host, port) without ec");
+#endif
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_MESSAGE
+SOCKETS_TEST_HAS_CALL(HasSendMessage, S, send_message(std::declval<S&>(), std::string_view()));
+SOCKETS_TEST_HAS_CALL(HasSendLine, S, send_line(std::declval<S&>(), std::string_view()));
+SOCKETS_TEST_HAS_CALL(HasReadMessage, R, std::declval<R&>().read_message());
+SOCKETS_TEST_HAS_CALL(HasReadLine, R, std::declval<R&>().read_line());
+SOCKETS_TEST_HAS_CALL(HasFlush, W, std::declval<W&>().flush());
+static_assert(HasSendMessage<Socket>::value == throwing_forms, "send_message without ec");
+static_assert(HasSendLine<Socket>::value == throwing_forms, "send_line without ec");
+static_assert(HasReadMessage<StreamReader>::value == throwing_forms, "read_message without ec");
+static_assert(HasReadLine<StreamReader>::value == throwing_forms, "read_line without ec");
+static_assert(HasFlush<MessageWriter>::value == throwing_forms, "MessageWriter::flush without ec");
+#endif
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_BATCH
+SOCKETS_TEST_HAS_CALL(HasSendMany, S, send_many(std::declval<S&>(), nullptr, 0));
+SOCKETS_TEST_HAS_CALL(HasRecvMany, S, recv_many(std::declval<S&>(), nullptr, 0));
+static_assert(HasSendMany<Socket>::value == throwing_forms, "send_many without ec");
+static_assert(HasRecvMany<Socket>::value == throwing_forms, "recv_many without ec");
+#endif
+
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_CONNECT
+// connect_to by address, by candidates and by host, and two failures reported through ec where
+// the throwing forms would throw ConnectError.
+void connecting() {
+    std::error_code ec;
+    Socket listener = listen_on(Address::loopback(Family::ipv4), ec);
+    Address at = listener.local_address(ec);
+    check(!ec, "listen_on", ec);
+    Socket by_address = connect_to(at, ec);
+    check(!ec && by_address.is_open(), "connect_to(address)", ec);
+    Socket by_candidates = connect_to(std::vector<Address>{at}, std::chrono::seconds(30), ec);
+    check(!ec && by_candidates.is_open(), "connect_to(candidates, timeout)", ec);
+    Socket by_numeric = connect_to("127.0.0.1", at.port(), ec);
+    check(!ec && by_numeric.is_open(), "connect_to(numeric host)", ec);
+    Socket by_host = connect_to("localhost", at.port(), std::chrono::seconds(30), ec);
+    check(!ec && by_host.is_open(), "connect_to(localhost, timeout)", ec);
+    Socket none = connect_to(std::vector<Address>{}, ec);
+    check(ec == std::errc::invalid_argument && !none.is_open(), "connect_to(no candidates)");
+    Socket late = connect_to("localhost", at.port(), Timeout::zero(), ec);
+    check(ec == std::errc::timed_out && !late.is_open(), "connect_to(host, zero timeout)");
+}
+#endif
+
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_CONNECT && SOCKETS_TEST_NOEXC_MESSAGE
+// Every framing call in its error_code form, then the errors a throwing form would throw.
+void framing() {
+    std::error_code ec;
+    Socket listener = listen_on(Address::loopback(Family::ipv4), ec);
+    Socket client = connect_to(listener.local_address(ec), std::chrono::seconds(30), ec);
+    Socket server = listener.accept(std::chrono::seconds(30), ec);
+    check(!ec, "connected pair", ec);
+    check(send_message(client, "one", ec) == 7 && !ec, "send_message", ec);
+    check(send_message(client, "two", std::chrono::seconds(30), ec, Prefix::u16) == 5 && !ec, "send_message u16", ec);
+    check(send_line(client, "three", ec) == 6 && !ec, "send_line", ec);
+    check(send_line(client, "four", std::chrono::seconds(30), ec, "\r\n") == 6 && !ec, "send_line CRLF", ec);
+    {
+        MessageWriter writer(client);
+        writer.write_message("five", ec);
+        writer.flush(ec);
+        check(!ec && writer.pending() == 0, "MessageWriter::flush", ec);
+    }
+    StreamReader reader(server);
+    check(reader.read_message(ec) == "one" && !ec, "read_message", ec);
+    check(reader.read_message(std::chrono::seconds(30), ec, Prefix::u16) == "two" && !ec, "read_message u16", ec);
+    check(reader.read_line(ec) == "three" && !ec, "read_line", ec);
+    check(reader.read_line(std::chrono::seconds(30), ec) == "four" && !ec, "read_line CRLF", ec);
+    check(reader.read_message(std::chrono::seconds(30), ec) == "five" && !ec, "read_message (writer)", ec);
+    std::string big(70000, 'x');
+    check(send_message(client, big, ec, Prefix::u16) == 0 && ec == errc::message_too_large, "send_message too large");
+    client.close();
+    reader.read_message(std::chrono::seconds(30), ec);
+    check(ec == errc::end_of_stream, "read_message at the end", ec);
+}
+#endif
+
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_BATCH
+// send_many / recv_many over loopback UDP, and a too-large datagram counted, not thrown.
+void batches() {
+    std::error_code ec;
+    Socket sender = Socket::open(Family::ipv4, Type::datagram, ec);
+    Socket receiver = Socket::open(Family::ipv4, Type::datagram, ec);
+    sender.bind(Address::loopback(Family::ipv4), ec);
+    receiver.bind(Address::loopback(Family::ipv4), ec);
+    Address to = receiver.local_address(ec);
+    check(!ec, "UDP pair", ec);
+    OutgoingDatagram out[3] = {{ConstBuffer("aa", 2), &to}, {ConstBuffer("bb", 2), &to}, {ConstBuffer("c", 1), &to}};
+    check(send_many(sender, out, 3, ec) == 3 && !ec, "send_many", ec);
+    char storage[3][8];
+    IncomingDatagram in[3];
+    for (int i = 0; i < 3; ++i) in[i].buffer = MutableBuffer(storage[i]);
+    std::size_t got = 0;
+    while (got < 3 && !ec) got += recv_many(receiver, in + got, 3 - got, std::chrono::seconds(30), ec);
+    check(!ec && got == 3 && in[2].size == 1 && storage[2][0] == 'c' && in[0].sender == sender.local_address(ec),
+          "recv_many", ec);
+    std::string huge(70000, 'x');
+    OutgoingDatagram too_big[2] = {{ConstBuffer("ok", 2), &to}, {ConstBuffer(huge.data(), huge.size()), &to}};
+    check(send_many(sender, too_big, 2, std::chrono::seconds(30), ec) == 1 && ec == std::errc::message_size,
+          "send_many counts the datagrams before a failure", ec);
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -287,6 +409,15 @@ int main(int argc, char** argv) {
 #endif
 #if SOCKETS_TEST_NOEXC_TLS
     tls();
+#endif
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_CONNECT
+    connecting();
+#endif
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_CONNECT && SOCKETS_TEST_NOEXC_MESSAGE
+    framing();
+#endif
+#if SOCKETS_TEST_NOEXC_SOCKET && SOCKETS_TEST_NOEXC_BATCH
+    batches();
 #endif
     std::printf("%s\n", failures ? "no_exceptions_test: FAILED" : "no_exceptions_test: ok");
     return failures ? 1 : 0;

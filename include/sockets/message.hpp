@@ -29,12 +29,14 @@
 #include <utility>
 #include <vector>
 
+#include "config.hpp"
 #include "byte_order.hpp"
 #include "error.hpp"
 #include "socket.hpp"
 #include "timeout.hpp"
 
 namespace sockets {
+SOCKETS_MODE_NAMESPACE_BEGIN
 
 /// Width of the big-endian length prefix.
 enum class Prefix : std::uint8_t { u16 = 2, u32 = 4, u64 = 8 };
@@ -127,26 +129,8 @@ public:
     explicit MessageBuffer(std::size_t max_message = default_max_message) : max_message_(max_message) {}
     /// Takes other's bytes; other is left empty, with its limit, and usable.
     ///@{
-    MessageBuffer(MessageBuffer&& other) noexcept
-        : bytes_(std::move(other.bytes_)), capacity_(std::exchange(other.capacity_, 0)),
-          begin_(std::exchange(other.begin_, 0)), end_(std::exchange(other.end_, 0)),
-          searched_(std::exchange(other.searched_, 0)), searched_for_(std::move(other.searched_for_)),
-          max_message_(other.max_message_) {
-        other.searched_for_.clear();
-    }
-    MessageBuffer& operator=(MessageBuffer&& other) noexcept {
-        if (this != &other) {
-            bytes_ = std::move(other.bytes_);
-            capacity_ = std::exchange(other.capacity_, 0);
-            begin_ = std::exchange(other.begin_, 0);
-            end_ = std::exchange(other.end_, 0);
-            searched_ = std::exchange(other.searched_, 0);
-            searched_for_ = std::move(other.searched_for_);
-            other.searched_for_.clear();
-            max_message_ = other.max_message_;
-        }
-        return *this;
-    }
+    MessageBuffer(MessageBuffer&& other) noexcept;
+    MessageBuffer& operator=(MessageBuffer&& other) noexcept;
     ///@}
     MessageBuffer(const MessageBuffer&) = delete;
     MessageBuffer& operator=(const MessageBuffer&) = delete;
@@ -233,7 +217,8 @@ public:
     /// Bytes allocated: grows on demand, never preallocated at the limit.
     std::size_t capacity() const noexcept { return capacity_; }
 
-    /// Room for at least n more bytes at the end; for reading straight into the buffer.
+    /// Room for at least n more bytes at the end; for reading straight into the buffer. Room
+    /// that cannot be had (memory, or more than a size_t counts) is std::bad_alloc, as new.
     char* prepare(std::size_t n) {
         make_room(n);
         return bytes_.get() + end_;
@@ -242,25 +227,11 @@ public:
     void commit(std::size_t n) noexcept { end_ += n; }
 
 private:
-    // Grows by doubling up to the limit plus max_frame_overhead, then only to what is needed,
-    // so a reader that never asks for more than its limit holds no more than that.
+    // Inline: every read into the buffer (prepare) passes here; growing is the rare slow path.
     void make_room(std::size_t n) {
-        if (capacity_ - end_ >= n) return;
-        if (begin_ > 0) {  // slide the unread bytes to the front before growing
-            std::memmove(bytes_.get(), bytes_.get() + begin_, end_ - begin_);
-            end_ -= begin_;
-            begin_ = 0;
-        }
-        if (capacity_ - end_ >= n) return;
-        const std::size_t needed = end_ + n;
-        const std::size_t ceiling = detail::saturating_add(max_message_, max_frame_overhead);
-        std::size_t grown = capacity_ < ceiling / 2 ? capacity_ * 2 : ceiling;
-        if (grown < needed) grown = needed;
-        detail::OwnedBytes bigger(grown);
-        if (end_) std::memcpy(bigger.get(), bytes_.get(), end_);
-        bytes_ = std::move(bigger);
-        capacity_ = grown;
+        if (capacity_ - end_ < n) grow(n);
     }
+    void grow(std::size_t n);
 
     detail::OwnedBytes bytes_;
     std::size_t capacity_ = 0;
@@ -307,16 +278,18 @@ public:
     std::string_view read_message(Timeout timeout, std::error_code& ec, Prefix prefix = Prefix::u32) {
         return read_until_complete(timeout, ec, [&](std::error_code& e) { return buffer_.next_message(e, prefix); });
     }
+    std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
+        return read_message(Timeout::max(), ec, prefix);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     std::string_view read_message(Timeout timeout, Prefix prefix = Prefix::u32) {
         std::error_code ec;
         std::string_view m = read_message(timeout, ec, prefix);
         if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_message"));
         return m;
     }
-    std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
-        return read_message(Timeout::max(), ec, prefix);
-    }
     std::string_view read_message(Prefix prefix = Prefix::u32) { return read_message(Timeout::max(), prefix); }
+#endif
     ///@}
 
     /// One line without its ending (which may arrive split across reads); by default "\n" or
@@ -326,18 +299,20 @@ public:
     std::string_view read_line(Timeout timeout, std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line_until(timeout, ec, delimiter, false);
     }
+    std::string_view read_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line(Timeout::max(), ec, delimiter);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     std::string_view read_line(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
         std::string_view line = read_line(timeout, ec, delimiter);
         if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_line"));
         return line;
     }
-    std::string_view read_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
-        return read_line(Timeout::max(), ec, delimiter);
-    }
     std::string_view read_line(Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line(Timeout::max(), delimiter);
     }
+#endif
     ///@}
 
     /// Like read_line, but lenient at the end, as Python's readline(): when the peer closes
@@ -348,18 +323,20 @@ public:
                                             Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line_until(timeout, ec, delimiter, true);
     }
+    std::string_view read_line_or_remainder(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+        return read_line_or_remainder(Timeout::max(), ec, delimiter);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     std::string_view read_line_or_remainder(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
         std::string_view line = read_line_or_remainder(timeout, ec, delimiter);
         if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_line"));
         return line;
     }
-    std::string_view read_line_or_remainder(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
-        return read_line_or_remainder(Timeout::max(), ec, delimiter);
-    }
     std::string_view read_line_or_remainder(Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line_or_remainder(Timeout::max(), delimiter);
     }
+#endif
     ///@}
 
     /// Exactly size bytes: buffered ones first, then straight from the stream. Returns the
@@ -371,16 +348,18 @@ public:
         if (from_buffer == size) return size;
         return from_buffer + stream_->recv_exact(static_cast<char*>(out) + from_buffer, size - from_buffer, timeout, ec);
     }
-    std::size_t read_exact(void* out, std::size_t size, Timeout timeout) {
-        std::error_code ec;
-        std::size_t n = read_exact(out, size, timeout, ec);
-        if (ec) throw TransferError(ec, detail::describe_transfer(*stream_, "read_exact"), n);
-        return n;
-    }
     std::size_t read_exact(void* out, std::size_t size, std::error_code& ec) {
         return read_exact(out, size, Timeout::max(), ec);
     }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    std::size_t read_exact(void* out, std::size_t size, Timeout timeout) {
+        std::error_code ec;
+        std::size_t n = read_exact(out, size, timeout, ec);
+        if (ec) throw_exception(TransferError(ec, detail::describe_transfer(*stream_, "read_exact"), n));
+        return n;
+    }
     std::size_t read_exact(void* out, std::size_t size) { return read_exact(out, size, Timeout::max()); }
+#endif
     ///@}
 
     /// Whatever is available, at most capacity bytes: buffered bytes, or one recv. 0: closed.
@@ -390,16 +369,18 @@ public:
         if (buffer_.size() > 0 || capacity == 0) return take_buffered(out, capacity);
         return stream_->recv(out, capacity, timeout, ec);
     }
+    std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
+        return read_some(out, capacity, Timeout::max(), ec);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     std::size_t read_some(void* out, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
         std::size_t n = read_some(out, capacity, timeout, ec);
         if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_some"));
         return n;
     }
-    std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
-        return read_some(out, capacity, Timeout::max(), ec);
-    }
     std::size_t read_some(void* out, std::size_t capacity) { return read_some(out, capacity, Timeout::max()); }
+#endif
     ///@}
 
     // ---- non-blocking use, e.g. when a Poller says readable --------------------------------
@@ -534,20 +515,22 @@ std::size_t send_message(Stream& stream, std::string_view payload, Timeout timeo
     return send_message(stream, payload.data(), payload.size(), timeout, ec, prefix);
 }
 template <class Stream>
+std::size_t send_message(Stream& stream, std::string_view payload, std::error_code& ec, Prefix prefix = Prefix::u32) {
+    return send_message(stream, payload.data(), payload.size(), Timeout::max(), ec, prefix);
+}
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+template <class Stream>
 std::size_t send_message(Stream& stream, std::string_view payload, Timeout timeout, Prefix prefix = Prefix::u32) {
     std::error_code ec;
     std::size_t n = send_message(stream, payload.data(), payload.size(), timeout, ec, prefix);
-    if (ec) throw TransferError(ec, detail::describe_transfer(stream, "send_message"), n);
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(stream, "send_message"), n));
     return n;
-}
-template <class Stream>
-std::size_t send_message(Stream& stream, std::string_view payload, std::error_code& ec, Prefix prefix = Prefix::u32) {
-    return send_message(stream, payload.data(), payload.size(), Timeout::max(), ec, prefix);
 }
 template <class Stream>
 std::size_t send_message(Stream& stream, std::string_view payload, Prefix prefix = Prefix::u32) {
     return send_message(stream, payload, Timeout::max(), prefix);
 }
+#endif
 ///@}
 
 /// Collects many small messages and sends them in one system call per batch: the writing twin
@@ -581,13 +564,15 @@ public:
         if (!payload.empty()) std::memcpy(pending_.data() + at + width, payload.data(), payload.size());
         if (pending_.size() >= batch_size_) flush(timeout, ec);
     }
+    void write_message(std::string_view payload, std::error_code& ec) { write_message(payload, Timeout::max(), ec); }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     void write_message(std::string_view payload, Timeout timeout) {
         std::error_code ec;
         write_message(payload, timeout, ec);
         if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "write_message"));
     }
-    void write_message(std::string_view payload, std::error_code& ec) { write_message(payload, Timeout::max(), ec); }
     void write_message(std::string_view payload) { write_message(payload, Timeout::max()); }
+#endif
     ///@}
 
     /// Sends everything collected. On error or timeout the unsent bytes stay queued.
@@ -598,13 +583,15 @@ public:
         std::size_t sent = stream_->send_all(pending_.data(), pending_.size(), timeout, ec);
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(sent));
     }
+    void flush(std::error_code& ec) { flush(Timeout::max(), ec); }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
     void flush(Timeout timeout) {
         std::error_code ec;
         flush(timeout, ec);
         if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "flush"));
     }
-    void flush(std::error_code& ec) { flush(Timeout::max(), ec); }
     void flush() { flush(Timeout::max()); }
+#endif
     ///@}
 
     /// Bytes queued and not yet sent.
@@ -638,20 +625,27 @@ std::size_t send_line(Stream& stream, std::string_view line, Timeout timeout, st
     return stream.send_all_buffers(pieces, 2, timeout, ec);
 }
 template <class Stream>
+std::size_t send_line(Stream& stream, std::string_view line, std::error_code& ec, std::string_view delimiter = "\n") {
+    return send_line(stream, line, Timeout::max(), ec, delimiter);
+}
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+template <class Stream>
 std::size_t send_line(Stream& stream, std::string_view line, Timeout timeout, std::string_view delimiter = "\n") {
     std::error_code ec;
     std::size_t n = send_line(stream, line, timeout, ec, delimiter);
-    if (ec) throw TransferError(ec, detail::describe_transfer(stream, "send_line"), n);
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(stream, "send_line"), n));
     return n;
-}
-template <class Stream>
-std::size_t send_line(Stream& stream, std::string_view line, std::error_code& ec, std::string_view delimiter = "\n") {
-    return send_line(stream, line, Timeout::max(), ec, delimiter);
 }
 template <class Stream>
 std::size_t send_line(Stream& stream, std::string_view line, std::string_view delimiter = "\n") {
     return send_line(stream, line, Timeout::max(), delimiter);
 }
+#endif
 ///@}
 
+SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets
+
+#if !defined(SOCKETS_SEPARATE_COMPILATION)
+#include "impl/message.ipp"
+#endif
