@@ -2,6 +2,7 @@
 // plain OpenSSL on a blocking socket (SSL_set_fd, SSL_write/SSL_read loops), same context and
 // cipher, interleaved runs. Prints "tls_bulk LIB RAW MiB/s".
 //   tls_bench CERT_DIR [--quick]
+#include <sockets/connect.hpp>
 #include <sockets/tls.hpp>
 
 #include <algorithm>
