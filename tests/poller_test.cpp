@@ -61,6 +61,26 @@ TEMPLATE_TEST_CASE("readable only after data arrives", "[poller]", POLLER_BACKEN
     CHECK_FALSE(ready[0].has(Events::writable));
 }
 
+TEMPLATE_TEST_CASE("a poller assigned to itself keeps its registrations", "[poller][moved]", POLLER_BACKENDS) {
+    TestType poller;
+    auto p = test::tcp_pair();
+    poller.add(p.server, Events::readable, 9);
+    TestType& same = poller;
+    poller = std::move(same);  // PollPoller crashed in the next wait; the others lost the socket
+    CHECK(poller.size() == 1);
+    p.client.send_all(std::string("x"));
+    std::error_code ec;
+    const auto& ready = poller.wait(guard, ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(ready.size() == 1);
+    CHECK(ready[0].token == 9);
+    // A real move still works, and the moved-from poller is not_open.
+    TestType other = std::move(poller);
+    CHECK(other.size() == 1);
+    poller.wait(0ms, ec);
+    CHECK(ec == errc::not_open);
+}
+
 TEMPLATE_TEST_CASE("a connected socket is writable", "[poller]", POLLER_BACKENDS) {
     TestType poller;
     auto p = test::tcp_pair();

@@ -735,6 +735,15 @@ TEST_CASE("tls: a transfer error names the peer, as a Socket's does", "[tls]") {
     }
     INFO(what);
     CHECK(what.find("tls send_all with " + srv.address().to_string()) == 0);
+    // The non-waiting calls name it too.
+    what.clear();
+    try {
+        for (int i = 0; i < 64; ++i) (void)tls.try_send(data.data(), data.size());
+    } catch (const std::system_error& e) {
+        what = e.what();
+    }
+    INFO(what);
+    CHECK(what.find("tls try_send with " + srv.address().to_string()) == 0);
 }
 
 TEST_CASE("tls: recv_exact counts what came before a clean close", "[tls]") {

@@ -65,6 +65,7 @@
 #pragma once
 
 #include <chrono>
+#include <new>
 #include <cstddef>
 #include <cstdint>
 #include <system_error>
@@ -332,6 +333,17 @@ private:
 
 // What every backend shares: the registry, the batch and its liveness marks, the waker and
 // the wait loop.
+// Move assignment by destroy-and-move-construct, skipped for self-assignment: the members'
+// own self-move (std::vector's) would empty the tables the registry indexes into.
+template <class T>
+T& move_assign(T& self, T& other) noexcept {
+    if (&self != &other) {
+        self.~T();
+        ::new (static_cast<void*>(&self)) T(std::move(other));
+    }
+    return self;
+}
+
 class PollerCore {
 public:
     std::size_t size() const noexcept { return registry_.size(); }
@@ -577,6 +589,10 @@ public:
     static constexpr const char* name = "select";
 
     SelectPoller();
+    /// Movable: the registrations go with the move (see the file comment).
+    SelectPoller(SelectPoller&&) noexcept = default;
+    /// Move assignment; assigning a poller to itself leaves it as it was.
+    SelectPoller& operator=(SelectPoller&& other) noexcept { return detail::move_assign(*this, other); }
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec);
@@ -618,6 +634,10 @@ public:
     static constexpr const char* name = "poll";
 
     PollPoller();
+    /// Movable: the registrations go with the move (see the file comment).
+    PollPoller(PollPoller&&) noexcept = default;
+    /// Move assignment; assigning a poller to itself leaves it as it was.
+    PollPoller& operator=(PollPoller&& other) noexcept { return detail::move_assign(*this, other); }
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec);
@@ -675,6 +695,10 @@ public:
     static constexpr const char* name = "epoll";
 
     EpollPoller();
+    /// Movable: the registrations go with the move (see the file comment).
+    EpollPoller(EpollPoller&&) noexcept = default;
+    /// Move assignment; assigning a poller to itself leaves it as it was.
+    EpollPoller& operator=(EpollPoller&& other) noexcept { return detail::move_assign(*this, other); }
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
     /// The kernel validates the descriptor before anything is allocated (an absurd number is

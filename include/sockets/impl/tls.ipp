@@ -1015,14 +1015,14 @@ SOCKETS_DECL std::size_t TlsStream::send_all_buffers(const ConstBuffer* buffers,
 SOCKETS_DECL std::optional<std::size_t> TlsStream::try_recv(void* buffer, std::size_t capacity) {
     std::error_code ec;
     auto n = try_recv(buffer, capacity, ec);
-    detail::throw_if(ec, "tls try_recv");
+    if (ec) detail::throw_error(ec, detail::describe_transfer(socket_, "tls try_recv"));
     return n;
 }
 
 SOCKETS_DECL std::optional<std::size_t> TlsStream::try_send(const void* data, std::size_t size) {
     std::error_code ec;
     auto n = try_send(data, size, ec);
-    detail::throw_if(ec, "tls try_send");
+    if (ec) detail::throw_error(ec, detail::describe_transfer(socket_, "tls try_send"));
     return n;
 }
 #endif
