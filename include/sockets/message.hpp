@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -227,11 +228,29 @@ public:
     void commit(std::size_t n) noexcept { end_ += n; }
 
 private:
-    // Inline: every read into the buffer (prepare) passes here; growing is the rare slow path.
+    // Grows by doubling up to the limit plus max_frame_overhead, then only to what is needed,
+    // so a reader that never asks for more than its limit holds no more than that. Inline,
+    // growth included: with the growth out of line g++ -O3 stopped inlining read_message into
+    // the caller's loop (about 45 more instructions per message read, in compiled mode).
     void make_room(std::size_t n) {
-        if (capacity_ - end_ < n) grow(n);
+        if (capacity_ - end_ >= n) return;
+        if (begin_ > 0) {  // slide the unread bytes to the front before growing
+            std::memmove(bytes_.get(), bytes_.get() + begin_, end_ - begin_);
+            end_ -= begin_;
+            begin_ = 0;
+        }
+        if (capacity_ - end_ >= n) return;
+        // end_ + n would wrap to a small size, and prepare would hand out room it does not have.
+        if (n > static_cast<std::size_t>(-1) - end_) throw_exception(std::bad_alloc());
+        const std::size_t needed = end_ + n;
+        const std::size_t ceiling = detail::saturating_add(max_message_, max_frame_overhead);
+        std::size_t grown = capacity_ < ceiling / 2 ? capacity_ * 2 : ceiling;
+        if (grown < needed) grown = needed;
+        detail::OwnedBytes bigger(grown);
+        if (end_) std::memcpy(bigger.get(), bytes_.get(), end_);
+        bytes_ = std::move(bigger);
+        capacity_ = grown;
     }
-    void grow(std::size_t n);
 
     detail::OwnedBytes bytes_;
     std::size_t capacity_ = 0;
