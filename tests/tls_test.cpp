@@ -733,8 +733,15 @@ TEST_CASE("tls: a transfer error names the peer, as a Socket's does", "[tls]") {
     } catch (const TransferError& e) {
         what = e.what();
     }
+    // As for a Socket (socket_test): Linux remembers a reset peer's address; elsewhere (wine
+    // included) the OS may forget it, and the message names the local address instead.
+    const std::string peer = " with " + srv.address().to_string();
     INFO(what);
-    CHECK(what.find("tls send_all with " + srv.address().to_string()) == 0);
+#if defined(__linux__)
+    CHECK(what.find("tls send_all" + peer) == 0);
+#else
+    CHECK(what.find("tls send_all ") == 0);
+#endif
     // The non-waiting calls name it too.
     what.clear();
     try {
@@ -743,7 +750,11 @@ TEST_CASE("tls: a transfer error names the peer, as a Socket's does", "[tls]") {
         what = e.what();
     }
     INFO(what);
-    CHECK(what.find("tls try_send with " + srv.address().to_string()) == 0);
+#if defined(__linux__)
+    CHECK(what.find("tls try_send" + peer) == 0);
+#else
+    CHECK(what.find("tls try_send ") == 0);
+#endif
 }
 
 TEST_CASE("tls: recv_exact counts what came before a clean close", "[tls]") {
