@@ -498,6 +498,18 @@ public:
     /// The same for a Socket.
     void add(const Socket& s, Events events, std::uint64_t token) { add(s.native_handle(), events, token); }
 #endif
+    /// The same for a stream over a Socket (TlsStream): registers its socket().
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void add(const Stream& stream, Events events, std::uint64_t token, std::error_code& ec) {
+        add(stream.socket(), events, token, ec);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    /// The same for a stream over a Socket, throwing on error.
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void add(const Stream& stream, Events events, std::uint64_t token) {
+        add(stream.socket(), events, token);
+    }
+#endif
     ///@}
 
     /// Changes what a registered socket waits for, and its token. A socket not registered is
@@ -518,6 +530,18 @@ public:
     /// The same for a Socket.
     void modify(const Socket& s, Events events, std::uint64_t token) { modify(s.native_handle(), events, token); }
 #endif
+    /// The same for a stream over a Socket (TlsStream).
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void modify(const Stream& stream, Events events, std::uint64_t token, std::error_code& ec) {
+        modify(stream.socket(), events, token, ec);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    /// The same for a stream over a Socket, throwing on error.
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void modify(const Stream& stream, Events events, std::uint64_t token) {
+        modify(stream.socket(), events, token);
+    }
+#endif
     ///@}
 
     /// Stops watching a socket: remove() it before you close it. A socket not registered is
@@ -535,6 +559,18 @@ public:
 #if !defined(SOCKETS_NO_EXCEPTIONS)
     /// The same for a Socket.
     void remove(const Socket& s) { remove(s.native_handle()); }
+#endif
+    /// The same for a stream over a Socket (TlsStream).
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void remove(const Stream& stream, std::error_code& ec) {
+        remove(stream.socket(), ec);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    /// The same for a stream over a Socket, throwing on error.
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void remove(const Stream& stream) {
+        remove(stream.socket());
+    }
 #endif
     ///@}
 
