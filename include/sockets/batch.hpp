@@ -82,8 +82,11 @@ class ReceiveSlots {
 public:
     /// count slots of slot_size bytes each.
     ReceiveSlots(std::size_t count, std::size_t slot_size);
+    /// Moves the slots and their memory (the slots keep pointing at it).
+    ///@{
     ReceiveSlots(ReceiveSlots&&) noexcept = default;
     ReceiveSlots& operator=(ReceiveSlots&&) noexcept = default;
+    ///@}
     ReceiveSlots(const ReceiveSlots&) = delete;
     ReceiveSlots& operator=(const ReceiveSlots&) = delete;
 

@@ -514,6 +514,9 @@ public:
     /// The orderly end: sends close_notify and waits for the peer's (application data still
     /// arriving is read and dropped). The socket stays open (close() or graceful_close it).
     /// A peer that closes the connection without close_notify is tls_errc::truncated.
+    /// Without waiting (with a Poller): shutdown(Timeout::zero(), ec) sends close_notify at
+    /// once and reports std::errc::timed_out until the peer's has been read; wait for wants()
+    /// (and writable while unsent() is not 0) and call it again. A clear ec is the end.
     ///@{
     void shutdown(Timeout timeout, std::error_code& ec) noexcept { shutdown_until(detail::Deadline(timeout), ec); }
     void shutdown(std::error_code& ec) noexcept { shutdown_until(detail::Deadline(), ec); }
