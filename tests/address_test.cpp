@@ -394,3 +394,48 @@ TEST_CASE("addresses built by hand carry the BSD length field", "[address][bsd]"
     CHECK(length(path) == static_cast<std::size_t>(path.size()));
 }
 #endif
+
+TEST_CASE("a name or a bare IPv6 address in parse text is a clear error naming the text", "[address][text]") {
+    std::error_code ec;
+    Address a = Address::parse("localhost:8080", ec);
+    CHECK(ec == errc::not_numeric);
+    CHECK(ec == errc::invalid_address);  // still an invalid address for code written before
+    CHECK(ec == std::errc::invalid_argument);
+    CHECK(a.family() == Family::unspecified);
+    try {
+        (void)Address::parse("example.com:443");
+        FAIL("no exception");
+    } catch (const std::system_error& e) {
+        std::string what = e.what();
+        CHECK(what.find("\"example.com:443\"") != std::string::npos);
+        CHECK(what.find("resolve_host_port") != std::string::npos);
+        CHECK(what.find("connect_to") != std::string::npos);
+    }
+    for (const char* text : {"::1:80", "fe80::1:443", "::ffff:1.2.3.4:80"}) {
+        INFO(text);
+        (void)Address::parse(text, ec);
+        CHECK(ec == errc::ipv6_needs_brackets);
+        CHECK(ec == errc::invalid_address);
+        try {
+            (void)Address::parse(text);
+            FAIL("no exception");
+        } catch (const std::system_error& e) {
+            CHECK(std::string(e.what()).find("[v6]:port") != std::string::npos);
+            CHECK(std::string(e.what()).find(text) != std::string::npos);
+        }
+    }
+    // Numbers that are not an address stay invalid_address, not "a name".
+    for (const char* text : {"1.2.3:80", "256.0.0.1:80", "1.2.3.4.5:80"}) {
+        INFO(text);
+        (void)Address::parse(text, ec);
+        CHECK(ec == errc::invalid_address);
+        CHECK(ec != errc::not_numeric);
+    }
+    CHECK(Address::parse("[::1]:80").family() == Family::ipv6);
+    // resolve_host_port: the same refusal where a port could be read off the end ("::1" alone
+    // has none to read: missing_port, as before).
+    CHECK(resolve_host_port("::1:80", ec).empty());
+    CHECK(ec == errc::ipv6_needs_brackets);
+    CHECK(resolve_host_port("::1", ec).empty());
+    CHECK(ec == errc::missing_port);
+}

@@ -2,6 +2,7 @@
 // datagram, the time rule and every call form.
 #include <sockets/sockets.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <future>
@@ -572,4 +573,64 @@ TEST_CASE("plain recv_exact: bytes of a short first call count when the rest tim
     CHECK(ec == errc::not_open);
     CHECK(closed.recv_exact(buffer, 0, ec) == 0);
     CHECK(ec == errc::not_open);
+}
+
+TEST_CASE("containers, braced lists and ReceiveSlots: batches without (pointer, count)", "[batch][forms]") {
+    UdpPair p;
+    const Address to = p.receiver.local_address();
+    std::error_code ec;
+    // A braced list, a vector, an array, with and without Timeout and error_code.
+    CHECK(send_many(p.sender, {{"one", &to}, {"two", &to}}) == 2);
+    std::vector<OutgoingDatagram> out = {{"three", &to}, {"four", &to}};
+    CHECK(send_many(p.sender, out, 10s) == 2);
+    CHECK(send_many(p.sender, out, ec) == 2);
+    CHECK_FALSE(ec);
+    std::array<OutgoingDatagram, 1> one = {{{"five", &to}}};
+    CHECK(send_many(p.sender, one, 10s, ec) == 1);
+    CHECK(send_many(p.sender, {{"six", &to}}, 10s, ec) == 1);
+    CHECK(send_many(p.sender, {{"seven", &to}}, ec) == 1);
+    CHECK_FALSE(ec);
+
+    ReceiveSlots slots(4, 16);
+    CHECK(slots.size() == 4);
+    CHECK(slots.slot_size() == 16);
+    std::vector<std::string> got;
+    while (got.size() < 9) {
+        std::size_t n = recv_many(p.receiver, slots, 10s);
+        REQUIRE(n > 0);
+        REQUIRE(n <= slots.size());
+        for (std::size_t i = 0; i < n; ++i) {
+            CHECK(slots[i].sender == p.sender.local_address());
+            CHECK_FALSE(slots[i].truncated);
+            got.emplace_back(slots[i].received());
+        }
+    }
+    CHECK(got == std::vector<std::string>{"one", "two", "three", "four", "three", "four", "five", "six", "seven"});
+    // Slots are disjoint parts of one buffer: a full slot does not spill into the next.
+    CHECK(send_many(p.sender, {{std::string(16, 'x'), &to}, {std::string(17, 'y'), &to}}, 10s) == 2);
+    std::size_t n = 0;
+    std::vector<IncomingDatagram> rest = {slots[0], slots[1]};  // copies: the same buffers
+    while (n < 2) n += recv_many(p.receiver, rest.data() + n, 2 - n, 10s);
+    CHECK(rest[0].received() == std::string(16, 'x'));
+    CHECK_FALSE(rest[0].truncated);
+    CHECK(rest[1].received() == std::string(16, 'y'));
+    CHECK(rest[1].truncated);
+
+    // make_receive_slots: a buffer of your own, carved in place.
+    std::vector<char> buffer(3 * 8);
+    std::vector<IncomingDatagram> carved = make_receive_slots(buffer, 3, 8);
+    REQUIRE(carved.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(carved[i].buffer.data == buffer.data() + i * 8);
+        CHECK(carved[i].buffer.size == 8);
+    }
+    CHECK(send_many(p.sender, {{"carved", &to}}, 10s) == 1);
+    CHECK(recv_many(p.receiver, carved, 10s, ec) == 1);
+    CHECK_FALSE(ec);
+    CHECK(carved[0].received() == "carved");
+    CHECK(std::string(buffer.data(), 6) == "carved");
+    CHECK_THROWS_AS(make_receive_slots(buffer, 4, 8), std::system_error);  // 32 bytes wanted, 24 there
+    CHECK_THROWS_AS(make_receive_slots(buffer, 1, 0), std::system_error);
+    ReceiveSlots moved = std::move(slots);
+    CHECK(moved.size() == 4);
 }

@@ -153,7 +153,7 @@ TEST_CASE("messages name the address, also after the peer reset", "[forms][error
     int port = listener.local_address().port();
     listener.close();
     try {
-        connect_to("127.0.0.1", port);
+        (void)connect_to("127.0.0.1", port);
         FAIL("connected to a closed port");
     } catch (const std::system_error& e) {
         std::string text = e.what();
@@ -183,4 +183,45 @@ TEST_CASE("arrays and the gather form follow the rule too", "[forms]") {
     p.client.send_all("xy");
     char two[2];
     CHECK(p.server.recv_exact(two) == 2);  // a char array: its whole size
+}
+
+// The [[nodiscard]] rule (tests/nodiscard_rule.cmake): where success means "all of it", the
+// count is for the error path only, so `call(..., ec); if (ec)` compiles without a warning
+// (this file is built with -Werror=unused-result). A count that may be short stays marked.
+TEST_CASE("the nodiscard rule: call, then check ec, where success means all of it", "[forms][nodiscard]") {
+    auto p = test::tcp_pair();
+    std::error_code ec;
+    const std::string four = "four";
+    p.client.send_all(four, ec);
+    REQUIRE_FALSE(ec);
+    p.client.send_all(four.data(), four.size(), 1s, ec);
+    REQUIRE_FALSE(ec);
+    p.client.send_all({ConstBuffer("ab"), ConstBuffer("cd")}, 1s, ec);
+    REQUIRE_FALSE(ec);
+    const ConstBuffer pieces[] = {ConstBuffer("ab"), ConstBuffer("cd")};
+    p.client.send_all_buffers(pieces, 2, ec);
+    REQUIRE_FALSE(ec);
+    send_message(p.client, "m", ec);
+    REQUIRE_FALSE(ec);
+    send_line(p.client, "line", 1s, ec);
+    REQUIRE_FALSE(ec);
+    std::string got(16, '\0');
+    p.server.recv_exact(got, 10s, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(got == "fourfourabcdabcd");
+    StreamReader reader(p.server);
+    char frame[5];
+    reader.read_exact(frame, sizeof frame, 10s, ec);  // the prefix and "m"
+    REQUIRE_FALSE(ec);
+    CHECK(reader.read_line(10s) == "line");
+
+    Socket a = Socket::udp(), b = Socket::udp();
+    a.bind(Address::loopback(Family::ipv4));
+    const Address to = a.local_address();
+    b.send_to(to, "x", ec);
+    REQUIRE_FALSE(ec);
+    send_many(b, {{"y", &to}}, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(a.recv_some(8, 10s) == "x");
+    CHECK(a.recv_some(8, 10s) == "y");
 }

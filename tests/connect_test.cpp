@@ -138,7 +138,7 @@ TEST_CASE("all candidates black-holed: timed_out at the deadline, naming every a
 
     auto start = Clock::now();
     try {
-        connect_to({first.address(), second.address()}, 800ms, options);
+        (void)connect_to({first.address(), second.address()}, 800ms, options);
         FAIL("connected to a black hole");
     } catch (const ConnectError& e) {
         double took = seconds_since(start);
@@ -166,7 +166,7 @@ TEST_CASE("every candidate refused: the error lists each one with its own error"
     Socket b = Socket::open(Family::ipv4, Type::stream);
     b.bind(Address::loopback(Family::ipv4));
     try {
-        connect_to({a.local_address(), b.local_address()}, 10s);
+        (void)connect_to({a.local_address(), b.local_address()}, 10s);
         FAIL("connected to a port nobody listens on");
     } catch (const ConnectError& e) {
         INFO(e.what());
@@ -178,7 +178,7 @@ TEST_CASE("every candidate refused: the error lists each one with its own error"
     }
     // One candidate reads like a plain connect.
     try {
-        connect_to(std::vector<Address>{a.local_address()}, 10s);
+        (void)connect_to(std::vector<Address>{a.local_address()}, 10s);
         FAIL("connected to a port nobody listens on");
     } catch (const std::system_error& e) {
         CHECK(std::string(e.what()).find("connect " + a.local_address().to_string() + ": ") == 0);
@@ -429,3 +429,37 @@ TEST_CASE("connect_to candidates waits out full Unix-domain backlogs until the d
     }
 }
 #endif
+
+TEST_CASE("connect_to takes host:port text; bad text is an error naming it", "[connect][text]") {
+    Socket listener = listen_on(Address::loopback(Family::ipv4));
+    std::string port = std::to_string(listener.local_address().port());
+    Socket a = connect_to("127.0.0.1:" + port, 10s);
+    CHECK(a.peer_address() == listener.local_address());
+    std::error_code ec;
+    Socket b = connect_to("localhost:" + port, 10s, ec);  // a name: resolved within the deadline
+    CHECK_FALSE(ec);
+    CHECK(b.is_open());
+    Socket c = connect_to("127.0.0.1:" + port, ec);
+    CHECK_FALSE(ec);
+    ConnectOptions options;
+    options.attempt_delay = 10ms;
+    Socket d = connect_to("127.0.0.1:" + port, 10s, options);
+    CHECK(d.is_open());
+    Socket e = connect_to("127.0.0.1:" + port);
+    CHECK(e.is_open());
+
+    Socket none = connect_to("127.0.0.1", 1s, ec);
+    CHECK(ec == errc::missing_port);
+    CHECK_FALSE(none.is_open());
+    (void)connect_to("::1:80", ec);
+    CHECK(ec == errc::ipv6_needs_brackets);  // is it ::1 port 80, or the address ::1:80?
+    CHECK(ec == errc::invalid_address);
+    try {
+        (void)connect_to("127.0.0.1:http", 1s);
+        FAIL("no exception");
+    } catch (const ConnectError& error) {
+        CHECK(error.code() == errc::invalid_port);
+        CHECK(std::string(error.what()).find("\"127.0.0.1:http\"") != std::string::npos);
+        CHECK(error.attempts().empty());
+    }
+}

@@ -88,7 +88,7 @@ TEST_CASE("100,000 small messages arrive intact and in order", "[message]") {
     StreamReader reader(p.server);
     for (int i = 0; i < count; ++i) REQUIRE(reader.read_message() == std::to_string(i));
     std::error_code ec;
-    reader.read_message(ec);
+    (void)reader.read_message(ec);
     CHECK(ec == errc::end_of_stream);
     CHECK(reader.buffered().empty());
     sender.get();
@@ -142,17 +142,17 @@ TEST_CASE("an oversized prefix is rejected without allocating and without consum
     p.client.send_all(huge, 4);
     StreamReader reader(p.server, 1024);
     std::error_code ec;
-    reader.read_message(ec);
+    (void)reader.read_message(ec);
     CHECK(ec == errc::message_too_large);
     CHECK(ec == std::errc::message_size);
     CHECK(reader.buffered().size() == 4);  // defined state: nothing consumed, error repeats
-    reader.read_message(ec);
+    (void)reader.read_message(ec);
     CHECK(ec == errc::message_too_large);
     CHECK_THROWS_AS(reader.read_message(), std::system_error);
 
     MessageBuffer small(10);
     small.feed("this line has no end and is long", 32);
-    small.next_line(ec);
+    (void)small.next_line(ec);
     CHECK(ec == errc::message_too_large);
 
     std::string too_big(70000, 'x');
@@ -169,11 +169,11 @@ TEST_CASE("the peer closing mid-message is end_of_stream with the partial conten
     p.client.close();
     StreamReader reader(p.server);
     std::error_code ec;
-    reader.read_message(ec);
+    (void)reader.read_message(ec);
     CHECK(ec == errc::end_of_stream);
     CHECK(reader.buffered().substr(4) == "abc");
     try {
-        reader.read_message();
+        (void)reader.read_message();
         FAIL("no exception");
     } catch (const std::system_error& e) {
         CHECK(e.code() == errc::end_of_stream);
@@ -270,7 +270,7 @@ TEST_CASE("read_line finds a line already buffered after a search for another de
     p.client.shutdown(Shutdown::write);
     StreamReader reader(p.server);
     std::error_code ec;
-    reader.read_line(ec, "\r\n");
+    (void)reader.read_line(ec, "\r\n");
     CHECK(ec == errc::end_of_stream);  // the stream ended: "abc\n" is all there is, buffered
     CHECK(reader.read_line(ec, "\n") == "abc");
     CHECK_FALSE(ec);
@@ -328,7 +328,7 @@ TEST_CASE("a reader's buffer never exceeds its limit plus a small constant (#9)"
         });
         StreamReader reader(p.server, limit);
         std::error_code ec;
-        reader.read_line(ec);
+        (void)reader.read_line(ec);
         CHECK(ec == errc::message_too_large);
         CHECK(reader.buffer().capacity() <= limit + overhead);
         p.server.close();
@@ -393,9 +393,9 @@ TEST_CASE("the deadline bounds the whole read, not each system call", "[message]
     StreamReader reader(p.server);
     std::error_code line_ec, message_ec;
     auto start = Clock::now();
-    reader.read_line(300ms, line_ec, "never");
+    (void)reader.read_line(300ms, line_ec, "never");
     auto line_took = Clock::now() - start;
-    reader.read_message(300ms, message_ec);  // each recv gets a byte long before 300 ms
+    (void)reader.read_message(300ms, message_ec);  // each recv gets a byte long before 300 ms
     auto took = Clock::now() - start;
     stop = true;
     trickle.get();
@@ -411,7 +411,7 @@ TEST_CASE("timeout extremes: 1 us and zero expire at once, Timeout::max() waits"
     std::error_code ec;
     CHECK(reader.read_message(1us, ec).empty());
     CHECK(ec == std::errc::timed_out);
-    reader.read_line(Timeout::zero(), ec);
+    (void)reader.read_line(Timeout::zero(), ec);
     CHECK(ec == std::errc::timed_out);
     char byte;
     CHECK(reader.read_some(&byte, 1, 1us, ec) == 0);
@@ -574,7 +574,7 @@ TEST_CASE("read_line is strict at the end of the stream; read_line_or_remainder 
     CHECK(reader.read_line_or_remainder(10s, ec) == "last");
     CHECK_FALSE(ec);
     CHECK(reader.buffered().empty());
-    reader.read_line_or_remainder(ec);
+    (void)reader.read_line_or_remainder(ec);
     CHECK(ec == errc::end_of_stream);  // an empty rest is not a line
     CHECK_THROWS_AS(reader.read_line_or_remainder(), std::system_error);
 }
@@ -585,7 +585,7 @@ TEST_CASE("the remainder respects the limit", "[message][line]") {
     p.client.shutdown(Shutdown::write);
     StreamReader reader(p.server, 4);
     std::error_code ec;
-    reader.read_line_or_remainder(ec, "--------");
+    (void)reader.read_line_or_remainder(ec, "--------");
     CHECK(ec == errc::message_too_large);
     CHECK(reader.buffered() == "12345");
 }
@@ -727,7 +727,7 @@ TEST_CASE("no limit means no limit: SIZE_MAX and SIZE_MAX - 1 take every message
         p.client.send_all(rest);
         p.client.shutdown(Shutdown::write);
         CHECK(reader.read_line_or_remainder(10s) == rest);
-        reader.read_line(10s, ec);
+        (void)reader.read_line(10s, ec);
         CHECK(ec == errc::end_of_stream);
     }
 }
@@ -757,7 +757,7 @@ TEST_CASE("a message exactly at the limit is accepted and one byte over it refus
         p.client.send_all(at);
         CHECK(reader.read_message(10s, prefix).size() == limit);
         p.client.send_all(over);
-        reader.read_message(10s, ec, prefix);
+        (void)reader.read_message(10s, ec, prefix);
         CHECK(ec == errc::message_too_large);
         CHECK(reader.buffered().substr(0, static_cast<std::size_t>(prefix)) == prefix_of(limit + 1, prefix));
 

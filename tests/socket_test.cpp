@@ -175,7 +175,7 @@ TEST_CASE("connect refused is an error naming the address, in both forms", "[soc
     CHECK(ec == std::errc::connection_refused);
     CHECK_FALSE(s.is_open());
     try {
-        connect_to(nobody);
+        (void)connect_to(nobody);
         FAIL("no exception");
     } catch (const std::system_error& e) {
         CHECK(e.code() == std::errc::connection_refused);
@@ -268,7 +268,7 @@ TEST_CASE("moves transfer ownership: no double close, no descriptor leak", "[soc
     for (int i = 0; i < 200; ++i) {
         auto p = test::tcp_pair();
         std::error_code ec;
-        connect_to(unused_port(), ec);
+        (void)connect_to(unused_port(), ec);
         CHECK(ec);
     }
     CHECK(test::open_descriptors() == before);
@@ -423,4 +423,224 @@ TEST_CASE("close with a linger time on a non-blocking socket really closes it", 
     std::string words(10, '\0');
     CHECK(p.server.recv_exact(words, std::chrono::seconds(10)) == 10);
     CHECK(words == "last words");
+}
+
+// ---- issue 25: receiving into an empty container, recv_some, "host:port" listeners ----------
+
+// recv_some until want bytes came: one call may return fewer (scripts/test-faults cuts them).
+static std::string recv_some_until(Socket& s, std::size_t want) {
+    using namespace std::chrono_literals;
+    std::string got;
+    while (got.size() < want) {
+        std::string part = s.recv_some(want - got.size(), 10s);
+        if (part.empty()) break;
+        got += part;
+    }
+    return got;
+}
+
+TEST_CASE("recv into an empty container is errc::empty_buffer, never the 0 of a closed peer", "[socket][recv]") {
+    using namespace std::chrono_literals;
+    auto p = test::tcp_pair();
+    p.client.send_all("hello");
+    std::string reply;  // the new user's first guess: empty, so recv had nowhere to put a byte
+    std::error_code ec;
+    CHECK(p.server.recv(reply, ec) == 0);
+    CHECK(ec == errc::empty_buffer);
+    CHECK(ec == std::errc::invalid_argument);
+    CHECK(p.server.recv(reply, 5s, ec) == 0);
+    CHECK(ec == errc::empty_buffer);
+    reply.reserve(100);  // capacity is never written into: size() is the room
+    CHECK(p.server.recv(reply, 5s, ec) == 0);
+    CHECK(ec == errc::empty_buffer);
+    CHECK_FALSE(p.server.try_recv(reply, ec).has_value());
+    CHECK(ec == errc::empty_buffer);
+    std::vector<unsigned char> empty_bytes;
+    CHECK(p.server.recv(empty_bytes, ec) == 0);
+    CHECK(ec == errc::empty_buffer);
+    try {
+        (void)p.server.recv(reply, 5s);
+        FAIL("no exception");
+    } catch (const TransferError& e) {
+        CHECK(e.code() == errc::empty_buffer);
+        CHECK(std::string(e.what()).find("recv_some") != std::string::npos);
+        CHECK(e.bytes_transferred() == 0);
+    }
+    CHECK_THROWS_AS((void)p.server.recv(reply), TransferError);
+    CHECK_THROWS_AS((void)p.server.try_recv(reply), TransferError);
+    // A (pointer, 0) receive stays what the OS makes of it: 0 at once, no error.
+    char unused = 0;
+    CHECK(p.server.recv(&unused, 0, ec) == 0);
+    CHECK_FALSE(ec);
+    // Nothing was consumed: the data is still there for the safe form.
+    CHECK(recv_some_until(p.server, 5) == "hello");
+
+    Socket udp = Socket::udp();
+    udp.bind(Address::loopback(Family::ipv4));
+    std::vector<char> none;
+    (void)udp.recv_from(none, Timeout::zero(), ec);
+    CHECK(ec == errc::empty_buffer);
+    CHECK_THROWS_AS((void)udp.recv_from(none, 1s), TransferError);
+}
+
+TEST_CASE("recv_some returns what arrived as a string; empty means the peer closed", "[socket][recv]") {
+    using namespace std::chrono_literals;
+    auto p = test::tcp_pair();
+    p.client.send_all("abcdef");
+    std::string first = p.server.recv_some(4, 5s);  // at most 4, at least 1
+    REQUIRE_FALSE(first.empty());
+    CHECK(first.size() <= 4);
+    std::error_code ec;
+    std::string rest = p.server.recv_some(100, 5s, ec);
+    CHECK_FALSE(ec);
+    rest += recv_some_until(p.server, 6 - first.size() - rest.size());
+    CHECK(first + rest == "abcdef");
+    p.client.shutdown(Shutdown::write);
+    CHECK(p.server.recv_some(100) == "");
+    CHECK(p.server.recv_some(100, ec).empty());
+    CHECK_FALSE(ec);
+    (void)p.server.recv_some(0, ec);
+    CHECK(ec == errc::empty_buffer);
+    CHECK_THROWS_AS((void)p.server.recv_some(0), TransferError);
+    // A datagram larger than max: what fit, and the error, as recv reports it.
+    Socket a = Socket::udp(), b = Socket::udp();
+    a.bind(Address::loopback(Family::ipv4));
+    b.connect(a.local_address());
+    a.connect(b.local_address());
+    b.send_all("0123456789");
+    std::string cut = a.recv_some(4, 5s, ec);
+    CHECK(ec == errc::datagram_truncated);
+    CHECK(cut == "0123");
+    // Not open: the error, and an empty string.
+    Socket closed;
+    CHECK(closed.recv_some(10, ec).empty());
+    CHECK(ec == errc::not_open);
+}
+
+TEST_CASE("listen_on takes host:port text, numeric or a name, and errors name the text", "[socket][text]") {
+    Socket listener = listen_on("127.0.0.1:0");
+    Address at = listener.local_address();
+    CHECK(at.family() == Family::ipv4);
+    CHECK(at.port() != 0);
+    Socket client = connect_to(at);
+    Socket peer = listener.accept();
+    CHECK(peer.peer_address() == client.local_address());
+
+    std::error_code ec;
+    Socket by_name = listen_on("localhost:0", ec);  // resolved: the resolver's first loopback address
+    CHECK_FALSE(ec);
+    CHECK(by_name.local_address().is_loopback());
+    Socket with_backlog = listen_on("127.0.0.1:0", 4);
+    CHECK(with_backlog.is_open());
+    ListenOptions options;
+    options.backlog = 4;
+    Socket with_options = listen_on("127.0.0.1:0", options, ec);
+    CHECK_FALSE(ec);
+    CHECK(with_options.is_open());
+
+    Socket none = listen_on("127.0.0.1", ec);
+    CHECK(ec == errc::missing_port);
+    CHECK_FALSE(none.is_open());
+    (void)listen_on("127.0.0.1:x", ec);
+    CHECK(ec == errc::invalid_port);
+    try {
+        (void)listen_on("127.0.0.1:99999");
+        FAIL("no exception");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == errc::port_out_of_range);
+        CHECK(std::string(e.what()).find("\"127.0.0.1:99999\"") != std::string::npos);
+    }
+    // The port is taken: the bind error, naming the text.
+    std::string taken = "127.0.0.1:" + std::to_string(at.port());
+    try {
+        (void)listen_on(taken);
+        FAIL("no exception");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == std::errc::address_in_use);
+        CHECK(std::string(e.what()).find(taken) != std::string::npos);
+    }
+}
+
+TEST_CASE("an Interrupter stops accept and recv blocked in other threads, with errc::cancelled", "[socket][interrupter]") {
+    using namespace std::chrono_literals;
+    Socket listener = listen_on("127.0.0.1:0");
+    Interrupter stop;
+    CHECK_FALSE(stop.interrupted());
+    std::error_code ec;
+    // It waits: nothing to accept, nothing interrupted, so the deadline ends it.
+    (void)listener.accept(stop, 50ms, ec);
+    CHECK(ec == std::errc::timed_out);
+
+    auto started = std::chrono::steady_clock::now();
+    auto accepting = std::async(std::launch::async, [&] {
+        std::error_code e;
+        Socket none = listener.accept(stop, 60s, e);  // the hang guard: 60 s
+        return std::make_pair(e, none.is_open());
+    });
+    stop.interrupt();
+    auto [accept_ec, accepted] = accepting.get();
+    CHECK(accept_ec == errc::cancelled);
+    CHECK(accept_ec == std::errc::operation_canceled);
+    CHECK_FALSE(accepted);
+    CHECK(std::chrono::steady_clock::now() - started < 30s);
+    // Interrupted is a state: every later call fails at once, in every form.
+    (void)listener.accept(stop, ec);
+    CHECK(ec == errc::cancelled);
+    try {
+        (void)listener.accept(stop);
+        FAIL("no exception");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == errc::cancelled);
+    }
+    stop.interrupt();  // again: still one state, one reset
+    stop.reset();
+    CHECK_FALSE(stop.interrupted());
+    (void)listener.accept(stop, Timeout::zero(), ec);
+    CHECK(ec == std::errc::timed_out);  // drained: the handle no longer wakes anything
+
+    // The listener was never closed under the waiting thread: it still accepts.
+    Socket client = connect_to(listener.local_address());
+    Socket server = listener.accept(stop, 10s);
+    REQUIRE(server.is_open());
+
+    auto receiving = std::async(std::launch::async, [&] {
+        std::error_code e;
+        char buffer[16];
+        std::size_t n = server.recv(MutableBuffer(buffer, sizeof buffer), stop, 60s, e);
+        return std::make_pair(e, n);
+    });
+    stop.interrupt();
+    auto [recv_ec, received] = receiving.get();
+    CHECK(recv_ec == errc::cancelled);
+    CHECK(received == 0);
+    stop.reset();
+    // What arrives later is there for the next call.
+    client.send_all("after");
+    std::string after = server.recv_some(16, stop, 10s);
+    REQUIRE_FALSE(after.empty());
+    CHECK(after + recv_some_until(server, 5 - after.size()) == "after");
+    std::string room(8, '\0');
+    client.send_all("more");
+    std::size_t more = server.recv(room, stop, 10s, ec);
+    CHECK_FALSE(ec);
+    REQUIRE(more > 0);
+    CHECK(room.substr(0, more) + recv_some_until(server, 4 - more) == "more");
+    stop.interrupt();
+    CHECK(server.recv_some(16, stop, ec).empty());
+    CHECK(ec == errc::cancelled);
+    CHECK_THROWS_AS((void)server.recv(room, stop), TransferError);
+    std::string empty;
+    stop.reset();
+    (void)server.recv(empty, stop, ec);
+    CHECK(ec == errc::empty_buffer);
+
+    // Its handle wakes a Poller too.
+    Poller poller;
+    poller.add(stop.native_handle(), Events::readable, 7);
+    CHECK(poller.wait(Timeout::zero()).empty());
+    stop.interrupt();
+    auto ready = poller.wait(10s);
+    REQUIRE(ready.size() == 1);
+    CHECK(ready.begin()->token == 7);
+    poller.remove(stop.native_handle());
 }

@@ -1652,3 +1652,68 @@ TEST_CASE("tls interop: Python's ssl module as client and as server", "[tls][int
         CHECK(server.wait() == 0);
     }
 }
+
+TEST_CASE("tls: the Socket's conveniences: plain tls_connect/tls_accept, containers, Poller, TlsStreamReader, non-blocking end", "[tls][ergonomics]") {
+    auto pair = test::tcp_pair();
+    TlsContext server_ctx = server_context();
+    std::error_code server_ec;
+    TlsStream server;
+    // The forms without a Timeout: a handshake that waits as long as the peer takes.
+    std::thread accepting([&] { server = tls_accept(std::move(pair.server), server_ctx, server_ec); });
+    TlsStream client = tls_connect(std::move(pair.client), trusting_client(), "localhost");
+    accepting.join();
+    REQUIRE_FALSE(server_ec);
+    REQUIRE(client.handshake_done());
+
+    Poller poller;
+    poller.add(server, Events::readable, 1);  // the stream itself, not server.socket()
+    poller.add(client, Events::readable, 0);
+    std::error_code ec;
+    const std::string ping = "ping";
+    auto sent = client.try_send(ping, ec);
+    REQUIRE(sent.has_value());
+    CHECK(*sent == 4);
+
+    std::string empty;
+    CHECK_FALSE(server.try_recv(empty, ec).has_value());
+    CHECK(ec == errc::empty_buffer);
+    CHECK(server.recv(empty, 10s, ec) == 0);
+    CHECK(ec == errc::empty_buffer);
+    CHECK_THROWS_AS((void)server.recv(empty), TransferError);
+    CHECK_THROWS_AS((void)server.try_recv(empty), TransferError);
+
+    std::string buffer(64, '\0');
+    std::optional<std::size_t> got;
+    ec.clear();
+    for (int i = 0; i < 100 && !got && !ec; ++i) {
+        (void)poller.wait(10s);
+        got = server.try_recv(buffer, ec);
+    }
+    REQUIRE(got.has_value());
+    CHECK(buffer.substr(0, *got) == "ping");
+    poller.modify(server, Events::readable, 1);
+
+    TlsStreamReader reader(server);
+    send_line(client, "one line", 10s);
+    CHECK(reader.read_line(10s) == "one line");
+    client.send_all("xyz", 10s);
+    CHECK(server.recv_some(10, 10s) == "xyz");
+
+    // The non-blocking orderly end: shutdown(Timeout::zero()) sends close_notify at once and
+    // reports timed_out until the peer's has been read; called again once readable, it ends.
+    client.shutdown(Timeout::zero(), ec);
+    CHECK(ec == std::errc::timed_out);
+    CHECK(server.recv_some(10, 10s, ec).empty());  // the client's close_notify: the end
+    CHECK_FALSE(ec);
+    server.shutdown(Timeout::zero(), ec);  // the peer's came already: ours goes, done
+    CHECK_FALSE(ec);
+    poller.remove(server);
+    for (int i = 0; i < 100; ++i) {
+        client.shutdown(Timeout::zero(), ec);
+        if (ec != std::errc::timed_out) break;
+        (void)poller.wait(10s);
+    }
+    CHECK_FALSE(ec);
+    poller.remove(client, ec);
+    CHECK_FALSE(ec);
+}

@@ -55,6 +55,11 @@ enum class PortText { ok, invalid, out_of_range };
 // the value decides whether the port is in range.
 SOCKETS_DECL PortText parse_port(std::string_view text, int& port) noexcept;
 
+// "host:port" or "[v6]:port" split as resolve_host_port does (errors: missing_port,
+// invalid_port, port_out_of_range, invalid_address); host is a view into text.
+SOCKETS_DECL bool split_host_port(std::string_view text, std::string_view& host, int& port,
+                                  std::error_code& ec);
+
 // Owns a getaddrinfo list, so that an exception while copying it cannot leak it.
 class AddrinfoList {
 public:

@@ -78,11 +78,11 @@ SOCKETS_DECL std::vector<Address> interleave_families(const std::vector<Address>
 /// A new TCP socket connected to address (within timeout, if given; then std::errc::timed_out),
 /// handed back in blocking mode.
 ///@{
-SOCKETS_DECL Socket connect_to(const Address& address, std::error_code& ec);
-SOCKETS_DECL Socket connect_to(const Address& address, Timeout timeout, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(const Address& address, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(const Address& address, Timeout timeout, std::error_code& ec);
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-SOCKETS_DECL Socket connect_to(const Address& address);
-SOCKETS_DECL Socket connect_to(const Address& address, Timeout timeout);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(const Address& address);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(const Address& address, Timeout timeout);
 #endif
 ///@}
 
@@ -95,14 +95,14 @@ SOCKETS_DECL Socket connect_to(const Address& address, Timeout timeout);
 /// the single-address form waits. The throwing forms throw ConnectError; an empty list is
 /// std::errc::invalid_argument.
 ///@{
-SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, const ConnectOptions& options,
+[[nodiscard]] SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, const ConnectOptions& options,
                                std::error_code& ec);
-SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, std::error_code& ec);
-SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates, std::error_code& ec);
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, const ConnectOptions& options);
-SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates, Timeout timeout);
-SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates, Timeout timeout, const ConnectOptions& options);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates, Timeout timeout);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates);
 #endif
 ///@}
 
@@ -113,14 +113,32 @@ SOCKETS_DECL Socket connect_to(const std::vector<Address>& candidates);
 /// already passed) timeout with a host name is timed_out at once, with no lookup. Numeric hosts
 /// ("127.0.0.1", "::1") skip the resolver. The error_code forms never throw.
 ///@{
-SOCKETS_DECL Socket connect_to(std::string_view host, int port, Timeout timeout, const ConnectOptions& options,
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host, int port, Timeout timeout, const ConnectOptions& options,
                                std::error_code& ec);
-SOCKETS_DECL Socket connect_to(std::string_view host, int port, Timeout timeout, std::error_code& ec);
-SOCKETS_DECL Socket connect_to(std::string_view host, int port, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host, int port, Timeout timeout, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host, int port, std::error_code& ec);
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-SOCKETS_DECL Socket connect_to(std::string_view host, int port, Timeout timeout, const ConnectOptions& options);
-SOCKETS_DECL Socket connect_to(std::string_view host, int port, Timeout timeout);
-SOCKETS_DECL Socket connect_to(std::string_view host, int port);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host, int port, Timeout timeout, const ConnectOptions& options);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host, int port, Timeout timeout);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host, int port);
+#endif
+///@}
+
+// ---- "host:port" text ----------------------------------------------------------------------
+/// The same from "host:port" text: `connect_to("localhost:8080", 5s)`, `"[::1]:8080"`,
+/// `"192.0.2.7:443"`. The text splits as resolve_host_port splits it (errc::missing_port,
+/// errc::invalid_port, errc::port_out_of_range, errc::invalid_address; a bare IPv6 address
+/// needs brackets to carry a port), then the host is resolved and raced under the one deadline,
+/// as above. The throwing forms throw ConnectError naming the text.
+///@{
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host_port, Timeout timeout, const ConnectOptions& options,
+                                             std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host_port, Timeout timeout, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host_port, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host_port, Timeout timeout, const ConnectOptions& options);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host_port, Timeout timeout);
+[[nodiscard]] SOCKETS_DECL Socket connect_to(std::string_view host_port);
 #endif
 ///@}
 

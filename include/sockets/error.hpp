@@ -41,6 +41,10 @@ enum class errc {
     no_address_for_family,  ///< the name exists but has no address of the asked family (EAI_ADDRFAMILY)
     missing_port,           ///< "host:port" text without a port
     invalid_port,           ///< a port that is not a plain decimal number
+    empty_buffer,           ///< a receive into an empty container (size it first, or call recv_some)
+    cancelled,              ///< an Interrupter stopped the call (interrupt() from another thread)
+    not_numeric,            ///< a host name where a numeric address is needed (Address::parse)
+    ipv6_needs_brackets,    ///< an IPv6 address with a port, without brackets ("::1:80" for [::1]:80)
 };
 
 /// The category of sockets::errc codes ("sockets").

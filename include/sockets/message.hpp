@@ -148,13 +148,13 @@ public:
     /// A prefix above the limit sets errc::message_too_large and consumes nothing: the stream
     /// cannot be resynchronised, so every later call reports it again (close the connection).
     /// The view stays valid until the buffer is next fed or read.
-    std::optional<std::string_view> next_message(std::error_code& ec, Prefix prefix = Prefix::u32);
+    [[nodiscard]] std::optional<std::string_view> next_message(std::error_code& ec, Prefix prefix = Prefix::u32);
 
     /// The next line without its ending, or std::nullopt if the ending has not arrived. The
     /// limit counts the line alone; a line longer than that is errc::message_too_large, as soon
     /// as the buffer holds more than the limit plus an ending without one in sight.
-    std::optional<std::string_view> next_line(std::error_code& ec,
-                                              Delimiter delimiter = Delimiter::lf_or_crlf());
+    [[nodiscard]] std::optional<std::string_view> next_line(std::error_code& ec,
+                                                            Delimiter delimiter = Delimiter::lf_or_crlf());
 
     /// Everything received and not yet handed out (e.g. a partial message after the peer closed,
     /// or the start of a body when a protocol switches from lines to lengths).
@@ -250,20 +250,20 @@ public:
     /// mid-message is errc::end_of_stream; a timeout is std::errc::timed_out. Either way the
     /// partial message stays in buffered() and a later call resumes it.
     ///@{
-    std::string_view read_message(Timeout timeout, std::error_code& ec, Prefix prefix = Prefix::u32) {
+    [[nodiscard]] std::string_view read_message(Timeout timeout, std::error_code& ec, Prefix prefix = Prefix::u32) {
         return read_until_complete(timeout, ec, [&](std::error_code& e) { return buffer_.next_message(e, prefix); });
     }
-    std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
+    [[nodiscard]] std::string_view read_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
         return read_message(Timeout::max(), ec, prefix);
     }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-    std::string_view read_message(Timeout timeout, Prefix prefix = Prefix::u32) {
+    [[nodiscard]] std::string_view read_message(Timeout timeout, Prefix prefix = Prefix::u32) {
         std::error_code ec;
         std::string_view m = read_message(timeout, ec, prefix);
         if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_message"));
         return m;
     }
-    std::string_view read_message(Prefix prefix = Prefix::u32) { return read_message(Timeout::max(), prefix); }
+    [[nodiscard]] std::string_view read_message(Prefix prefix = Prefix::u32) { return read_message(Timeout::max(), prefix); }
 #endif
     ///@}
 
@@ -271,20 +271,20 @@ public:
     /// "\r\n". Strict: the peer closing before the ending is errc::end_of_stream, the
     /// unterminated rest staying in buffered().
     ///@{
-    std::string_view read_line(Timeout timeout, std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+    [[nodiscard]] std::string_view read_line(Timeout timeout, std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line_until(timeout, ec, delimiter, false);
     }
-    std::string_view read_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+    [[nodiscard]] std::string_view read_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line(Timeout::max(), ec, delimiter);
     }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-    std::string_view read_line(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+    [[nodiscard]] std::string_view read_line(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
         std::string_view line = read_line(timeout, ec, delimiter);
         if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_line"));
         return line;
     }
-    std::string_view read_line(Delimiter delimiter = Delimiter::lf_or_crlf()) {
+    [[nodiscard]] std::string_view read_line(Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line(Timeout::max(), delimiter);
     }
 #endif
@@ -294,21 +294,21 @@ public:
     /// after a last line without an ending, that rest (as it is, not empty) is the last line;
     /// only the call after it reports errc::end_of_stream.
     ///@{
-    std::string_view read_line_or_remainder(Timeout timeout, std::error_code& ec,
+    [[nodiscard]] std::string_view read_line_or_remainder(Timeout timeout, std::error_code& ec,
                                             Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line_until(timeout, ec, delimiter, true);
     }
-    std::string_view read_line_or_remainder(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+    [[nodiscard]] std::string_view read_line_or_remainder(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line_or_remainder(Timeout::max(), ec, delimiter);
     }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-    std::string_view read_line_or_remainder(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+    [[nodiscard]] std::string_view read_line_or_remainder(Timeout timeout, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         std::error_code ec;
         std::string_view line = read_line_or_remainder(timeout, ec, delimiter);
         if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_line"));
         return line;
     }
-    std::string_view read_line_or_remainder(Delimiter delimiter = Delimiter::lf_or_crlf()) {
+    [[nodiscard]] std::string_view read_line_or_remainder(Delimiter delimiter = Delimiter::lf_or_crlf()) {
         return read_line_or_remainder(Timeout::max(), delimiter);
     }
 #endif
@@ -339,22 +339,22 @@ public:
 
     /// Whatever is available, at most capacity bytes: buffered bytes, or one recv. 0: closed.
     ///@{
-    std::size_t read_some(void* out, std::size_t capacity, Timeout timeout, std::error_code& ec) {
+    [[nodiscard]] std::size_t read_some(void* out, std::size_t capacity, Timeout timeout, std::error_code& ec) {
         ec.clear();
         if (buffer_.size() > 0 || capacity == 0) return take_buffered(out, capacity);
         return stream_->recv(out, capacity, timeout, ec);
     }
-    std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
+    [[nodiscard]] std::size_t read_some(void* out, std::size_t capacity, std::error_code& ec) {
         return read_some(out, capacity, Timeout::max(), ec);
     }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-    std::size_t read_some(void* out, std::size_t capacity, Timeout timeout) {
+    [[nodiscard]] std::size_t read_some(void* out, std::size_t capacity, Timeout timeout) {
         std::error_code ec;
         std::size_t n = read_some(out, capacity, timeout, ec);
         if (ec) detail::throw_error(ec, detail::describe_transfer(*stream_, "read_some"));
         return n;
     }
-    std::size_t read_some(void* out, std::size_t capacity) { return read_some(out, capacity, Timeout::max()); }
+    [[nodiscard]] std::size_t read_some(void* out, std::size_t capacity) { return read_some(out, capacity, Timeout::max()); }
 #endif
     ///@}
 
@@ -374,10 +374,10 @@ public:
     }
     /// Parse what is buffered, without I/O: std::nullopt means "need more".
     ///@{
-    std::optional<std::string_view> try_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
+    [[nodiscard]] std::optional<std::string_view> try_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
         return buffer_.next_message(ec, prefix);
     }
-    std::optional<std::string_view> try_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
+    [[nodiscard]] std::optional<std::string_view> try_line(std::error_code& ec, Delimiter delimiter = Delimiter::lf_or_crlf()) {
         note_delimiter(delimiter);
         return buffer_.next_line(ec, delimiter);
     }

@@ -240,22 +240,6 @@ void reserve_for(std::vector<T>& v, std::size_t n) {
     if (v.capacity() < n) v.reserve(n < 2 * v.capacity() ? 2 * v.capacity() : n);
 }
 
-// Makes wait() return from another thread: eventfd (Linux), a pipe (other POSIX), a loopback
-// TCP pair (Windows, where only sockets can be waited on).
-class Waker {
-public:
-    Waker();
-    native_handle_type handle() const noexcept { return read_.native_handle(); }
-
-    // Thread-safe. A full pipe/buffer (EAGAIN) already means a wake-up is pending.
-    void wake() noexcept;
-    void drain() noexcept;
-
-private:
-    Socket read_;   // not always a socket, but a descriptor Socket closes correctly
-    Socket write_;  // unused with eventfd
-};
-
 // One registration, whatever the backend.
 struct Registration {
     native_handle_type handle;
@@ -491,6 +475,18 @@ public:
     /// The same for a Socket.
     void add(const Socket& s, Events events, std::uint64_t token) { add(s.native_handle(), events, token); }
 #endif
+    /// The same for a stream over a Socket (TlsStream): registers its socket().
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void add(const Stream& stream, Events events, std::uint64_t token, std::error_code& ec) {
+        add(stream.socket(), events, token, ec);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    /// The same for a stream over a Socket, throwing on error.
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void add(const Stream& stream, Events events, std::uint64_t token) {
+        add(stream.socket(), events, token);
+    }
+#endif
     ///@}
 
     /// Changes what a registered socket waits for, and its token. A socket not registered is
@@ -511,6 +507,18 @@ public:
     /// The same for a Socket.
     void modify(const Socket& s, Events events, std::uint64_t token) { modify(s.native_handle(), events, token); }
 #endif
+    /// The same for a stream over a Socket (TlsStream).
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void modify(const Stream& stream, Events events, std::uint64_t token, std::error_code& ec) {
+        modify(stream.socket(), events, token, ec);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    /// The same for a stream over a Socket, throwing on error.
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void modify(const Stream& stream, Events events, std::uint64_t token) {
+        modify(stream.socket(), events, token);
+    }
+#endif
     ///@}
 
     /// Stops watching a socket: remove() it before you close it. A socket not registered is
@@ -528,6 +536,18 @@ public:
 #if !defined(SOCKETS_NO_EXCEPTIONS)
     /// The same for a Socket.
     void remove(const Socket& s) { remove(s.native_handle()); }
+#endif
+    /// The same for a stream over a Socket (TlsStream).
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void remove(const Stream& stream, std::error_code& ec) {
+        remove(stream.socket(), ec);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    /// The same for a stream over a Socket, throwing on error.
+    template <class Stream, class = std::enable_if_t<detail::HasSocket<Stream>::value>>
+    void remove(const Stream& stream) {
+        remove(stream.socket());
+    }
 #endif
     ///@}
 

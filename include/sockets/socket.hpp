@@ -148,6 +148,7 @@ struct ListenOptions {
 };
 
 class Socket;
+class Interrupter;
 
 namespace detail {
 struct Segmentation;  // batch.hpp: whether send_many may hand the kernel UDP_SEGMENT runs
@@ -201,16 +202,16 @@ public:
 
     /// A new socket of this family and type.
     ///@{
-    static Socket open(Family family, Type type, std::error_code& ec) noexcept;
+    [[nodiscard]] static Socket open(Family family, Type type, std::error_code& ec) noexcept;
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-    static Socket open(Family family, Type type);
+    [[nodiscard]] static Socket open(Family family, Type type);
 #endif
     ///@}
     /// A new TCP socket. No `std::error_code` form (use open): a failure goes through
     /// sockets::throw_exception.
-    static Socket tcp(Family family = Family::ipv4);
+    [[nodiscard]] static Socket tcp(Family family = Family::ipv4);
     /// A new UDP socket; failure as for tcp().
-    static Socket udp(Family family = Family::ipv4);
+    [[nodiscard]] static Socket udp(Family family = Family::ipv4);
 
     /// The OS handle, still owned (and closed) by this Socket.
     native_handle_type native_handle() const noexcept;
@@ -348,6 +349,19 @@ public:
 #endif
     ///@}
 
+    /// accept that another thread can stop: stop.interrupt() ends it with errc::cancelled
+    /// (equal to std::errc::operation_canceled), as it does every later call given stop until
+    /// stop.reset(). The wait is a poll on the listener and stop's handle, so nothing is closed
+    /// under the waiting thread (the listener stays open and usable). Leaves the listener
+    /// non-blocking, as accept(timeout) does; without a Timeout, SO_RCVTIMEO bounds it if set.
+    ///@{
+    [[nodiscard]] Socket accept(const Interrupter& stop, std::error_code& ec) noexcept;
+    [[nodiscard]] Socket accept(const Interrupter& stop, Timeout timeout, std::error_code& ec) noexcept;
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    [[nodiscard]] Socket accept(const Interrupter& stop, Timeout timeout = Timeout::max());
+#endif
+    ///@}
+
     /// The local address (getsockname), e.g. to learn the port the OS picked.
     ///@{
     Address local_address(std::error_code& ec) const noexcept;
@@ -402,13 +416,75 @@ public:
 #endif
     ///@}
 
+    /// Into a byte container, filled up to its size(). An empty one (size() 0, whatever its
+    /// capacity(), which the call never writes into) is errc::empty_buffer, never 0: 0 means
+    /// "the peer closed", and `std::string reply; while (s.recv(reply)) ...` would end at once
+    /// with data waiting. Size it first, or call recv_some. (A (pointer, 0) receive is left
+    /// as the OS does it: 0 at once.)
+    ///@{
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::size_t recv(Bytes& bytes, std::error_code& ec) noexcept {
+        return bytes.size() != 0 ? recv(bytes.data(), bytes.size(), ec) : refuse_empty(ec);
+    }
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::size_t recv(Bytes& bytes, Timeout timeout, std::error_code& ec) noexcept {
+        return bytes.size() != 0 ? recv(bytes.data(), bytes.size(), timeout, ec) : refuse_empty(ec);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::size_t recv(Bytes& bytes) {
+        if (bytes.size() == 0) throw_transfer(errc::empty_buffer, "recv", 0);
+        return recv(bytes.data(), bytes.size());
+    }
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::size_t recv(Bytes& bytes, Timeout timeout) {
+        if (bytes.size() == 0) throw_transfer(errc::empty_buffer, "recv", 0);
+        return recv(bytes.data(), bytes.size(), timeout);
+    }
+#endif
+    ///@}
+
+    /// recv that another thread can stop: stop.interrupt() ends it with errc::cancelled, as
+    /// accept(stop) (the socket stays open; what arrives later stays queued for the next
+    /// call). The wait is a poll on the socket and stop's handle, then a receive that cannot
+    /// block. An empty buffer is errc::empty_buffer.
+    ///@{
+    [[nodiscard]] std::size_t recv(MutableBuffer b, const Interrupter& stop, std::error_code& ec) noexcept;
+    [[nodiscard]] std::size_t recv(MutableBuffer b, const Interrupter& stop, Timeout timeout,
+                                   std::error_code& ec) noexcept;
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    [[nodiscard]] std::size_t recv(MutableBuffer b, const Interrupter& stop, Timeout timeout = Timeout::max());
+#endif
+    ///@}
+
+    /// Python's `recv(max)`: what is there, at most max bytes, in a new string; an empty string
+    /// means the peer closed. One system call, as recv (a datagram larger than max is
+    /// errc::datagram_truncated, with what fit). max 0 is errc::empty_buffer.
+    ///@{
+    [[nodiscard]] std::string recv_some(std::size_t max, std::error_code& ec);
+    [[nodiscard]] std::string recv_some(std::size_t max, Timeout timeout, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    [[nodiscard]] std::string recv_some(std::size_t max);
+    [[nodiscard]] std::string recv_some(std::size_t max, Timeout timeout);
+#endif
+    ///@}
+    /// recv_some that another thread can stop, as recv(b, stop).
+    ///@{
+    [[nodiscard]] std::string recv_some(std::size_t max, const Interrupter& stop, std::error_code& ec);
+    [[nodiscard]] std::string recv_some(std::size_t max, const Interrupter& stop, Timeout timeout,
+                                        std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    [[nodiscard]] std::string recv_some(std::size_t max, const Interrupter& stop, Timeout timeout = Timeout::max());
+#endif
+    ///@}
+
     /// Sends all size bytes, finishing partial sends and retrying EINTR. Never raises SIGPIPE:
     /// a vanished peer is EPIPE / connection reset.
     ///@{
-    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) noexcept;
-    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept;
-    [[nodiscard]] std::size_t send_all(ConstBuffer b, std::error_code& ec) noexcept;
-    [[nodiscard]] std::size_t send_all(ConstBuffer b, Timeout t, std::error_code& ec) noexcept;
+    std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) noexcept;
+    std::size_t send_all(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept;
+    std::size_t send_all(ConstBuffer b, std::error_code& ec) noexcept;
+    std::size_t send_all(ConstBuffer b, Timeout t, std::error_code& ec) noexcept;
 #if !defined(SOCKETS_NO_EXCEPTIONS)
     std::size_t send_all(const void* data, std::size_t size);
     std::size_t send_all(const void* data, std::size_t size, Timeout timeout);
@@ -420,10 +496,10 @@ public:
     /// Receives exactly size bytes. If the peer closes first, the error is errc::end_of_stream
     /// and the bytes that did arrive are at the front of buffer, counted in the result.
     ///@{
-    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept;
-    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout, std::error_code& ec) noexcept;
-    [[nodiscard]] std::size_t recv_exact(MutableBuffer b, std::error_code& ec) noexcept;
-    [[nodiscard]] std::size_t recv_exact(MutableBuffer b, Timeout t, std::error_code& ec) noexcept;
+    std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept;
+    std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout, std::error_code& ec) noexcept;
+    std::size_t recv_exact(MutableBuffer b, std::error_code& ec) noexcept;
+    std::size_t recv_exact(MutableBuffer b, Timeout t, std::error_code& ec) noexcept;
 #if !defined(SOCKETS_NO_EXCEPTIONS)
     std::size_t recv_exact(void* buffer, std::size_t size);
     std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout);
@@ -439,8 +515,8 @@ public:
     std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, std::error_code& ec) noexcept;
     std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count, Timeout timeout,
                                  std::error_code& ec) noexcept;
-    [[nodiscard]] std::size_t send_all(std::initializer_list<ConstBuffer> buffers, std::error_code& ec) noexcept;
-    [[nodiscard]] std::size_t send_all(std::initializer_list<ConstBuffer> buffers, Timeout timeout,
+    std::size_t send_all(std::initializer_list<ConstBuffer> buffers, std::error_code& ec) noexcept;
+    std::size_t send_all(std::initializer_list<ConstBuffer> buffers, Timeout timeout,
                                        std::error_code& ec) noexcept;
 #if !defined(SOCKETS_NO_EXCEPTIONS)
     std::size_t send_all_buffers(const ConstBuffer* buffers, std::size_t count);
@@ -463,6 +539,22 @@ public:
     [[nodiscard]] std::optional<std::size_t> try_recv(void* buffer, std::size_t capacity);
     [[nodiscard]] std::optional<std::size_t> try_send(ConstBuffer b);
     [[nodiscard]] std::optional<std::size_t> try_recv(MutableBuffer b);
+#endif
+    ///@}
+    /// try_recv into a byte container: an empty one is errc::empty_buffer, as for recv.
+    ///@{
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::optional<std::size_t> try_recv(Bytes& bytes, std::error_code& ec) noexcept {
+        if (bytes.size() != 0) return try_recv(bytes.data(), bytes.size(), ec);
+        refuse_empty(ec);
+        return std::nullopt;
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::optional<std::size_t> try_recv(Bytes& bytes) {
+        if (bytes.size() == 0) throw_transfer(errc::empty_buffer, "recv", 0);
+        return try_recv(bytes.data(), bytes.size());
+    }
 #endif
     ///@}
 
@@ -499,6 +591,34 @@ public:
     [[nodiscard]] Datagram recv_from(void* buffer, std::size_t capacity, Timeout timeout);
     [[nodiscard]] Datagram recv_from(MutableBuffer b);
     [[nodiscard]] Datagram recv_from(MutableBuffer b, Timeout t);
+#endif
+    ///@}
+    /// recv_from into a byte container: an empty one is errc::empty_buffer, as for recv (every
+    /// datagram would arrive truncated to nothing).
+    ///@{
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] Datagram recv_from(Bytes& bytes, std::error_code& ec) noexcept {
+        if (bytes.size() != 0) return recv_from(bytes.data(), bytes.size(), ec);
+        refuse_empty(ec);
+        return {};
+    }
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] Datagram recv_from(Bytes& bytes, Timeout timeout, std::error_code& ec) noexcept {
+        if (bytes.size() != 0) return recv_from(bytes.data(), bytes.size(), timeout, ec);
+        refuse_empty(ec);
+        return {};
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] Datagram recv_from(Bytes& bytes) {
+        if (bytes.size() == 0) throw_transfer(errc::empty_buffer, "recv_from", 0);
+        return recv_from(bytes.data(), bytes.size());
+    }
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] Datagram recv_from(Bytes& bytes, Timeout timeout) {
+        if (bytes.size() == 0) throw_transfer(errc::empty_buffer, "recv_from", 0);
+        return recv_from(bytes.data(), bytes.size(), timeout);
+    }
 #endif
     ///@}
 
@@ -679,6 +799,19 @@ public:
 
 private:
     bool check_open(std::error_code& ec) const noexcept;
+    // A receive into an empty container: an error, never a 0 that reads as "peer closed".
+    static std::size_t refuse_empty(std::error_code& ec) noexcept {
+        ec = errc::empty_buffer;
+        return 0;
+    }
+    std::string recv_some_until(std::size_t max, detail::Deadline deadline, std::error_code& ec);
+    // The calls that take an Interrupter: try the non-waiting call, then wait on the socket and
+    // the interrupter together (detail::wait_or_cancel), until one of them is ready.
+    Socket accept_cancellable(const Interrupter& stop, detail::Deadline deadline, std::error_code& ec) noexcept;
+    std::size_t recv_cancellable(MutableBuffer b, const Interrupter& stop, detail::Deadline deadline,
+                                 std::error_code& ec) noexcept;
+    // A call without a Timeout is bounded by SO_RCVTIMEO, as the plain calls are.
+    detail::Deadline plain_deadline() const noexcept;
 
     // Stream (byte stream: TCP, Unix stream) or messages (datagram, seqpacket, raw): decides
     // whether a receive can truncate and whether send_all/recv_exact may loop.
@@ -785,24 +918,111 @@ private:
 /// (Linux defaults to dual stack, Windows does not): for both families, call set_v6_only(false)
 /// on a socket you bind yourself, or listen twice.
 ///@{
-SOCKETS_DECL Socket listen_on(const Address& address, const ListenOptions& options, std::error_code& ec);
-SOCKETS_DECL Socket listen_on(const Address& address, int backlog, std::error_code& ec);
-SOCKETS_DECL Socket listen_on(const Address& address, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket listen_on(const Address& address, const ListenOptions& options, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket listen_on(const Address& address, int backlog, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket listen_on(const Address& address, std::error_code& ec);
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-SOCKETS_DECL Socket listen_on(const Address& address, const ListenOptions& options);
-SOCKETS_DECL Socket listen_on(const Address& address, int backlog = SOMAXCONN);
+[[nodiscard]] SOCKETS_DECL Socket listen_on(const Address& address, const ListenOptions& options);
+[[nodiscard]] SOCKETS_DECL Socket listen_on(const Address& address, int backlog = SOMAXCONN);
+#endif
+///@}
+
+/// The same from "host:port" text: `listen_on("127.0.0.1:0")`, `"[::1]:8080"`,
+/// `"0.0.0.0:8080"` (every interface). A numeric host is used as is; a name (`"localhost:8080"`)
+/// is resolved, without a deadline, and the first address it gives is used. The text splits
+/// as resolve_host_port splits it (a bare IPv6 address needs brackets to carry a port), and the
+/// throwing forms name the text in what().
+///@{
+[[nodiscard]] SOCKETS_DECL Socket listen_on(std::string_view host_port, const ListenOptions& options,
+                                            std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket listen_on(std::string_view host_port, int backlog, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL Socket listen_on(std::string_view host_port, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+[[nodiscard]] SOCKETS_DECL Socket listen_on(std::string_view host_port, const ListenOptions& options);
+[[nodiscard]] SOCKETS_DECL Socket listen_on(std::string_view host_port, int backlog = SOMAXCONN);
 #endif
 ///@}
 
 #if !defined(_WIN32)
 /// Two connected sockets (AF_UNIX), e.g. to talk to a child process or between threads.
 ///@{
-SOCKETS_DECL std::pair<Socket, Socket> socket_pair(Type type, std::error_code& ec) noexcept;
+[[nodiscard]] SOCKETS_DECL std::pair<Socket, Socket> socket_pair(Type type, std::error_code& ec) noexcept;
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-SOCKETS_DECL std::pair<Socket, Socket> socket_pair(Type type = Type::stream);
+[[nodiscard]] SOCKETS_DECL std::pair<Socket, Socket> socket_pair(Type type = Type::stream);
 #endif
 ///@}
 #endif
+
+namespace detail {
+// Makes wait() return from another thread: eventfd (Linux), a pipe (other POSIX), a loopback
+// TCP pair (Windows, where only sockets can be waited on).
+class Waker {
+public:
+    Waker();
+    native_handle_type handle() const noexcept { return read_.native_handle(); }
+
+    // Thread-safe. A full pipe/buffer (EAGAIN) already means a wake-up is pending.
+    void wake() noexcept;
+    void drain() noexcept;
+
+private:
+    Socket read_;   // not always a socket, but a descriptor Socket closes correctly
+    Socket write_;  // unused with eventfd
+};
+}  // namespace detail
+
+/// Stops calls blocked in other threads: the portable way to end a thread waiting in accept or
+/// recv (POSIX has none for a plain blocking call: shutdown wakes accept on Linux only, and
+/// closing the descriptor under another thread races with its reuse).
+/// @code
+///   Interrupter stop;                               // thread-safe; shared by reference
+///   std::thread worker([&] {
+///       std::error_code ec;
+///       for (;;) {
+///           Socket client = listener.accept(stop, ec);
+///           if (ec == errc::cancelled) return;      // stop.interrupt() was called
+///           ...
+///       }
+///   });
+///   stop.interrupt();                               // from any thread, any number of times
+///   worker.join();
+/// @endcode
+/// Calls given an Interrupter: Socket::accept(stop, ...), Socket::recv(buffer, stop, ...),
+/// Socket::recv_some(max, stop, ...). Interrupted is a state, not an event: every call given
+/// it fails with errc::cancelled at once until reset(), so a thread interrupted between two
+/// calls still stops. Its native_handle() is readable while interrupted, to wake a Poller
+/// too. Neither copyable nor movable (threads hold it by reference). Linux: an eventfd;
+/// other POSIX: a pipe; Windows: a connected loopback TCP pair (the Poller's wake-up).
+class Interrupter {
+public:
+    /// Opens the wake-up handle. No std::error_code form: failure goes through
+    /// sockets::throw_exception (as for Poller()).
+    Interrupter();
+    ~Interrupter();
+    Interrupter(const Interrupter&) = delete;
+    Interrupter& operator=(const Interrupter&) = delete;
+
+    /// Any thread, any number of times: every call waiting with this interrupter, and every
+    /// later one, fails with errc::cancelled until reset().
+    void interrupt() noexcept;
+    /// Clears the state for another round. Call it only when no call is using the interrupter.
+    void reset() noexcept;
+    /// True between interrupt() and reset().
+    bool interrupted() const noexcept { return detail::flag_load(interrupted_); }
+    /// Readable while interrupted: register it with a Poller to wake a wait too.
+    native_handle_type native_handle() const noexcept { return waker_.handle(); }
+
+private:
+    detail::SharedFlag interrupted_ = 0;
+    detail::Waker waker_;  // the Poller's wake-up handle, readable while interrupted
+};
+
+namespace detail {
+// Waits until h is readable or stop is interrupted (errc::cancelled) or the deadline passes
+// (timed_out), retrying EINTR. True: h is readable (or woke early: try again).
+SOCKETS_DECL bool wait_or_cancel(native_handle_type h, const Interrupter& stop, const Deadline& deadline,
+                                 std::error_code& ec) noexcept;
+}  // namespace detail
 
 // ---- inline members: the transfer fast paths, accessors and templates ---------------------
 // Kept in the header in both modes: a plain send_all/recv_exact that moves every byte in its

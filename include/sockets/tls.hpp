@@ -47,6 +47,7 @@
 #include "config.hpp"
 #include "detail/io.hpp"
 #include "error.hpp"
+#include "message.hpp"
 #include "socket.hpp"
 #include "timeout.hpp"
 
@@ -148,23 +149,23 @@ public:
     /// A client context: verifies the server's certificate against the system trust store,
     /// and the host name or IP address given to tls_connect; TLS 1.2 or newer.
     ///@{
-    static TlsContext client(std::error_code& ec) { return make(false, ec); }
+    [[nodiscard]] static TlsContext client(std::error_code& ec) { return make(false, ec); }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-    static TlsContext client();
+    [[nodiscard]] static TlsContext client();
 #endif
     ///@}
 
     /// A server context: present a certificate chain and key (load them next); client
     /// certificates are not asked for unless require_client_certificate() is called.
     ///@{
-    static TlsContext server(std::error_code& ec) { return make(true, ec); }
+    [[nodiscard]] static TlsContext server(std::error_code& ec) { return make(true, ec); }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-    static TlsContext server();
+    [[nodiscard]] static TlsContext server();
 #endif
     /// With the certificate chain and private key from PEM files.
-    static TlsContext server(const std::string& chain_file, const std::string& key_file, std::error_code& ec);
+    [[nodiscard]] static TlsContext server(const std::string& chain_file, const std::string& key_file, std::error_code& ec);
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-    static TlsContext server(const std::string& chain_file, const std::string& key_file);
+    [[nodiscard]] static TlsContext server(const std::string& chain_file, const std::string& key_file);
 #endif
     ///@}
 
@@ -301,20 +302,20 @@ public:
     /// std::errc::invalid_argument. No host turns the check off. An empty (moved-from) context
     /// is tls_errc::no_context.
     ///@{
-    static TlsStream client(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec) {
+    [[nodiscard]] static TlsStream client(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec) {
         return make(std::move(socket), context, host, ec);
     }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-    static TlsStream client(Socket socket, const TlsContext& context, std::string_view host);
+    [[nodiscard]] static TlsStream client(Socket socket, const TlsContext& context, std::string_view host);
 #endif
     ///@}
     /// The server end over an accepted socket (an empty context: tls_errc::no_context).
     ///@{
-    static TlsStream server(Socket socket, const TlsContext& context, std::error_code& ec) {
+    [[nodiscard]] static TlsStream server(Socket socket, const TlsContext& context, std::error_code& ec) {
         return make(std::move(socket), context, {}, ec);
     }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-    static TlsStream server(Socket socket, const TlsContext& context);
+    [[nodiscard]] static TlsStream server(Socket socket, const TlsContext& context);
 #endif
     ///@}
 
@@ -362,10 +363,10 @@ public:
     /// Exactly size bytes. A close_notify first is errc::end_of_stream; the bytes that came
     /// are counted either way.
     ///@{
-    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
+    std::size_t recv_exact(void* buffer, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
         return recv_exact_until(buffer, size, detail::Deadline(timeout), ec);
     }
-    [[nodiscard]] std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept {
+    std::size_t recv_exact(void* buffer, std::size_t size, std::error_code& ec) noexcept {
         return recv_exact_until(buffer, size, detail::Deadline(), ec);
     }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
@@ -378,11 +379,11 @@ public:
     /// timeout, resume with the bytes from that count on (OpenSSL may hold a record begun
     /// from them), or close the stream.
     ///@{
-    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
+    std::size_t send_all(const void* data, std::size_t size, Timeout timeout, std::error_code& ec) noexcept {
         detail::Deadline deadline(timeout);
         return write_all(data, size, deadline, ec);
     }
-    [[nodiscard]] std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) noexcept {
+    std::size_t send_all(const void* data, std::size_t size, std::error_code& ec) noexcept {
         detail::Deadline deadline;
         return write_all(data, size, deadline, ec);
     }
@@ -409,8 +410,8 @@ public:
 
     /// The same calls on byte containers.
     ///@{
-    [[nodiscard]] std::size_t send_all(ConstBuffer b, std::error_code& ec) { return send_all(b.data, b.size, ec); }
-    [[nodiscard]] std::size_t send_all(ConstBuffer b, Timeout t, std::error_code& ec) { return send_all(b.data, b.size, t, ec); }
+    std::size_t send_all(ConstBuffer b, std::error_code& ec) { return send_all(b.data, b.size, ec); }
+    std::size_t send_all(ConstBuffer b, Timeout t, std::error_code& ec) { return send_all(b.data, b.size, t, ec); }
     [[nodiscard]] std::size_t recv(MutableBuffer b, std::error_code& ec) { return recv(b.data, b.size, ec); }
     [[nodiscard]] std::size_t recv(MutableBuffer b, Timeout t, std::error_code& ec) { return recv(b.data, b.size, t, ec); }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
@@ -420,6 +421,42 @@ public:
     [[nodiscard]] std::size_t recv(MutableBuffer b, Timeout t) { return recv(b.data, b.size, t); }
     std::size_t recv_exact(MutableBuffer b) { return recv_exact(b.data, b.size); }
     std::size_t recv_exact(MutableBuffer b, Timeout t) { return recv_exact(b.data, b.size, t); }
+#endif
+    ///@}
+
+    /// recv into a byte container, filled up to its size(): an empty one is
+    /// errc::empty_buffer, never 0 (which means close_notify), as on a Socket.
+    ///@{
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::size_t recv(Bytes& bytes, std::error_code& ec) noexcept {
+        return bytes.size() != 0 ? recv(bytes.data(), bytes.size(), ec) : refuse_empty(ec);
+    }
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::size_t recv(Bytes& bytes, Timeout timeout, std::error_code& ec) noexcept {
+        return bytes.size() != 0 ? recv(bytes.data(), bytes.size(), timeout, ec) : refuse_empty(ec);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::size_t recv(Bytes& bytes) {
+        if (bytes.size() == 0) throw_empty("tls recv");
+        return recv(bytes.data(), bytes.size());
+    }
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::size_t recv(Bytes& bytes, Timeout timeout) {
+        if (bytes.size() == 0) throw_empty("tls recv");
+        return recv(bytes.data(), bytes.size(), timeout);
+    }
+#endif
+    ///@}
+
+    /// What is there, at most max bytes, in a new string; an empty string means the peer's
+    /// close_notify (Socket::recv_some). max 0 is errc::empty_buffer.
+    ///@{
+    [[nodiscard]] std::string recv_some(std::size_t max, Timeout timeout, std::error_code& ec);
+    [[nodiscard]] std::string recv_some(std::size_t max, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    [[nodiscard]] std::string recv_some(std::size_t max, Timeout timeout);
+    [[nodiscard]] std::string recv_some(std::size_t max);
 #endif
     ///@}
 
@@ -440,6 +477,26 @@ public:
     [[nodiscard]] std::optional<std::size_t> try_send(const void* data, std::size_t size);
 #endif
     ///@}
+    /// The same on byte containers (try_recv: an empty one is errc::empty_buffer).
+    ///@{
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::optional<std::size_t> try_recv(Bytes& bytes, std::error_code& ec) noexcept {
+        if (bytes.size() != 0) return try_recv(bytes.data(), bytes.size(), ec);
+        refuse_empty(ec);
+        return std::nullopt;
+    }
+    [[nodiscard]] std::optional<std::size_t> try_send(ConstBuffer b, std::error_code& ec) noexcept {
+        return try_send(b.data, b.size, ec);
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
+    [[nodiscard]] std::optional<std::size_t> try_recv(Bytes& bytes) {
+        if (bytes.size() == 0) throw_empty("tls try_recv");
+        return try_recv(bytes.data(), bytes.size());
+    }
+    [[nodiscard]] std::optional<std::size_t> try_send(ConstBuffer b) { return try_send(b.data, b.size); }
+#endif
+    ///@}
     /// Sends what unsent() counts, without waiting: true when all of it has gone (else wait
     /// for writable and call again). A stream with nothing new to send calls this.
     bool try_flush(std::error_code& ec) noexcept;
@@ -457,6 +514,9 @@ public:
     /// The orderly end: sends close_notify and waits for the peer's (application data still
     /// arriving is read and dropped). The socket stays open (close() or graceful_close it).
     /// A peer that closes the connection without close_notify is tls_errc::truncated.
+    /// Without waiting (with a Poller): shutdown(Timeout::zero(), ec) sends close_notify at
+    /// once and reports std::errc::timed_out until the peer's has been read; wait for wants()
+    /// (and writable while unsent() is not 0) and call it again. A clear ec is the end.
     ///@{
     void shutdown(Timeout timeout, std::error_code& ec) noexcept { shutdown_until(detail::Deadline(timeout), ec); }
     void shutdown(std::error_code& ec) noexcept { shutdown_until(detail::Deadline(), ec); }
@@ -512,6 +572,14 @@ public:
 private:
     enum class Step { done, closed, would_block, failed };
 
+    static std::size_t refuse_empty(std::error_code& ec) noexcept {
+        ec = errc::empty_buffer;
+        return 0;
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    [[noreturn]] void throw_empty(const char* operation) const;
+#endif
+
     static TlsStream make(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec);
     void set_peer_name(const detail::TlsPeerName& peer, std::error_code& ec);
     bool check(std::error_code& ec) const noexcept;
@@ -524,7 +592,7 @@ private:
 #if !defined(SOCKETS_NO_EXCEPTIONS)
     void throw_handshake(detail::Deadline deadline);
 #endif
-    std::optional<std::size_t> read_some(void* buffer, std::size_t capacity, detail::Deadline* deadline,
+    [[nodiscard]] std::optional<std::size_t> read_some(void* buffer, std::size_t capacity, detail::Deadline* deadline,
                                          std::error_code& ec) noexcept;
     std::size_t recv_exact_until(void* buffer, std::size_t size, detail::Deadline deadline, std::error_code& ec) noexcept;
     std::size_t write_all(const void* data, std::size_t size, detail::Deadline& deadline, std::error_code& ec) noexcept;
@@ -542,21 +610,35 @@ private:
 };
 
 /// Connects TLS over a connected socket and completes the handshake: the usual client start.
+/// The Timeout bounds the whole handshake; without one it waits as long as the peer takes
+/// (as any plain call, bounded only by the socket's SO_RCVTIMEO / SO_SNDTIMEO).
 ///@{
-SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host, Timeout timeout,
-                                   std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host,
+                                                 Timeout timeout, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host,
+                                                 std::error_code& ec);
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host, Timeout timeout);
+[[nodiscard]] SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host,
+                                                 Timeout timeout);
+[[nodiscard]] SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host);
 #endif
 ///@}
 
 /// Accepts TLS over an accepted socket and completes the handshake: the usual server start.
+/// Timeout as for tls_connect.
 ///@{
-SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context, Timeout timeout, std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context, Timeout timeout,
+                                                std::error_code& ec);
+[[nodiscard]] SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context, std::error_code& ec);
 #if !defined(SOCKETS_NO_EXCEPTIONS)
-SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context, Timeout timeout);
+[[nodiscard]] SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context, Timeout timeout);
+[[nodiscard]] SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context);
 #endif
 ///@}
+
+/// The framing layer's reader over a TLS stream (message.hpp): `TlsStreamReader reader(tls);`
+/// then read_message, read_line, read_exact, each with Timeout and std::error_code forms.
+using TlsStreamReader = BasicStreamReader<TlsStream>;
 
 SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets

@@ -448,6 +448,20 @@ inline void ref_acquire(RefCount& count) noexcept { InterlockedIncrement(&count)
 inline bool ref_release(RefCount& count) noexcept { return InterlockedDecrement(&count) == 0; }
 #endif
 
+// A flag one thread raises and others read (Interrupter), without <atomic> in socket.hpp.
+using SharedFlag = long;
+#if defined(__GNUC__) || defined(__clang__)
+inline bool flag_exchange(SharedFlag& flag, bool raised) noexcept {
+    return __atomic_exchange_n(&flag, raised ? 1L : 0L, __ATOMIC_ACQ_REL) != 0;
+}
+inline bool flag_load(const SharedFlag& flag) noexcept { return __atomic_load_n(&flag, __ATOMIC_ACQUIRE) != 0; }
+#else
+inline bool flag_exchange(SharedFlag& flag, bool raised) noexcept { return InterlockedExchange(&flag, raised ? 1 : 0) != 0; }
+inline bool flag_load(const SharedFlag& flag) noexcept {
+    return InterlockedCompareExchange(const_cast<SharedFlag*>(&flag), 0, 0) != 0;
+}
+#endif
+
 #if defined(_WIN32)
 
 template <void (*Body)(void*)>

@@ -40,8 +40,13 @@ SOCKETS_DECL Address Address::parse(std::string_view text, std::error_code& ec) 
         }
     } else {
         auto colon = text.rfind(':');
-        if (colon == std::string_view::npos || text.find(':') != colon) {
-            ec = errc::invalid_address;  // bare IPv6 must be bracketed to carry a port
+        if (colon != std::string_view::npos && text.find(':') != colon) {
+            // "::1:80" is itself a valid IPv6 address: which part is the port cannot be known.
+            ec = errc::ipv6_needs_brackets;
+            return {};
+        }
+        if (colon == std::string_view::npos) {
+            ec = errc::invalid_address;
             return {};
         }
         host = text.substr(0, colon);
@@ -53,7 +58,13 @@ SOCKETS_DECL Address Address::parse(std::string_view text, std::error_code& ec) 
         case detail::PortText::invalid: ec = errc::invalid_address; return {};
         case detail::PortText::out_of_range: ec = errc::port_out_of_range; return {};
     }
-    return from_ip(host, port, ec);
+    Address a = from_ip(host, port, ec);
+    // A host with anything but digits and dots ("localhost", "example.com") is a name: say
+    // where names go instead of calling it an invalid address.
+    if (ec == errc::invalid_address && host.find(':') == std::string_view::npos &&
+        host.find_first_not_of("0123456789.") != std::string_view::npos)
+        ec = errc::not_numeric;
+    return a;
 }
 
 #if !defined(SOCKETS_NO_EXCEPTIONS)
@@ -344,57 +355,79 @@ SOCKETS_DECL std::vector<Address> resolve(std::string_view host, int port, Famil
 }
 #endif
 
-SOCKETS_DECL std::vector<Address> resolve_host_port(std::string_view text, Family family, Type type,
-                                              std::error_code& ec) {
+namespace detail {
+
+SOCKETS_DECL bool split_host_port(std::string_view text, std::string_view& host, int& port,
+                                  std::error_code& ec) {
     ec.clear();
-    std::string_view host, port_text;
+    std::string_view port_text;
     if (!text.empty() && text.front() == '[') {
         auto close = text.find(']');
         if (close == std::string_view::npos || close == 1 ||
             text.substr(1, close - 1).find(':') == std::string_view::npos) {
             ec = errc::invalid_address;  // brackets hold an IPv6 address and nothing else
-            return {};
+            return false;
         }
         host = text.substr(1, close - 1);
         if (close + 1 == text.size()) {
             ec = errc::missing_port;
-            return {};
+            return false;
         }
         if (text[close + 1] != ':') {
             ec = errc::invalid_address;
-            return {};
+            return false;
         }
         port_text = text.substr(close + 2);
     } else {
         auto colon = text.find(':');
         if (colon == std::string_view::npos) {
             ec = errc::missing_port;
-            return {};
+            return false;
         }
         if (text.find(':', colon + 1) != std::string_view::npos) {
-            // "::1" is an IPv6 address with no port (it needs brackets to carry one); "a:b:80" is nothing.
+            // "::1" is an IPv6 address with no port (it needs brackets to carry one); "a:b:80" is
+            // nothing; "::1:80" reads both as an address and as [::1]:80, so it is refused as
+            // ambiguous rather than guessed.
             std::error_code not_ip;
-            Address::from_ip(text, 0, not_ip);
-            ec = not_ip ? errc::invalid_address : errc::missing_port;
-            return {};
+            (void)Address::from_ip(text, 0, not_ip);
+            if (not_ip) {
+                ec = errc::invalid_address;
+                return false;
+            }
+            auto last = text.rfind(':');
+            std::error_code prefix_not_ip;
+            (void)Address::from_ip(text.substr(0, last), 0, prefix_not_ip);
+            int ignored = 0;
+            bool port_like = parse_port(text.substr(last + 1), ignored) != PortText::invalid;
+            ec = !prefix_not_ip && port_like ? errc::ipv6_needs_brackets : errc::missing_port;
+            return false;
         }
         host = text.substr(0, colon);
         port_text = text.substr(colon + 1);
     }
     if (host.empty()) {
         ec = errc::invalid_address;
-        return {};
+        return false;
     }
     if (port_text.empty()) {
         ec = errc::missing_port;
-        return {};
+        return false;
     }
+    switch (parse_port(port_text, port)) {
+        case PortText::ok: return true;
+        case PortText::invalid: ec = errc::invalid_port; return false;
+        case PortText::out_of_range: ec = errc::port_out_of_range; return false;
+    }
+    return false;
+}
+
+}  // namespace detail
+
+SOCKETS_DECL std::vector<Address> resolve_host_port(std::string_view text, Family family, Type type,
+                                              std::error_code& ec) {
+    std::string_view host;
     int port = 0;
-    switch (detail::parse_port(port_text, port)) {
-        case detail::PortText::ok: break;
-        case detail::PortText::invalid: ec = errc::invalid_port; return {};
-        case detail::PortText::out_of_range: ec = errc::port_out_of_range; return {};
-    }
+    if (!detail::split_host_port(text, host, port, ec)) return {};
     return resolve(host, port, family, type, ec);
 }
 

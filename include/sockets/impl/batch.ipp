@@ -335,5 +335,25 @@ SOCKETS_DECL std::size_t recv_many(Socket& s, IncomingDatagram* datagrams, std::
 }
 #endif
 
+SOCKETS_DECL std::vector<IncomingDatagram> make_receive_slots(MutableBuffer buffer, std::size_t count,
+                                                              std::size_t slot_size) {
+    // Divided, not multiplied: count * slot_size may wrap.
+    if (slot_size == 0 || (count != 0 && buffer.size / slot_size < count))
+        detail::throw_error(std::make_error_code(std::errc::invalid_argument),
+                            "make_receive_slots: " + std::to_string(count) + " slots of " + std::to_string(slot_size) +
+                                " bytes do not fit a buffer of " + std::to_string(buffer.size));
+    std::vector<IncomingDatagram> slots(count);
+    for (std::size_t i = 0; i < count; ++i)
+        slots[i].buffer = MutableBuffer(static_cast<char*>(buffer.data) + i * slot_size, slot_size);
+    return slots;
+}
+
+SOCKETS_DECL ReceiveSlots::ReceiveSlots(std::size_t count, std::size_t slot_size) : slot_size_(slot_size) {
+    if (slot_size != 0 && count > static_cast<std::size_t>(-1) / slot_size)
+        detail::throw_error(std::make_error_code(std::errc::invalid_argument), "ReceiveSlots: too large");
+    storage_.resize(count * slot_size);
+    slots_ = make_receive_slots(MutableBuffer(storage_.data(), storage_.size()), count, slot_size);
+}
+
 SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets

@@ -455,5 +455,45 @@ SOCKETS_DECL Socket connect_to(std::string_view host, int port) {
 }
 #endif
 
+SOCKETS_DECL Socket connect_to(std::string_view host_port, Timeout timeout, const ConnectOptions& options,
+                               std::error_code& ec) {
+    std::string_view host;
+    int port = 0;
+    if (!detail::split_host_port(host_port, host, port, ec)) return Socket();
+    return connect_to(host, port, timeout, options, ec);
+}
+SOCKETS_DECL Socket connect_to(std::string_view host_port, Timeout timeout, std::error_code& ec) {
+    return connect_to(host_port, timeout, ConnectOptions(), ec);
+}
+SOCKETS_DECL Socket connect_to(std::string_view host_port, std::error_code& ec) {
+    std::string_view host;
+    int port = 0;
+    if (!detail::split_host_port(host_port, host, port, ec)) return Socket();
+    return connect_to(host, port, ec);
+}
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+namespace detail {
+// Text that does not split is a ConnectError with no attempts, as a name that does not resolve.
+SOCKETS_DECL Socket connect_text_or_throw(std::string_view host_port, const Deadline& deadline,
+                                          const ConnectOptions& options) {
+    std::string_view host;
+    int port = 0;
+    std::error_code ec;
+    if (!split_host_port(host_port, host, port, ec))
+        throw_exception(ConnectError(ec, "connect to \"" + std::string(host_port) + "\"", {}));
+    return connect_any_or_throw(host, port, deadline, options);
+}
+}  // namespace detail
+SOCKETS_DECL Socket connect_to(std::string_view host_port, Timeout timeout, const ConnectOptions& options) {
+    return detail::connect_text_or_throw(host_port, detail::Deadline(timeout), options);
+}
+SOCKETS_DECL Socket connect_to(std::string_view host_port, Timeout timeout) {
+    return detail::connect_text_or_throw(host_port, detail::Deadline(timeout), ConnectOptions());
+}
+SOCKETS_DECL Socket connect_to(std::string_view host_port) {
+    return detail::connect_text_or_throw(host_port, detail::Deadline(), ConnectOptions());
+}
+#endif
+
 SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets

@@ -27,6 +27,12 @@ SOCKETS_DECL std::string LibraryCategory::message(int code) const {
         case errc::no_address_for_family: return "host has no address of the requested family";
         case errc::missing_port: return "no port (expected host:port or [ipv6]:port)";
         case errc::invalid_port: return "port is not a decimal number";
+        case errc::empty_buffer: return "receive into an empty buffer (size it first, or call recv_some)";
+        case errc::cancelled: return "cancelled by an Interrupter";
+        case errc::not_numeric:
+            return "host is a name, not a numeric address (Address::parse takes numbers only: "
+                   "names go to resolve_host_port or connect_to)";
+        case errc::ipv6_needs_brackets: return "an IPv6 address with a port needs brackets: [v6]:port";
     }
     return "unknown sockets error";
 }
@@ -37,7 +43,11 @@ SOCKETS_DECL std::error_condition LibraryCategory::default_error_condition(int c
         case errc::invalid_address:
         case errc::port_out_of_range:
         case errc::missing_port:
-        case errc::invalid_port: return std::errc::invalid_argument;
+        case errc::invalid_port:
+        case errc::empty_buffer:
+        case errc::not_numeric:
+        case errc::ipv6_needs_brackets: return std::errc::invalid_argument;
+        case errc::cancelled: return std::errc::operation_canceled;
         case errc::address_too_long: return std::errc::filename_too_long;
         case errc::message_too_large: return std::errc::message_size;
         case errc::not_stream_socket: return std::errc::wrong_protocol_type;
@@ -48,7 +58,12 @@ SOCKETS_DECL std::error_condition LibraryCategory::default_error_condition(int c
 }
 
 SOCKETS_DECL bool LibraryCategory::equivalent(const std::error_code& code, int condition) const noexcept {
-    if (code.category() == *this) return code.value() == condition;
+    if (code.category() == *this) {
+        // The refined address errors are invalid addresses too, for code written before them.
+        bool refined = code.value() == static_cast<int>(errc::not_numeric) ||
+                       code.value() == static_cast<int>(errc::ipv6_needs_brackets);
+        return code.value() == condition || (refined && condition == static_cast<int>(errc::invalid_address));
+    }
     bool resolver_code = code.category() == resolve_category();
 #if defined(_WIN32)
     resolver_code = resolver_code || code.category() == os_category();

@@ -33,63 +33,6 @@ SOCKETS_DECL bool validate(native_handle_type h, HandleIdentity& id, std::error_
     return !ec;
 }
 
-SOCKETS_DECL Waker::Waker() {
-#if defined(__linux__)
-    read_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!read_.is_open()) throw_error(last_error(), "poller eventfd");
-#elif !defined(_WIN32)
-    int fds[2];
-    if (::pipe(fds) != 0) throw_error(last_error(), "poller pipe");
-    read_ = Socket(fds[0]);
-    write_ = Socket(fds[1]);
-    for (int fd : fds) {
-        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    }
-#else
-    // The error_code forms: the throwing ones are absent without exceptions.
-    std::error_code ec;
-    Socket listener = listen_on(Address::loopback(Family::ipv4), 1, ec);
-    // Socket's own connect: poller.hpp sits below connect.hpp (connect_to) in the layers.
-    Address at = listener.local_address(ec);
-    if (!ec) write_ = Socket::open(Family::ipv4, Type::stream, ec);
-    if (!ec) write_.connect(at, ec);
-    if (!ec) read_ = listener.accept(ec);
-    if (!ec) write_.set_no_delay(true, ec);
-    if (!ec) write_.set_nonblocking(true, ec);
-    if (!ec) read_.set_nonblocking(true, ec);
-    if (ec) throw_error(ec, "poller wake-up pair");
-#endif
-}
-
-SOCKETS_DECL void Waker::wake() noexcept {
-#if defined(__linux__)
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(read_.native_handle(), &one, sizeof one);
-#elif !defined(_WIN32)
-    char one = 1;
-    [[maybe_unused]] auto n = ::write(write_.native_handle(), &one, 1);
-#else
-    char one = 1;
-    ::send(write_.native_handle(), &one, 1, 0);
-#endif
-}
-
-SOCKETS_DECL void Waker::drain() noexcept {
-#if defined(__linux__)
-    std::uint64_t count;
-    [[maybe_unused]] auto n = ::read(read_.native_handle(), &count, sizeof count);
-#elif !defined(_WIN32)
-    char buffer[64];
-    while (::read(read_.native_handle(), buffer, sizeof buffer) > 0) {
-    }
-#else
-    char buffer[64];
-    while (::recv(read_.native_handle(), buffer, sizeof buffer, 0) > 0) {
-    }
-#endif
-}
-
 SOCKETS_DECL void Registry::set(native_handle_type h, std::size_t position, bool present) noexcept {
     if (direct(h))
         table_[static_cast<std::size_t>(h)] = present ? static_cast<std::uint32_t>(position + 1) : 0;

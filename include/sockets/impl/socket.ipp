@@ -3,6 +3,10 @@
 
 #include "../socket.hpp"
 
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#endif
+
 namespace sockets {
 SOCKETS_MODE_NAMESPACE_BEGIN
 
@@ -292,6 +296,25 @@ SOCKETS_DECL std::optional<std::size_t> Socket::try_recv(MutableBuffer b, std::e
     return try_recv(b.data, b.size, ec);
 }
 
+SOCKETS_DECL std::string Socket::recv_some_until(std::size_t max, detail::Deadline deadline, std::error_code& ec) {
+    std::string out;
+    if (max == 0) {
+        refuse_empty(ec);
+        return out;
+    }
+    out.resize(max);
+    out.resize(transfer(&out[0], max, false, deadline, ec));
+    return out;
+}
+
+SOCKETS_DECL std::string Socket::recv_some(std::size_t max, std::error_code& ec) {
+    return recv_some_until(max, detail::Deadline(), ec);
+}
+
+SOCKETS_DECL std::string Socket::recv_some(std::size_t max, Timeout timeout, std::error_code& ec) {
+    return recv_some_until(max, detail::Deadline(timeout), ec);
+}
+
 #if !defined(SOCKETS_NO_EXCEPTIONS)
 SOCKETS_DECL std::size_t Socket::send_all_buffers(const ConstBuffer* buffers, std::size_t count) {
     std::error_code ec;
@@ -332,6 +355,20 @@ SOCKETS_DECL std::optional<std::size_t> Socket::try_recv(void* buffer, std::size
 SOCKETS_DECL std::optional<std::size_t> Socket::try_send(ConstBuffer b) { return try_send(b.data, b.size); }
 
 SOCKETS_DECL std::optional<std::size_t> Socket::try_recv(MutableBuffer b) { return try_recv(b.data, b.size); }
+
+SOCKETS_DECL std::string Socket::recv_some(std::size_t max) {
+    std::error_code ec;
+    std::string out = recv_some(max, ec);
+    if (ec) throw_transfer(ec, "recv", out.size());
+    return out;
+}
+
+SOCKETS_DECL std::string Socket::recv_some(std::size_t max, Timeout timeout) {
+    std::error_code ec;
+    std::string out = recv_some(max, timeout, ec);
+    if (ec) throw_transfer(ec, "recv", out.size());
+    return out;
+}
 
 SOCKETS_DECL std::size_t Socket::finish_or_throw(void* buffer, std::size_t size, bool write, long first) {
     std::error_code ec;
@@ -1093,6 +1130,39 @@ SOCKETS_DECL Socket listen_on(const Address& address, int backlog) {
 }
 #endif
 
+SOCKETS_DECL Socket listen_on(std::string_view host_port, const ListenOptions& options, std::error_code& ec) {
+    // Numeric text needs no resolver (and no network); a name takes the resolver's first answer.
+    Address address = Address::parse(host_port, ec);
+    if (ec) {
+        std::vector<Address> found = resolve_host_port(host_port, Family::unspecified, Type::stream, ec);
+        if (ec) return Socket();
+        address = found.front();
+    }
+    return listen_on(address, options, ec);
+}
+SOCKETS_DECL Socket listen_on(std::string_view host_port, int backlog, std::error_code& ec) {
+    ListenOptions options;
+    options.backlog = backlog;
+    return listen_on(host_port, options, ec);
+}
+SOCKETS_DECL Socket listen_on(std::string_view host_port, std::error_code& ec) {
+    return listen_on(host_port, SOMAXCONN, ec);
+}
+
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+SOCKETS_DECL Socket listen_on(std::string_view host_port, const ListenOptions& options) {
+    std::error_code ec;
+    Socket s = listen_on(host_port, options, ec);
+    if (ec) detail::throw_error(ec, "listen on \"" + std::string(host_port) + "\"");
+    return s;
+}
+SOCKETS_DECL Socket listen_on(std::string_view host_port, int backlog) {
+    ListenOptions options;
+    options.backlog = backlog;
+    return listen_on(host_port, options);
+}
+#endif
+
 #if !defined(_WIN32)
 SOCKETS_DECL std::pair<Socket, Socket> socket_pair(Type type, std::error_code& ec) noexcept {
     ec.clear();
@@ -1119,6 +1189,218 @@ SOCKETS_DECL std::pair<Socket, Socket> socket_pair(Type type) {
     return pair;
 }
 #endif
+#endif
+
+// ---- Interrupter and the calls that take one ---------------------------------------------
+
+namespace detail {
+
+SOCKETS_DECL Waker::Waker() {
+#if defined(__linux__)
+    read_ = Socket(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!read_.is_open()) detail::throw_error(detail::last_error(), "wake-up eventfd");
+#elif !defined(_WIN32)
+    int fds[2];
+    if (::pipe(fds) != 0) detail::throw_error(detail::last_error(), "wake-up pipe");
+    read_ = Socket(fds[0]);
+    write_ = Socket(fds[1]);
+    for (int fd : fds) {
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    }
+#else
+    // The error_code forms: the throwing ones are absent without exceptions.
+    std::error_code ec;
+    Socket listener = listen_on(Address::loopback(Family::ipv4), 1, ec);
+    // Socket's own connect: socket.hpp sits below connect.hpp (connect_to) in the layers.
+    Address at = listener.local_address(ec);
+    if (!ec) write_ = Socket::open(Family::ipv4, Type::stream, ec);
+    if (!ec) write_.connect(at, ec);
+    if (!ec) read_ = listener.accept(ec);
+    if (!ec) write_.set_no_delay(true, ec);
+    if (!ec) write_.set_nonblocking(true, ec);
+    if (!ec) read_.set_nonblocking(true, ec);
+    if (ec) detail::throw_error(ec, "wake-up pair");
+#endif
+}
+
+SOCKETS_DECL void Waker::wake() noexcept {
+#if defined(__linux__)
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(read_.native_handle(), &one, sizeof one);
+#elif !defined(_WIN32)
+    char one = 1;
+    [[maybe_unused]] auto n = ::write(write_.native_handle(), &one, 1);
+#else
+    char one = 1;
+    ::send(write_.native_handle(), &one, 1, 0);
+#endif
+}
+
+SOCKETS_DECL void Waker::drain() noexcept {
+#if defined(__linux__)
+    std::uint64_t count;
+    [[maybe_unused]] auto n = ::read(read_.native_handle(), &count, sizeof count);
+#elif !defined(_WIN32)
+    char buffer[64];
+    while (::read(read_.native_handle(), buffer, sizeof buffer) > 0) {
+    }
+#else
+    char buffer[64];
+    while (::recv(read_.native_handle(), buffer, sizeof buffer, 0) > 0) {
+    }
+#endif
+}
+
+}  // namespace detail
+
+SOCKETS_DECL Interrupter::Interrupter() = default;
+
+SOCKETS_DECL Interrupter::~Interrupter() = default;
+
+SOCKETS_DECL void Interrupter::interrupt() noexcept {
+    // Only the first interrupt() wakes: the handle stays readable until reset() drains it.
+    if (!detail::flag_exchange(interrupted_, true)) waker_.wake();
+}
+
+SOCKETS_DECL void Interrupter::reset() noexcept {
+    waker_.drain();
+    (void)detail::flag_exchange(interrupted_, false);
+}
+
+namespace detail {
+
+SOCKETS_DECL bool wait_or_cancel(native_handle_type h, const Interrupter& stop, const Deadline& deadline,
+                                 std::error_code& ec) noexcept {
+#if defined(_WIN32)
+    const short readable = POLLRDNORM;
+#else
+    const short readable = POLLIN;
+#endif
+    for (;;) {
+        if (stop.interrupted()) {
+            ec = errc::cancelled;
+            return false;
+        }
+        pollfd_type fds[2] = {};
+        fds[0].fd = h;
+        fds[0].events = readable;
+        fds[1].fd = stop.native_handle();
+        fds[1].events = readable;
+        int rc = poll_handles(fds, 2, deadline.remaining_ms());
+        if (rc > 0) {
+            if (fds[0].revents == 0 && stop.interrupted()) continue;  // reported at the top
+            return true;
+        }
+        if (rc == 0) {
+            if (deadline.expired()) {
+                ec = timed_out();
+                return false;
+            }
+            continue;  // woke early (timer granularity)
+        }
+        int code = last_error_code();
+        if (is_interrupted(code)) continue;
+        ec = os_error(code);
+        return false;
+    }
+}
+
+}  // namespace detail
+
+SOCKETS_DECL detail::Deadline Socket::plain_deadline() const noexcept {
+    Timeout t = detail::socket_timeout(handle_, false);
+    return t.is_max() ? detail::Deadline() : detail::Deadline(t);
+}
+
+SOCKETS_DECL Socket Socket::accept_cancellable(const Interrupter& stop, detail::Deadline deadline,
+                                               std::error_code& ec) noexcept {
+    if (!check_open(ec)) return Socket();
+    // No deadline: the plain call's, which SO_RCVTIMEO bounds (the time model's rule).
+    if (!deadline.finite()) deadline = plain_deadline();
+    for (;;) {
+        if (stop.interrupted()) {
+            ec = errc::cancelled;
+            return Socket();
+        }
+        std::optional<Socket> s = try_accept(nullptr, ec);
+        if (ec) return Socket();
+        if (s) return std::move(*s);
+        if (!detail::wait_or_cancel(handle_, stop, deadline, ec)) return Socket();
+    }
+}
+
+SOCKETS_DECL std::size_t Socket::recv_cancellable(MutableBuffer b, const Interrupter& stop, detail::Deadline deadline,
+                                                  std::error_code& ec) noexcept {
+    if (!check_open(ec)) return 0;
+    if (b.size == 0) return refuse_empty(ec);
+    if (!deadline.finite()) deadline = plain_deadline();
+    for (;;) {
+        if (stop.interrupted()) {
+            ec = errc::cancelled;
+            return 0;
+        }
+        std::optional<std::size_t> n = try_recv(b.data, b.size, ec);
+        if (n) return *n;  // also a truncated datagram, with its error
+        if (ec) return 0;
+        if (!detail::wait_or_cancel(handle_, stop, deadline, ec)) return 0;
+    }
+}
+
+SOCKETS_DECL Socket Socket::accept(const Interrupter& stop, std::error_code& ec) noexcept {
+    return accept_cancellable(stop, detail::Deadline(), ec);
+}
+
+SOCKETS_DECL Socket Socket::accept(const Interrupter& stop, Timeout timeout, std::error_code& ec) noexcept {
+    return accept_cancellable(stop, detail::Deadline(timeout), ec);
+}
+
+SOCKETS_DECL std::size_t Socket::recv(MutableBuffer b, const Interrupter& stop, std::error_code& ec) noexcept {
+    return recv_cancellable(b, stop, detail::Deadline(), ec);
+}
+
+SOCKETS_DECL std::size_t Socket::recv(MutableBuffer b, const Interrupter& stop, Timeout timeout,
+                                      std::error_code& ec) noexcept {
+    return recv_cancellable(b, stop, detail::Deadline(timeout), ec);
+}
+
+SOCKETS_DECL std::string Socket::recv_some(std::size_t max, const Interrupter& stop, Timeout timeout,
+                                           std::error_code& ec) {
+    std::string out;
+    if (max == 0) {
+        refuse_empty(ec);
+        return out;
+    }
+    out.resize(max);
+    out.resize(recv_cancellable(MutableBuffer(&out[0], max), stop, detail::Deadline(timeout), ec));
+    return out;
+}
+
+SOCKETS_DECL std::string Socket::recv_some(std::size_t max, const Interrupter& stop, std::error_code& ec) {
+    return recv_some(max, stop, Timeout::max(), ec);
+}
+
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+SOCKETS_DECL Socket Socket::accept(const Interrupter& stop, Timeout timeout) {
+    std::error_code ec;
+    Socket s = accept(stop, timeout, ec);
+    if (ec) detail::throw_error(ec, detail::describe("accept on", local_address_or_empty()));
+    return s;
+}
+
+SOCKETS_DECL std::size_t Socket::recv(MutableBuffer b, const Interrupter& stop, Timeout timeout) {
+    std::error_code ec;
+    std::size_t n = recv(b, stop, timeout, ec);
+    if (ec) throw_transfer(ec, "recv", n);
+    return n;
+}
+
+SOCKETS_DECL std::string Socket::recv_some(std::size_t max, const Interrupter& stop, Timeout timeout) {
+    std::error_code ec;
+    std::string out = recv_some(max, stop, timeout, ec);
+    if (ec) throw_transfer(ec, "recv", out.size());
+    return out;
+}
 #endif
 
 SOCKETS_MODE_NAMESPACE_END

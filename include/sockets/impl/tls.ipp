@@ -1012,6 +1012,19 @@ SOCKETS_DECL std::size_t TlsStream::send_all_buffers(const ConstBuffer* buffers,
     return n;
 }
 
+SOCKETS_DECL void TlsStream::throw_empty(const char* operation) const {
+    throw_exception(TransferError(errc::empty_buffer, detail::describe_transfer(socket_, operation), 0));
+}
+
+SOCKETS_DECL std::string TlsStream::recv_some(std::size_t max, Timeout timeout) {
+    std::error_code ec;
+    std::string out = recv_some(max, timeout, ec);
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(socket_, "tls recv"), out.size()));
+    return out;
+}
+
+SOCKETS_DECL std::string TlsStream::recv_some(std::size_t max) { return recv_some(max, Timeout::max()); }
+
 SOCKETS_DECL std::optional<std::size_t> TlsStream::try_recv(void* buffer, std::size_t capacity) {
     std::error_code ec;
     auto n = try_recv(buffer, capacity, ec);
@@ -1125,6 +1138,23 @@ SOCKETS_DECL std::string TlsStream::verify_detail() const {
     return text;
 }
 
+// ---- TlsStream: recv_some ----------------------------------------------------------------
+
+SOCKETS_DECL std::string TlsStream::recv_some(std::size_t max, Timeout timeout, std::error_code& ec) {
+    std::string out;
+    if (max == 0) {
+        refuse_empty(ec);
+        return out;
+    }
+    out.resize(max);
+    out.resize(recv(&out[0], max, timeout, ec));
+    return out;
+}
+
+SOCKETS_DECL std::string TlsStream::recv_some(std::size_t max, std::error_code& ec) {
+    return recv_some(max, Timeout::max(), ec);
+}
+
 // ---- tls_connect, tls_accept --------------------------------------------------------------
 
 SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host, Timeout timeout,
@@ -1140,7 +1170,24 @@ SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context, Time
     return s;
 }
 
+SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host,
+                                   std::error_code& ec) {
+    return tls_connect(std::move(socket), context, host, Timeout::max(), ec);
+}
+
+SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context, std::error_code& ec) {
+    return tls_accept(std::move(socket), context, Timeout::max(), ec);
+}
+
 #if !defined(SOCKETS_NO_EXCEPTIONS)
+SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host) {
+    return tls_connect(std::move(socket), context, host, Timeout::max());
+}
+
+SOCKETS_DECL TlsStream tls_accept(Socket socket, const TlsContext& context) {
+    return tls_accept(std::move(socket), context, Timeout::max());
+}
+
 SOCKETS_DECL TlsStream tls_connect(Socket socket, const TlsContext& context, std::string_view host, Timeout timeout) {
     TlsStream s = TlsStream::client(std::move(socket), context, host);
     s.handshake(timeout);
