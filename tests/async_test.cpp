@@ -189,12 +189,12 @@ TEST_CASE("a timeout ends only its own await: timed_out, both forms", "[async][t
     std::size_t n = 99;
     std::exception_ptr thrown;
     bool other_done = false;
+    auto other = [&]() -> Task<void> {  // waits longer on the same socket's other direction
+        std::error_code e;
+        co_await loop.readable(p.client, 2s, e);
+        other_done = !e;
+    };
     run_task(loop, [&]() -> Task<void> {
-        auto other = [&]() -> Task<void> {  // waits longer on the same socket's other direction
-            std::error_code e;
-            co_await loop.readable(p.client, 2s, e);
-            other_done = !e;
-        };
         loop.spawn(other());
         auto t0 = std::chrono::steady_clock::now();
         n = co_await loop.recv(p.server, &byte, 1, 30ms, ec);
@@ -280,18 +280,18 @@ TEST_CASE("loop.close wakes a task waiting on the socket with operation_canceled
     test::TcpPair p = test::tcp_pair();
     std::error_code reader_ec, accept_ec;
     std::exception_ptr thrown;
+    auto reader = [&]() -> Task<void> {
+        char c;
+        co_await loop.recv(p.client, &c, 1, guard, reader_ec);
+    };
+    auto acceptor = [&]() -> Task<void> {
+        try {
+            Socket s = co_await loop.accept(p.listener, guard);
+        } catch (...) {
+            thrown = std::current_exception();
+        }
+    };
     run_task(loop, [&]() -> Task<void> {
-        auto reader = [&]() -> Task<void> {
-            char c;
-            co_await loop.recv(p.client, &c, 1, guard, reader_ec);
-        };
-        auto acceptor = [&]() -> Task<void> {
-            try {
-                Socket s = co_await loop.accept(p.listener, guard);
-            } catch (...) {
-                thrown = std::current_exception();
-            }
-        };
         loop.spawn(reader());
         loop.spawn(acceptor());
         co_await loop.sleep(0ms);
@@ -314,12 +314,12 @@ TEST_CASE("a second reader of one socket is refused, not lost", "[async][close]"
     EventLoop loop;
     test::TcpPair p = test::tcp_pair();
     std::error_code second;
+    auto first = [&]() -> Task<void> {
+        char c;
+        std::error_code e;
+        co_await loop.recv(p.client, &c, 1, guard, e);
+    };
     run_task(loop, [&]() -> Task<void> {
-        auto first = [&]() -> Task<void> {
-            char c;
-            std::error_code e;
-            co_await loop.recv(p.client, &c, 1, guard, e);
-        };
         loop.spawn(first());
         co_await loop.sleep(0ms);
         char c;
@@ -370,11 +370,11 @@ TEST_CASE("connect by host name resolves off the loop and connects", "[async][co
     int port = listener.local_address().port();
     bool ticked = false;
     Socket connected;
+    auto ticker = [&]() -> Task<void> {
+        co_await loop.sleep(0ms);
+        ticked = true;
+    };
     run_task(loop, [&]() -> Task<void> {
-        auto ticker = [&]() -> Task<void> {
-            co_await loop.sleep(0ms);
-            ticked = true;
-        };
         loop.spawn(ticker());
         connected = co_await loop.connect("localhost", port, guard);
     });
@@ -390,15 +390,15 @@ TEST_CASE("a timer due in the same wait as a completed transfer: the transfer wi
     std::error_code ec;
     std::size_t n = 0;
     bool slept = false;
+    auto reader = [&]() -> Task<void> {
+        char buffer[8];
+        n = co_await loop.recv(p.client, buffer, sizeof buffer, 20ms, ec);
+    };
+    auto sleeper = [&]() -> Task<void> {
+        co_await loop.sleep(5ms);
+        slept = true;
+    };
     run_task(loop, [&]() -> Task<void> {
-        auto reader = [&]() -> Task<void> {
-            char buffer[8];
-            n = co_await loop.recv(p.client, buffer, sizeof buffer, 20ms, ec);
-        };
-        auto sleeper = [&]() -> Task<void> {
-            co_await loop.sleep(5ms);
-            slept = true;
-        };
         loop.spawn(reader());
         loop.spawn(sleeper());
         co_await loop.sleep(0ms);  // both wait now
