@@ -524,3 +524,70 @@ TEST_CASE("many connections on one loop: 500 echo clients", "[async][scale]") {
     CHECK(checked == clients * 10);
     CHECK(served == clients);
 }
+
+TEST_CASE("lines and length-prefixed messages over the loop, with the framing layer's limits",
+          "[async][framing]") {
+    EventLoop loop;
+    test::TcpPair p = test::tcp_pair();
+    std::vector<std::string> lines, messages;
+    std::error_code too_long, ended;
+    std::size_t frame = 0;
+    auto writer = [&]() -> Task<void> {
+        co_await loop.write_line(p.client, "first");
+        co_await loop.write_line(p.client, "second", guard, "\r\n");
+        frame = co_await loop.write_message(p.client, "payload");
+        co_await loop.write_message(p.client, std::string(300, 'x'), guard, Prefix::u16);
+        co_await loop.write_line(p.client, std::string(100, 'y'));
+        p.client.shutdown(Shutdown::write);
+    };
+    run_task(loop, [&]() -> Task<void> {
+        loop.spawn(writer());
+        MessageBuffer buffer(64);
+        lines.emplace_back(co_await loop.read_line(p.server, buffer, guard));
+        lines.emplace_back(co_await loop.read_line(p.server, buffer, guard));
+        messages.emplace_back(co_await loop.read_message(p.server, buffer, guard));
+        std::error_code ec;
+        co_await loop.read_message(p.server, buffer, guard, too_long, Prefix::u16);
+        buffer.consume(buffer.size());
+        MessageBuffer rest(1000);
+        // The 300-byte message's remainder, then the line: skip to the y's.
+        for (;;) {
+            std::string_view line = co_await loop.read_line(p.server, rest, guard, ec);
+            if (ec || line.find('y') != std::string_view::npos) break;
+        }
+        co_await loop.read_line(p.server, rest, guard, ended);
+    });
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0] == "first");
+    CHECK(lines[1] == "second");
+    CHECK(messages == std::vector<std::string>{"payload"});
+    CHECK(frame == 4 + 7);
+    CHECK(too_long == errc::message_too_large);
+    CHECK(ended == errc::end_of_stream);
+}
+
+TEST_CASE("graceful_close on the loop: the peer's close ends it, or the timeout", "[async][close]") {
+    EventLoop loop;
+    test::TcpPair p = test::tcp_pair();
+    test::TcpPair q = test::tcp_pair();
+    CloseResult polite, impatient;
+    auto peer = [&]() -> Task<void> {
+        char buffer[64];
+        std::size_t n = co_await loop.recv(p.server, buffer, sizeof buffer, guard);
+        CHECK(n == 5);
+        CHECK(co_await loop.recv(p.server, buffer, sizeof buffer, guard) == 0);  // our FIN
+        co_await loop.send_all(p.server, "bye", 3, guard);
+        p.server.close();
+    };
+    run_task(loop, [&]() -> Task<void> {
+        loop.spawn(peer());
+        co_await loop.send_all(p.client, "hello", 5, guard);
+        polite = co_await loop.graceful_close(p.client, guard);
+        impatient = co_await loop.graceful_close(q.client, 20ms);  // q.server never closes
+    });
+    CHECK(polite.ending == CloseResult::peer_closed);
+    CHECK(polite.discarded == 3);
+    CHECK_FALSE(p.client.is_open());
+    CHECK(impatient.ending == CloseResult::timed_out);
+    CHECK_FALSE(q.client.is_open());
+}

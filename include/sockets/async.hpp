@@ -82,6 +82,7 @@
 #include "address.hpp"
 #include "connect.hpp"
 #include "error.hpp"
+#include "message.hpp"
 #include "poller.hpp"
 #include "socket.hpp"
 #include "timeout.hpp"
@@ -530,6 +531,47 @@ public:
     inline auto recv_exact(Socket& socket, void* buffer, std::size_t size, Timeout timeout = Timeout::max());
     ///@}
 
+    /// The next line (without its ending) or length-prefixed message, read into buffer with
+    /// the framing layer's rules: buffer's max_message limits it (errc::message_too_large),
+    /// bytes after it stay in buffer for the next call, and the peer closing first is
+    /// errc::end_of_stream (a partial frame stays in buffer.buffered()). The view is valid
+    /// until buffer is next read or fed. Throws std::system_error ("read_line with PEER: ...").
+    ///@{
+    inline auto read_line(Socket& socket, MessageBuffer& buffer, Timeout timeout, std::error_code& ec,
+                          Delimiter delimiter = Delimiter::lf_or_crlf()) noexcept;
+    inline auto read_line(Socket& socket, MessageBuffer& buffer, Timeout timeout = Timeout::max(),
+                          Delimiter delimiter = Delimiter::lf_or_crlf());
+    inline auto read_message(Socket& socket, MessageBuffer& buffer, Timeout timeout, std::error_code& ec,
+                             Prefix prefix = Prefix::u32) noexcept;
+    inline auto read_message(Socket& socket, MessageBuffer& buffer, Timeout timeout = Timeout::max(),
+                             Prefix prefix = Prefix::u32);
+    ///@}
+
+    /// Sends text followed by ending ("\n" unless given), or payload after its length prefix
+    /// (a payload the prefix cannot count is errc::message_too_large, nothing sent), as one
+    /// send_all: the result counts frame bytes (prefix and ending included).
+    ///@{
+    inline auto write_line(Socket& socket, std::string_view text, Timeout timeout, std::error_code& ec,
+                           std::string_view ending = "\n");
+    inline auto write_line(Socket& socket, std::string_view text, Timeout timeout = Timeout::max(),
+                           std::string_view ending = "\n");
+    inline auto write_message(Socket& socket, std::string_view payload, Timeout timeout, std::error_code& ec,
+                              Prefix prefix = Prefix::u32);
+    inline auto write_message(Socket& socket, std::string_view payload, Timeout timeout = Timeout::max(),
+                              Prefix prefix = Prefix::u32);
+    ///@}
+
+    /// The polite close of Socket::graceful_close without blocking the loop: stop sending,
+    /// read and discard until the peer closes too or timeout passes, then close. How it ended
+    /// is the result; only a socket that was not open, or a failing close, is an error. Tasks
+    /// waiting on the socket are cancelled first.
+    ///@{
+    inline Task<CloseResult> graceful_close(Socket& socket, Timeout timeout, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    inline Task<CloseResult> graceful_close(Socket& socket, Timeout timeout);
+#endif
+    ///@}
+
     /// Resumes after duration (at once if it is zero or negative, after the other ready tasks:
     /// a yield).
     inline auto sleep(Timeout duration) noexcept;
@@ -771,6 +813,101 @@ private:
     Socket* s_;
     char* buffer_;
     std::size_t size_;
+    std::size_t done_ = 0;
+};
+
+// read_line / read_message: received into the caller's MessageBuffer (its limit applies)
+// until it holds a whole frame; bytes beyond it stay buffered for the next call.
+class FrameReadOp : public SocketOp {
+public:
+    FrameReadOp(EventLoop& loop, Socket& s, MessageBuffer& buffer, bool line, Delimiter delimiter, Prefix prefix,
+                Timeout t, std::error_code* out) noexcept
+        : SocketOp(loop, s, true, t, out), s_(&s), buffer_(&buffer), line_(line), delimiter_(delimiter), prefix_(prefix) {}
+    bool perform() noexcept override {
+        for (;;) {
+            std::optional<std::string_view> frame =
+                line_ ? buffer_->next_line(ec_, delimiter_) : buffer_->next_message(ec_, prefix_);
+            if (frame) {
+                result_ = *frame;
+                return true;
+            }
+            if (ec_) return true;
+            constexpr std::size_t chunk = 4096;
+            char* room = nullptr;
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+            try {
+                room = buffer_->prepare(chunk);
+            } catch (const std::bad_alloc&) {
+                ec_ = std::make_error_code(std::errc::not_enough_memory);
+                return true;
+            }
+#else
+            room = buffer_->prepare(chunk);
+#endif
+            std::optional<std::size_t> n = s_->try_recv(room, chunk, ec_);
+            if (ec_) return true;
+            if (!n) return false;
+            if (*n == 0) {
+                ec_ = errc::end_of_stream;
+                return true;
+            }
+            buffer_->commit(*n);
+        }
+    }
+    std::string_view await_resume() {
+        report([&] { return std::system_error(ec_, describe_transfer(*socket_, line_ ? "read_line" : "read_message")); });
+        return ec_ ? std::string_view() : result_;
+    }
+
+private:
+    Socket* s_;
+    MessageBuffer* buffer_;
+    bool line_;
+    Delimiter delimiter_;
+    Prefix prefix_;
+    std::string_view result_;
+};
+
+// write_line / write_message: the frame (prefix + payload, or text + ending) is built once and
+// sent whole; the count in errors is of frame bytes.
+class FrameWriteOp : public SocketOp {
+public:
+    FrameWriteOp(EventLoop& loop, Socket& s, std::string_view payload, bool line, std::string_view ending, Prefix prefix,
+                 Timeout t, std::error_code* out)
+        : SocketOp(loop, s, false, t, out), s_(&s), line_(line) {
+        if (line) {
+            frame_.reserve(payload.size() + ending.size());
+            frame_.append(payload).append(ending);
+            return;
+        }
+        unsigned char header[8];
+        std::size_t width = detail::encode_prefix(header, prefix, payload.size(), ec_);
+        if (ec_) return;
+        frame_.reserve(width + payload.size());
+        frame_.append(reinterpret_cast<const char*>(header), width).append(payload);
+    }
+    bool perform() noexcept override {
+        if (ec_) return true;  // the payload does not fit the prefix
+        while (done_ < frame_.size()) {
+            std::optional<std::size_t> n = s_->try_send(frame_.data() + done_, frame_.size() - done_, ec_);
+            if (ec_) {
+                done_ += n.value_or(0);
+                return true;
+            }
+            if (!n) return false;
+            done_ += *n;
+        }
+        return true;
+    }
+    std::size_t await_resume() {
+        report_transfer(line_ ? "write_line" : "write_message", done_);
+        return done_;
+    }
+
+private:
+    Socket* s_;
+    bool line_;
+    std::string frame_;
     std::size_t done_ = 0;
 };
 
@@ -1307,6 +1444,77 @@ inline auto EventLoop::recv_exact(Socket& socket, void* buffer, std::size_t size
 }
 
 inline auto EventLoop::sleep(Timeout duration) noexcept { return detail::SleepOp(*this, duration); }
+
+// ---- EventLoop: framing ----------------------------------------------------------------------
+
+inline auto EventLoop::read_line(Socket& socket, MessageBuffer& buffer, Timeout timeout, std::error_code& ec,
+                                 Delimiter delimiter) noexcept {
+    return detail::FrameReadOp(*this, socket, buffer, true, delimiter, Prefix::u32, timeout, &ec);
+}
+inline auto EventLoop::read_line(Socket& socket, MessageBuffer& buffer, Timeout timeout, Delimiter delimiter) {
+    return detail::FrameReadOp(*this, socket, buffer, true, delimiter, Prefix::u32, timeout, nullptr);
+}
+inline auto EventLoop::read_message(Socket& socket, MessageBuffer& buffer, Timeout timeout, std::error_code& ec,
+                                    Prefix prefix) noexcept {
+    return detail::FrameReadOp(*this, socket, buffer, false, Delimiter::lf_or_crlf(), prefix, timeout, &ec);
+}
+inline auto EventLoop::read_message(Socket& socket, MessageBuffer& buffer, Timeout timeout, Prefix prefix) {
+    return detail::FrameReadOp(*this, socket, buffer, false, Delimiter::lf_or_crlf(), prefix, timeout, nullptr);
+}
+inline auto EventLoop::write_line(Socket& socket, std::string_view text, Timeout timeout, std::error_code& ec,
+                                  std::string_view ending) {
+    return detail::FrameWriteOp(*this, socket, text, true, ending, Prefix::u32, timeout, &ec);
+}
+inline auto EventLoop::write_line(Socket& socket, std::string_view text, Timeout timeout, std::string_view ending) {
+    return detail::FrameWriteOp(*this, socket, text, true, ending, Prefix::u32, timeout, nullptr);
+}
+inline auto EventLoop::write_message(Socket& socket, std::string_view payload, Timeout timeout, std::error_code& ec,
+                                     Prefix prefix) {
+    return detail::FrameWriteOp(*this, socket, payload, false, {}, prefix, timeout, &ec);
+}
+inline auto EventLoop::write_message(Socket& socket, std::string_view payload, Timeout timeout, Prefix prefix) {
+    return detail::FrameWriteOp(*this, socket, payload, false, {}, prefix, timeout, nullptr);
+}
+
+// ---- EventLoop: polite close ------------------------------------------------------------------
+
+inline Task<CloseResult> EventLoop::graceful_close(Socket& socket, Timeout timeout, std::error_code& ec) {
+    CloseResult result;
+    ec.clear();
+    if (!socket.is_open()) {
+        ec = errc::not_open;
+        co_return result;
+    }
+    cancel(socket);
+    // As Socket::graceful_close: ENOTCONN from the shutdown means the connection is already
+    // over (or never was); the drain tells which. One deadline covers the whole drain.
+    std::error_code step;
+    socket.shutdown(Shutdown::write, step);
+    step.clear();
+    bool timed = false;
+    clock::time_point deadline = detail::deadline_of(timeout, timed);
+    char sink[4096];
+    while (!step) {
+        Timeout left = timed ? Timeout(deadline - clock::now()) : Timeout::max();
+        std::size_t n = co_await recv(socket, sink, sizeof sink, left, step);
+        if (!step && n == 0) break;
+        result.discarded += n;
+    }
+    result.ending = !step ? CloseResult::peer_closed
+                    : step == std::errc::timed_out ? CloseResult::timed_out
+                                                   : CloseResult::peer_gone;
+    forget(socket);
+    socket.close(ec);
+    co_return result;
+}
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+inline Task<CloseResult> EventLoop::graceful_close(Socket& socket, Timeout timeout) {
+    std::error_code ec;
+    CloseResult result = co_await graceful_close(socket, timeout, ec);
+    if (ec) detail::throw_error(ec, "graceful_close");
+    co_return result;
+}
+#endif
 
 // ---- EventLoop: connecting ---------------------------------------------------------------------
 
