@@ -664,9 +664,9 @@ private:
     std::atomic<bool> remote_pending_{false};
 };
 
+/// @cond SOCKETS_DETAIL
 // ---- implementation ----------------------------------------------------------------------------
 
-/// @cond SOCKETS_DETAIL
 namespace detail {
 
 inline Waiter::~Waiter() {
@@ -963,7 +963,6 @@ private:
 };
 
 }  // namespace detail
-/// @endcond
 
 // ---- EventLoop: running ------------------------------------------------------------------------
 
@@ -1699,6 +1698,8 @@ inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeo
     co_return s;
 }
 #endif
+
+/// @endcond
 
 SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets
