@@ -171,7 +171,8 @@ TEST_CASE("echo over loopback: accept, connect, recv, send_all, recv_exact", "[a
         loop.spawn(writer(s));
         received = co_await loop.recv_exact(s, echoed.data(), echoed.size(), guard);
         char extra;
-        CHECK(co_await loop.recv(s, &extra, 1, guard) == 0);  // the server closed after the echo
+        std::size_t end = co_await loop.recv(s, &extra, 1, guard);
+        CHECK(end == 0);  // the server closed after the echo
     };
     loop.spawn(server());
     loop.spawn(client());
@@ -204,7 +205,8 @@ TEST_CASE("a timeout ends only its own await: timed_out, both forms", "[async][t
         } catch (...) {
             thrown = std::current_exception();
         }
-        CHECK(co_await loop.send(p.server, "x", 1, 0ms) == 1);  // zero: one attempt, which works
+        std::size_t one = co_await loop.send(p.server, "x", 1, 0ms);
+        CHECK(one == 1);  // zero: one attempt, which works
         std::error_code zero;
         co_await loop.recv_exact(p.server, &byte, 1, 0ms, zero);  // zero: one attempt, then timed_out
         CHECK(zero == std::errc::timed_out);
@@ -406,7 +408,7 @@ TEST_CASE("a timer due in the same wait as a completed transfer: the transfer wi
         std::this_thread::sleep_for(40ms);  // blocks the loop: both deadlines pass, data is there
     });
     CHECK_FALSE(ec);
-    CHECK(n == 4);
+    CHECK(n >= 1);  // what one recv takes (all 4 bytes, unless a short transfer is injected)
     CHECK(slept);
 }
 
@@ -573,9 +575,10 @@ TEST_CASE("graceful_close on the loop: the peer's close ends it, or the timeout"
     CloseResult polite, impatient;
     auto peer = [&]() -> Task<void> {
         char buffer[64];
-        std::size_t n = co_await loop.recv(p.server, buffer, sizeof buffer, guard);
-        CHECK(n == 5);
-        CHECK(co_await loop.recv(p.server, buffer, sizeof buffer, guard) == 0);  // our FIN
+        std::size_t hello = co_await loop.recv_exact(p.server, buffer, 5, guard);
+        std::size_t fin = co_await loop.recv(p.server, buffer, sizeof buffer, guard);  // our FIN
+        CHECK(hello == 5);
+        CHECK(fin == 0);
         co_await loop.send_all(p.server, "bye", 3, guard);
         p.server.close();
     };
