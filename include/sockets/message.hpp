@@ -148,57 +148,13 @@ public:
     /// A prefix above the limit sets errc::message_too_large and consumes nothing: the stream
     /// cannot be resynchronised, so every later call reports it again (close the connection).
     /// The view stays valid until the buffer is next fed or read.
-    std::optional<std::string_view> next_message(std::error_code& ec, Prefix prefix = Prefix::u32) {
-        ec.clear();
-        const std::size_t width = static_cast<std::size_t>(prefix);
-        std::string_view data = buffered();
-        if (data.size() < width) return std::nullopt;
-        std::uint64_t length = prefix == Prefix::u16   ? load_be<std::uint16_t>(data.data())
-                               : prefix == Prefix::u32 ? load_be<std::uint32_t>(data.data())
-                                                       : load_be<std::uint64_t>(data.data());
-        if (length > max_message_) {
-            ec = errc::message_too_large;
-            return std::nullopt;
-        }
-        if (data.size() - width < length) return std::nullopt;
-        consume(width + static_cast<std::size_t>(length));
-        return data.substr(width, static_cast<std::size_t>(length));
-    }
+    std::optional<std::string_view> next_message(std::error_code& ec, Prefix prefix = Prefix::u32);
 
     /// The next line without its ending, or std::nullopt if the ending has not arrived. The
     /// limit counts the line alone; a line longer than that is errc::message_too_large, as soon
     /// as the buffer holds more than the limit plus an ending without one in sight.
     std::optional<std::string_view> next_line(std::error_code& ec,
-                                              Delimiter delimiter = Delimiter::lf_or_crlf()) {
-        ec.clear();
-        std::string_view data = buffered();
-        std::string_view text = delimiter.text();
-        if (text.empty()) {
-            ec = std::make_error_code(std::errc::invalid_argument);
-            return std::nullopt;
-        }
-        // Resume where the last search for this same text stopped, less a partial delimiter
-        // that may straddle it; a search for other text starts over.
-        if (text != searched_for_) {
-            searched_for_.assign(text.data(), text.size());
-            searched_ = 0;
-        }
-        std::size_t from = searched_ >= text.size() ? searched_ - (text.size() - 1) : 0;
-        std::size_t at = data.find(text, from);
-        if (at == std::string_view::npos) {
-            searched_ = data.size();
-            if (data.size() > detail::saturating_add(max_message_, delimiter.max_size())) ec = errc::message_too_large;
-            return std::nullopt;
-        }
-        std::size_t length = at;
-        if (delimiter.strips_cr() && at > 0 && data[at - 1] == '\r') --length;
-        if (length > max_message_) {
-            ec = errc::message_too_large;
-            return std::nullopt;
-        }
-        consume(at + text.size());
-        return data.substr(0, length);
-    }
+                                              Delimiter delimiter = Delimiter::lf_or_crlf());
 
     /// Everything received and not yet handed out (e.g. a partial message after the peer closed,
     /// or the start of a body when a protocol switches from lines to lengths).

@@ -313,14 +313,7 @@ private:
         return low;
     }
     // Only for handles already present: never allocates.
-    void set(native_handle_type h, std::size_t position, bool present) noexcept {
-        if (direct(h))
-            table_[static_cast<std::size_t>(h)] = present ? static_cast<std::uint32_t>(position + 1) : 0;
-        else if (present)
-            spill_[spill_lower_bound(h)].position = position;
-        else
-            spill_.erase(spill_.begin() + static_cast<std::ptrdiff_t>(spill_lower_bound(h)));
-    }
+    void set(native_handle_type h, std::size_t position, bool present) noexcept;
 
     std::vector<Registration> entries_;
     std::vector<std::uint32_t> table_;                               // handle -> position + 1
@@ -592,7 +585,7 @@ public:
     /// Movable: the registrations go with the move (see the file comment).
     SelectPoller(SelectPoller&&) noexcept = default;
     /// Move assignment; assigning a poller to itself leaves it as it was.
-    SelectPoller& operator=(SelectPoller&& other) noexcept { return detail::move_assign(*this, other); }
+    SelectPoller& operator=(SelectPoller&& other) noexcept;
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec);
@@ -637,7 +630,7 @@ public:
     /// Movable: the registrations go with the move (see the file comment).
     PollPoller(PollPoller&&) noexcept = default;
     /// Move assignment; assigning a poller to itself leaves it as it was.
-    PollPoller& operator=(PollPoller&& other) noexcept { return detail::move_assign(*this, other); }
+    PollPoller& operator=(PollPoller&& other) noexcept;
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
     void add(native_handle_type h, Events events, std::uint64_t token, std::error_code& ec);
@@ -698,7 +691,7 @@ public:
     /// Movable: the registrations go with the move (see the file comment).
     EpollPoller(EpollPoller&&) noexcept = default;
     /// Move assignment; assigning a poller to itself leaves it as it was.
-    EpollPoller& operator=(EpollPoller&& other) noexcept { return detail::move_assign(*this, other); }
+    EpollPoller& operator=(EpollPoller&& other) noexcept;
 
     /// Registers h for events, with token: the error_code form of PollerInterface::add.
     /// The kernel validates the descriptor before anything is allocated (an absurd number is

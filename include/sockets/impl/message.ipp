@@ -1,6 +1,7 @@
 // Definitions for message.hpp: inline in header-only mode, compiled once by src/sockets.cpp.
-// Little is out of line: the parsers and the buffer's growth run once per message or per read
-// (the framing rows of docs/performance.md), and the readers and writers are templates.
+// Out of line: the parsers (next_message, next_line; once per message, a call is noise beside
+// the search). The buffer's growth stays inline in the header (see make_room), and the readers
+// and writers are templates.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +20,54 @@ SOCKETS_DECL MessageBuffer::MessageBuffer(MessageBuffer&& other) noexcept
       searched_(std::exchange(other.searched_, 0)), searched_for_(std::move(other.searched_for_)),
       max_message_(other.max_message_) {
     other.searched_for_.clear();
+}
+
+SOCKETS_DECL std::optional<std::string_view> MessageBuffer::next_message(std::error_code& ec, Prefix prefix) {
+    ec.clear();
+    const std::size_t width = static_cast<std::size_t>(prefix);
+    std::string_view data = buffered();
+    if (data.size() < width) return std::nullopt;
+    std::uint64_t length = prefix == Prefix::u16   ? load_be<std::uint16_t>(data.data())
+                           : prefix == Prefix::u32 ? load_be<std::uint32_t>(data.data())
+                                                   : load_be<std::uint64_t>(data.data());
+    if (length > max_message_) {
+        ec = errc::message_too_large;
+        return std::nullopt;
+    }
+    if (data.size() - width < length) return std::nullopt;
+    consume(width + static_cast<std::size_t>(length));
+    return data.substr(width, static_cast<std::size_t>(length));
+}
+
+SOCKETS_DECL std::optional<std::string_view> MessageBuffer::next_line(std::error_code& ec, Delimiter delimiter) {
+    ec.clear();
+    std::string_view data = buffered();
+    std::string_view text = delimiter.text();
+    if (text.empty()) {
+        ec = std::make_error_code(std::errc::invalid_argument);
+        return std::nullopt;
+    }
+    // Resume where the last search for this same text stopped, less a partial delimiter
+    // that may straddle it; a search for other text starts over.
+    if (text != searched_for_) {
+        searched_for_.assign(text.data(), text.size());
+        searched_ = 0;
+    }
+    std::size_t from = searched_ >= text.size() ? searched_ - (text.size() - 1) : 0;
+    std::size_t at = data.find(text, from);
+    if (at == std::string_view::npos) {
+        searched_ = data.size();
+        if (data.size() > detail::saturating_add(max_message_, delimiter.max_size())) ec = errc::message_too_large;
+        return std::nullopt;
+    }
+    std::size_t length = at;
+    if (delimiter.strips_cr() && at > 0 && data[at - 1] == '\r') --length;
+    if (length > max_message_) {
+        ec = errc::message_too_large;
+        return std::nullopt;
+    }
+    consume(at + text.size());
+    return data.substr(0, length);
 }
 
 SOCKETS_DECL MessageBuffer& MessageBuffer::operator=(MessageBuffer&& other) noexcept {

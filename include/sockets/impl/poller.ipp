@@ -90,6 +90,15 @@ SOCKETS_DECL void Waker::drain() noexcept {
 #endif
 }
 
+SOCKETS_DECL void Registry::set(native_handle_type h, std::size_t position, bool present) noexcept {
+    if (direct(h))
+        table_[static_cast<std::size_t>(h)] = present ? static_cast<std::uint32_t>(position + 1) : 0;
+    else if (present)
+        spill_[spill_lower_bound(h)].position = position;
+    else
+        spill_.erase(spill_.begin() + static_cast<std::ptrdiff_t>(spill_lower_bound(h)));
+}
+
 SOCKETS_DECL bool Registry::insert(const Registration& entry) {
     reserve_for(entries_, entries_.size() + 1);
     native_handle_type h = entry.handle;
@@ -151,6 +160,8 @@ SOCKETS_DECL bool PollerCore::still_same(Registration& e) noexcept {
 }  // namespace detail
 
 // ---- select ----------------------------------------------------------------------------------
+
+SOCKETS_DECL SelectPoller& SelectPoller::operator=(SelectPoller&& other) noexcept { return detail::move_assign(*this, other); }
 
 SOCKETS_DECL SelectPoller::SelectPoller() {
     if (!detail::select_accepts(waker_.handle(), 0))
@@ -262,6 +273,8 @@ SOCKETS_DECL void SelectPoller::drop(detail::Registration* e) noexcept {
 }
 
 // ---- poll / WSAPoll --------------------------------------------------------------------------
+
+SOCKETS_DECL PollPoller& PollPoller::operator=(PollPoller&& other) noexcept { return detail::move_assign(*this, other); }
 
 SOCKETS_DECL PollPoller::PollPoller() {
     detail::pollfd_type p{};
@@ -406,6 +419,8 @@ SOCKETS_DECL void PollPoller::report_failed_connects() noexcept {
 // ---- epoll (Linux) ---------------------------------------------------------------------------
 
 #if defined(SOCKETS_HAS_EPOLL)
+SOCKETS_DECL EpollPoller& EpollPoller::operator=(EpollPoller&& other) noexcept { return detail::move_assign(*this, other); }
+
 SOCKETS_DECL EpollPoller::EpollPoller() {
     std::error_code ec;
     if (const char* failed = open_set(ec)) detail::throw_error(ec, failed);
