@@ -594,3 +594,48 @@ TEST_CASE("graceful_close on the loop: the peer's close ends it, or the timeout"
     CHECK(impatient.ending == CloseResult::timed_out);
     CHECK_FALSE(q.client.is_open());
 }
+
+TEST_CASE("a plain close() by another task wakes the waiter with an error, at once", "[async][close]") {
+    EventLoop loop;
+    test::TcpPair p = test::tcp_pair();
+    std::error_code reader_ec;
+    std::exception_ptr thrown;
+    auto reader = [&]() -> Task<void> {
+        char c;
+        co_await loop.recv(p.client, &c, 1, guard, reader_ec);
+    };
+    auto acceptor = [&]() -> Task<void> {
+        try {
+            Socket s = co_await loop.accept(p.listener, guard);
+        } catch (...) {
+            thrown = std::current_exception();
+        }
+    };
+    auto start = std::chrono::steady_clock::now();
+    run_task(loop, [&]() -> Task<void> {
+        loop.spawn(reader());
+        loop.spawn(acceptor());
+        co_await loop.sleep(0ms);
+        co_await loop.sleep(0ms);
+        p.client.close();  // not loop.close: the loop hears of it all the same
+        p.listener = Socket();
+        // The descriptor numbers come back at once: a new socket under the old number,
+        // awaited in the same object, is not mistaken for the old one.
+        test::TcpPair q = test::tcp_pair();
+        p.client = std::move(q.client);
+        q.server.send_all("y", 1);
+        char c = 0;
+        std::error_code again;
+        co_await loop.recv(p.client, &c, 1, guard, again);
+        CHECK_FALSE(again);
+        CHECK(c == 'y');
+    });
+    CHECK(std::chrono::steady_clock::now() - start < guard / 2);
+    CHECK(reader_ec == std::errc::operation_canceled);
+    REQUIRE(thrown);
+    try {
+        std::rethrow_exception(thrown);
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == std::errc::operation_canceled);
+    }
+}

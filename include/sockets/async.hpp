@@ -40,13 +40,13 @@
 ///
 /// Sockets: the awaitables take a Socket& that must outlive the await (a coroutine's own local
 /// or parameter, as above). One task at a time may wait for reading and one for writing on a
-/// socket (a second is std::errc::operation_in_progress). To close a socket another task may
-/// be waiting on, use loop.close(socket): the waiter wakes with std::errc::operation_canceled.
-/// (A plain close() is seen by the poll backend, not by epoll, which forgets a closed
-/// descriptor silently: the waiter would then wait until its Timeout.) Sockets from
-/// loop.accept and loop.connect are known to the loop; a socket you open another way and
-/// await in the same Socket object (same address) that held an awaited socket of the same
-/// descriptor number, without a wait in between, must be introduced with loop.forget(socket).
+/// socket (a second is std::errc::operation_in_progress). A socket closed while another task
+/// waits on it, by loop.close(socket) or by a plain close() (or move-assignment) on the
+/// loop's thread during run(), wakes the waiter with std::errc::operation_canceled: never a
+/// crash, never a wait on a dead descriptor. Close it, do not destroy it: the Socket object
+/// must still outlive the await. A socket closed outside run() or on another thread is not
+/// seen (epoll forgets a closed descriptor without a word); before awaiting a socket opened
+/// since under the same descriptor number in the same Socket object, call loop.forget(socket).
 ///
 /// Threads: one thread runs a loop; stop() may be called from any thread and from a signal
 /// handler (POSIX: it stores an atomic flag and writes to an eventfd or a pipe, both
@@ -458,7 +458,9 @@ public:
     inline void cancel(const Socket& socket) noexcept;
 
     /// Closes a socket other tasks may be waiting on: they wake with
-    /// std::errc::operation_canceled (never a crash, never a wait on a dead descriptor).
+    /// std::errc::operation_canceled (never a crash, never a wait on a dead descriptor). A
+    /// plain Socket::close() on the loop's thread during run() does the same; this one also
+    /// works outside run().
     ///@{
     void close(Socket& socket, std::error_code& ec) noexcept {
         cancel(socket);
@@ -1032,6 +1034,15 @@ inline void EventLoop::destroy_tasks() noexcept {
 
 inline void EventLoop::run(std::error_code& ec) {
     ec.clear();
+    // Sockets closed on this thread while it runs (by a task, or with a frame that ends) leave
+    // the loop first: their waiters wake, and their registration goes while the descriptor is
+    // still theirs (epoll would forget it without a word; poll would report a stranger's).
+    detail::CloseObserver observer{
+        [](void* self, native_handle_type h) noexcept { static_cast<EventLoop*>(self)->invalidate(h); }, this};
+    struct Restore {
+        detail::CloseObserver* previous;
+        ~Restore() { detail::close_observer() = previous; }
+    } restore{std::exchange(detail::close_observer(), &observer)};
     for (;;) {
         if (stop_.load(std::memory_order_acquire)) {
             stop_.store(false, std::memory_order_relaxed);
