@@ -639,3 +639,159 @@ TEST_CASE("a plain close() by another task wakes the waiter with an error, at on
         CHECK(e.code() == std::errc::operation_canceled);
     }
 }
+
+#if defined(SOCKETS_TEST_ASYNC_TLS)
+// ---- TLS on the loop (with OpenSSL; certificates as tls_test makes them) -----------------------
+#include <sockets/tls.hpp>
+
+#include <cstdlib>
+#include <fstream>
+
+namespace {
+
+std::string tls_file(const std::string& name) {
+    static const std::string dir = [] {
+        std::string d = SOCKETS_TLS_CERT_DIR;
+        if (!std::ifstream(d + "/linklocal.pem")) {
+            std::string command = std::string(SOCKETS_TLS_MAKE_CERTS) + " " + d + " >/dev/null";
+            if (std::system(command.c_str()) != 0) throw std::runtime_error("make-certs.sh failed");
+        }
+        return d;
+    }();
+    return dir + "/" + name;
+}
+TlsContext tls_server_context() { return TlsContext::server(tls_file("server.pem"), tls_file("server.key")); }
+TlsContext tls_client_context() {
+    TlsContext c = TlsContext::client();
+    c.load_verify_file(tls_file("ca.pem"));
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("TLS on the loop: handshakes, transfers past the socket buffers, framing, polite close", "[async][tls]") {
+    EventLoop loop;
+    Socket listener = listen_on(Address::loopback(Family::ipv4, 0));
+    TlsContext server_context = tls_server_context();
+    TlsContext client_context = tls_client_context();
+    const auto bulk = test::pattern(4u << 20, 7);
+    std::error_code server_ec, client_ec, server_close_ec, client_close_ec;
+    std::string line, message, subject;
+    std::vector<unsigned char> echoed(bulk.size());
+    CloseResult server_close, client_close;
+    auto server = [&]() -> Task<void> {
+        Socket s = co_await loop.accept(listener, guard);
+        TlsStream tls = co_await loop.tls_accept(std::move(s), server_context, guard, server_ec);
+        if (server_ec) co_return;
+        MessageBuffer buffer;
+        std::string_view got = co_await loop.read_line(tls, buffer, guard, server_ec);
+        if (server_ec) co_return;
+        co_await loop.write_line(tls, "echo: " + std::string(got), guard, server_ec);
+        got = co_await loop.read_message(tls, buffer, guard, server_ec);
+        if (server_ec) co_return;
+        co_await loop.write_message(tls, got, guard, server_ec);
+        // What the framing reads may have taken of the bulk comes first.
+        std::vector<unsigned char> in(bulk.size());
+        std::string_view early = buffer.buffered();
+        std::memcpy(in.data(), early.data(), early.size());
+        co_await loop.recv_exact(tls, in.data() + early.size(), in.size() - early.size(), guard, server_ec);
+        if (server_ec) co_return;
+        co_await loop.send_all(tls, in.data(), in.size(), guard, server_ec);
+        if (server_ec) co_return;
+        server_close = co_await loop.graceful_close(tls, guard, server_close_ec);
+    };
+    auto client = [&]() -> Task<void> {
+        Socket s = co_await loop.connect(listener.local_address(), guard);
+        TlsStream tls = co_await loop.tls_connect(std::move(s), client_context, "localhost", guard, client_ec);
+        if (client_ec) co_return;
+        subject = tls.peer_subject();
+        MessageBuffer buffer;
+        co_await loop.write_line(tls, "hello", guard, client_ec);
+        std::string_view got = co_await loop.read_line(tls, buffer, guard, client_ec);
+        if (client_ec) co_return;
+        line = std::string(got);
+        co_await loop.write_message(tls, "framed", guard, client_ec);
+        got = co_await loop.read_message(tls, buffer, guard, client_ec);
+        if (client_ec) co_return;
+        message = std::string(got);
+        // 4 MiB is more than the socket buffers hold: the sends wait for room, the reads for data.
+        co_await loop.send_all(tls, bulk.data(), bulk.size(), guard, client_ec);
+        if (client_ec) co_return;
+        std::size_t n = co_await loop.recv_exact(tls, echoed.data(), echoed.size(), guard, client_ec);
+        if (client_ec || n != echoed.size()) co_return;
+        client_close = co_await loop.graceful_close(tls, guard, client_close_ec);
+    };
+    run_task(loop, [&]() -> Task<void> {
+        loop.spawn(server());
+        loop.spawn(client());
+        co_return;
+    });
+    INFO(server_ec.message() << " / " << client_ec.message());
+    CHECK_FALSE(server_ec);
+    CHECK_FALSE(client_ec);
+    CHECK(subject.find("localhost") != std::string::npos);
+    CHECK(line == "echo: hello");
+    CHECK(message == "framed");
+    CHECK((echoed == bulk));  // parenthesised: a mismatch must not print megabytes
+    CHECK_FALSE(server_close_ec);
+    CHECK_FALSE(client_close_ec);
+    CHECK(server_close.ending == CloseResult::peer_closed);
+    CHECK(client_close.ending == CloseResult::peer_closed);
+}
+
+TEST_CASE("TLS on the loop: errors and timeouts, in both forms", "[async][tls]") {
+    EventLoop loop;
+    Socket listener = listen_on(Address::loopback(Family::ipv4, 0));
+    TlsContext server_context = tls_server_context();
+    TlsContext client_context = tls_client_context();
+    std::string rejected;
+    std::error_code silent_ec, recv_ec;
+    std::size_t recv_result = 1;
+    std::exception_ptr recv_thrown;
+    auto start = std::chrono::steady_clock::now();
+    run_task(loop, [&]() -> Task<void> {
+        // A certificate for another name: the throwing form says whose and why.
+        auto wrong_name = [&]() -> Task<void> {
+            Socket s = co_await loop.accept(listener, guard);
+            std::error_code ignored;
+            TlsStream tls = co_await loop.tls_accept(std::move(s), server_context, guard, ignored);
+        };
+        loop.spawn(wrong_name());
+        try {
+            Socket s = co_await loop.connect(listener.local_address(), guard);
+            TlsStream tls = co_await loop.tls_connect(std::move(s), client_context, "other.test", guard);
+        } catch (const std::system_error& e) {
+            rejected = e.what();
+        }
+        // A plain TCP peer that never says a word: the handshake ends at its timeout.
+        Socket quiet = co_await loop.connect(listener.local_address(), guard);
+        Socket accepted = co_await loop.accept(listener, guard);
+        TlsStream handshake = co_await loop.tls_accept(std::move(accepted), server_context, 50ms, silent_ec);
+        // A TLS peer with nothing to say: recv times out, then throws.
+        auto idle = [&]() -> Task<void> {
+            Socket s = co_await loop.accept(listener, guard);
+            std::error_code ec;
+            TlsStream tls = co_await loop.tls_accept(std::move(s), server_context, guard, ec);
+            co_await loop.sleep(200ms);
+        };
+        loop.spawn(idle());
+        Socket s = co_await loop.connect(listener.local_address(), guard);
+        TlsStream tls = co_await loop.tls_connect(std::move(s), client_context, "localhost", guard);
+        char c;
+        recv_result = co_await loop.recv(tls, &c, 1, 30ms, recv_ec);
+        try {
+            co_await loop.recv(tls, &c, 1, 30ms);
+        } catch (...) {
+            recv_thrown = std::current_exception();
+        }
+    });
+    INFO(rejected);
+    CHECK(rejected.find("tls handshake with other.test") != std::string::npos);
+    CHECK(rejected.find("hostname mismatch") != std::string::npos);
+    CHECK(silent_ec == std::errc::timed_out);
+    CHECK(recv_ec == std::errc::timed_out);
+    CHECK(recv_result == 0);
+    CHECK(transfer_code(recv_thrown) == std::errc::timed_out);
+    CHECK(std::chrono::steady_clock::now() - start < guard / 2);
+}
+#endif

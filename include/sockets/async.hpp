@@ -63,6 +63,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <concepts>
 #include <coroutine>
 #include <cstddef>
 #include <cstdio>
@@ -179,6 +180,25 @@ struct Outcome {
     bool await_suspend(std::coroutine_handle<> caller) noexcept { return h.promise().start(h, caller); }
     std::exception_ptr await_resume() noexcept { return h ? std::exchange(h.promise().error_, nullptr) : nullptr; }
 };
+
+// ---- TLS, without naming it ----------------------------------------------------------------
+
+// A TlsStream, recognised by what it does: tls.hpp (and OpenSSL) stay optional for users of
+// this header, so the TLS awaitables are templates that only a TlsStream instantiates.
+template <class S>
+concept TlsLike = requires(S& s, std::error_code& ec) {
+    { s.try_handshake(ec) } -> std::same_as<bool>;
+    { s.try_shutdown(ec) } -> std::same_as<bool>;
+    { s.try_flush(ec) } -> std::same_as<bool>;
+    { s.socket() } -> std::same_as<Socket&>;
+    { s.unsent() } -> std::convertible_to<std::size_t>;
+    s.wants();
+};
+
+// The stream sockets::tls_accept makes for a context (found beside the context by ADL).
+template <class Context>
+using TlsStreamOf = decltype(tls_accept(std::declval<Socket>(), std::declval<const Context&>(), Timeout::max(),
+                                        std::declval<std::error_code&>()));
 
 // ---- what a suspended await is -------------------------------------------------------------
 
@@ -602,6 +622,108 @@ public:
 #endif
     ///@}
 
+    // ==== TLS (include sockets/tls.hpp; Stream is TlsStream) ===================================
+    // The same calls over a TlsStream, with the blocking namesakes' semantics and errors
+    // (TransferError "tls recv with PEER: ...", the handshake's "tls handshake with HOST").
+    // Each is a Task: its arguments are held by reference, like the other awaitables', so
+    // co_await it in the same expression. A TLS call may need the socket writable to read, or
+    // readable to write (wants(), unsent()): these wait for whichever it needs.
+
+    /// The handshake without blocking the loop, as sockets::tls_accept(socket, context,
+    /// timeout): the stream comes back in every case (ec tells whether it is usable).
+    ///@{
+    template <class Context>
+    Task<detail::TlsStreamOf<Context>> tls_accept(Socket socket, const Context& context, Timeout timeout,
+                                                  std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <class Context>
+    Task<detail::TlsStreamOf<Context>> tls_accept(Socket socket, const Context& context,
+                                                  Timeout timeout = Timeout::max());
+#endif
+    ///@}
+    /// The client's handshake, as sockets::tls_connect(socket, context, host, timeout): host is
+    /// the name or address the certificate must be for (sent as SNI when it is a name).
+    ///@{
+    template <class Context>
+    Task<detail::TlsStreamOf<Context>> tls_connect(Socket socket, const Context& context, std::string host,
+                                                   Timeout timeout, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <class Context>
+    Task<detail::TlsStreamOf<Context>> tls_connect(Socket socket, const Context& context, std::string host,
+                                                   Timeout timeout = Timeout::max());
+#endif
+    ///@}
+
+    /// What is there, at most size bytes, as TlsStream::recv: 0 means close_notify came.
+    ///@{
+    template <detail::TlsLike Stream>
+    Task<std::size_t> recv(Stream& stream, void* buffer, std::size_t size, Timeout timeout, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <detail::TlsLike Stream>
+    Task<std::size_t> recv(Stream& stream, void* buffer, std::size_t size, Timeout timeout = Timeout::max());
+#endif
+    ///@}
+    /// All size bytes, as TlsStream::send_all (and every record of them handed to the socket).
+    ///@{
+    template <detail::TlsLike Stream>
+    Task<std::size_t> send_all(Stream& stream, const void* data, std::size_t size, Timeout timeout,
+                               std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <detail::TlsLike Stream>
+    Task<std::size_t> send_all(Stream& stream, const void* data, std::size_t size, Timeout timeout = Timeout::max());
+#endif
+    ///@}
+    /// Exactly size bytes, as TlsStream::recv_exact: close_notify first is errc::end_of_stream.
+    ///@{
+    template <detail::TlsLike Stream>
+    Task<std::size_t> recv_exact(Stream& stream, void* buffer, std::size_t size, Timeout timeout, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <detail::TlsLike Stream>
+    Task<std::size_t> recv_exact(Stream& stream, void* buffer, std::size_t size, Timeout timeout = Timeout::max());
+#endif
+    ///@}
+    /// Lines and length-prefixed messages over TLS, with the rules of the Socket forms above.
+    ///@{
+    template <detail::TlsLike Stream>
+    Task<std::string_view> read_line(Stream& stream, MessageBuffer& buffer, Timeout timeout, std::error_code& ec,
+                                     Delimiter delimiter = Delimiter::lf_or_crlf());
+    template <detail::TlsLike Stream>
+    Task<std::string_view> read_message(Stream& stream, MessageBuffer& buffer, Timeout timeout, std::error_code& ec,
+                                        Prefix prefix = Prefix::u32);
+    template <detail::TlsLike Stream>
+    Task<std::size_t> write_line(Stream& stream, std::string_view text, Timeout timeout, std::error_code& ec,
+                                 std::string_view ending = "\n");
+    template <detail::TlsLike Stream>
+    Task<std::size_t> write_message(Stream& stream, std::string_view payload, Timeout timeout, std::error_code& ec,
+                                    Prefix prefix = Prefix::u32);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <detail::TlsLike Stream>
+    Task<std::string_view> read_line(Stream& stream, MessageBuffer& buffer, Timeout timeout = Timeout::max(),
+                                     Delimiter delimiter = Delimiter::lf_or_crlf());
+    template <detail::TlsLike Stream>
+    Task<std::string_view> read_message(Stream& stream, MessageBuffer& buffer, Timeout timeout = Timeout::max(),
+                                        Prefix prefix = Prefix::u32);
+    template <detail::TlsLike Stream>
+    Task<std::size_t> write_line(Stream& stream, std::string_view text, Timeout timeout = Timeout::max(),
+                                 std::string_view ending = "\n");
+    template <detail::TlsLike Stream>
+    Task<std::size_t> write_message(Stream& stream, std::string_view payload, Timeout timeout = Timeout::max(),
+                                    Prefix prefix = Prefix::u32);
+#endif
+    ///@}
+    /// The polite close over TLS: close_notify both ways (TlsStream::shutdown), then the
+    /// socket's graceful_close, under one timeout; the socket is closed in every case. The
+    /// error is the TLS shutdown's (tls_errc::truncated: the peer left without close_notify),
+    /// else the close's; how the socket's part ended is the result.
+    ///@{
+    template <detail::TlsLike Stream>
+    Task<CloseResult> graceful_close(Stream& stream, Timeout timeout, std::error_code& ec);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <detail::TlsLike Stream>
+    Task<CloseResult> graceful_close(Stream& stream, Timeout timeout);
+#endif
+    ///@}
+
     /// @cond SOCKETS_DETAIL
     // The awaitables' side of the loop (public for the awaitable classes, not for users).
     inline bool suspend_on(detail::Waiter& w, std::coroutine_handle<> h, const Socket& socket) noexcept;
@@ -617,6 +739,16 @@ public:
 
 private:
     using clock = detail::Waiter::clock;
+
+    // Waits for what the TLS call that would not go on needs: room for the records the socket
+    // did not take (unsent), else the readiness wants() names.
+    template <detail::TlsLike Stream>
+    auto tls_wait(Stream& stream, Timeout timeout, std::error_code& ec) noexcept;
+    template <detail::TlsLike Stream>
+    Task<void> tls_handshake(Stream& stream, Timeout timeout, std::error_code& ec);
+    template <detail::TlsLike Stream>
+    Task<std::string_view> tls_read_frame(Stream& stream, MessageBuffer& buffer, bool line, Delimiter delimiter,
+                                          Prefix prefix, Timeout timeout, std::error_code& ec);
 
     static detail::Detached run_spawned(EventLoop& loop, Task<void> task) {
         std::exception_ptr error = co_await detail::Outcome<void>{task.h_};
@@ -1707,6 +1839,274 @@ inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeo
     Socket s = co_await connect(host, port, timeout, options, ec);
     if (ec) throw ConnectError(ec, "connect " + host + ":" + std::to_string(port), {});
     co_return s;
+}
+#endif
+
+// ---- EventLoop: TLS ------------------------------------------------------------------------------
+
+template <detail::TlsLike Stream>
+auto EventLoop::tls_wait(Stream& stream, Timeout timeout, std::error_code& ec) noexcept {
+    using Want = decltype(stream.wants());
+    bool reading = stream.unsent() == 0 && stream.wants() != Want::write;
+    return detail::WaitOp(*this, stream.socket(), reading, timeout, &ec);
+}
+
+template <detail::TlsLike Stream>
+Task<void> EventLoop::tls_handshake(Stream& stream, Timeout timeout, std::error_code& ec) {
+    bool timed = false;
+    clock::time_point deadline = detail::deadline_of(timeout, timed);
+    auto left = [&] { return timed ? Timeout(deadline - clock::now()) : Timeout::max(); };
+    while (!stream.try_handshake(ec)) {
+        if (ec) co_return;
+        co_await tls_wait(stream, left(), ec);
+        if (ec) co_return;
+    }
+    // As the blocking handshake: its last flight is on its way before the stream is handed on.
+    while (!stream.try_flush(ec)) {
+        if (ec) co_return;
+        co_await writable(stream.socket(), left(), ec);
+        if (ec) co_return;
+    }
+}
+
+template <class Context>
+Task<detail::TlsStreamOf<Context>> EventLoop::tls_accept(Socket socket, const Context& context, Timeout timeout,
+                                                         std::error_code& ec) {
+    using Stream = detail::TlsStreamOf<Context>;
+    Stream stream = Stream::server(std::move(socket), context, ec);
+    if (!ec) co_await tls_handshake(stream, timeout, ec);
+    co_return stream;
+}
+
+template <class Context>
+Task<detail::TlsStreamOf<Context>> EventLoop::tls_connect(Socket socket, const Context& context, std::string host,
+                                                          Timeout timeout, std::error_code& ec) {
+    using Stream = detail::TlsStreamOf<Context>;
+    Stream stream = Stream::client(std::move(socket), context, host, ec);
+    if (!ec) co_await tls_handshake(stream, timeout, ec);
+    co_return stream;
+}
+
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+template <class Context>
+Task<detail::TlsStreamOf<Context>> EventLoop::tls_accept(Socket socket, const Context& context, Timeout timeout) {
+    std::error_code ec;
+    auto stream = co_await tls_accept(std::move(socket), context, timeout, ec);
+    if (ec) {
+        std::string detail = stream.verify_detail();
+        detail::throw_error(ec, "tls handshake" + (detail.empty() ? std::string() : " (" + detail + ")"));
+    }
+    co_return stream;
+}
+
+template <class Context>
+Task<detail::TlsStreamOf<Context>> EventLoop::tls_connect(Socket socket, const Context& context, std::string host,
+                                                          Timeout timeout) {
+    std::error_code ec;
+    auto stream = co_await tls_connect(std::move(socket), context, host, timeout, ec);
+    if (ec) {
+        std::string what = "tls handshake";
+        if (!host.empty()) what += " with " + host;
+        std::string detail = stream.verify_detail();
+        if (!detail.empty()) what += " (" + detail + ")";
+        detail::throw_error(ec, what);
+    }
+    co_return stream;
+}
+#endif
+
+template <detail::TlsLike Stream>
+Task<std::size_t> EventLoop::recv(Stream& stream, void* buffer, std::size_t size, Timeout timeout,
+                                  std::error_code& ec) {
+    bool timed = false;
+    clock::time_point deadline = detail::deadline_of(timeout, timed);
+    auto left = [&] { return timed ? Timeout(deadline - clock::now()) : Timeout::max(); };
+    for (;;) {
+        std::optional<std::size_t> n = stream.try_recv(buffer, size, ec);
+        if (ec) co_return n.value_or(0);
+        if (n) co_return *n;
+        co_await tls_wait(stream, left(), ec);
+        if (ec) co_return 0;
+    }
+}
+
+template <detail::TlsLike Stream>
+Task<std::size_t> EventLoop::send_all(Stream& stream, const void* data, std::size_t size, Timeout timeout,
+                                      std::error_code& ec) {
+    bool timed = false;
+    clock::time_point deadline = detail::deadline_of(timeout, timed);
+    auto left = [&] { return timed ? Timeout(deadline - clock::now()) : Timeout::max(); };
+    const char* bytes = static_cast<const char*>(data);
+    std::size_t done = 0;
+    for (;;) {
+        while (done < size) {
+            std::optional<std::size_t> n = stream.try_send(bytes + done, size - done, ec);
+            if (ec) co_return done;
+            if (!n) break;
+            done += *n;
+        }
+        if (done == size && stream.try_flush(ec)) co_return done;
+        if (ec) co_return done;
+        co_await tls_wait(stream, left(), ec);
+        if (ec) co_return done;
+    }
+}
+
+template <detail::TlsLike Stream>
+Task<std::size_t> EventLoop::recv_exact(Stream& stream, void* buffer, std::size_t size, Timeout timeout,
+                                        std::error_code& ec) {
+    bool timed = false;
+    clock::time_point deadline = detail::deadline_of(timeout, timed);
+    auto left = [&] { return timed ? Timeout(deadline - clock::now()) : Timeout::max(); };
+    char* out = static_cast<char*>(buffer);
+    std::size_t done = 0;
+    ec.clear();
+    while (done < size) {
+        std::size_t n = co_await recv(stream, out + done, size - done, left(), ec);
+        done += n;
+        if (ec) co_return done;
+        if (n == 0) {
+            ec = errc::end_of_stream;
+            co_return done;
+        }
+    }
+    co_return done;
+}
+
+template <detail::TlsLike Stream>
+Task<std::string_view> EventLoop::tls_read_frame(Stream& stream, MessageBuffer& buffer, bool line, Delimiter delimiter,
+                                                 Prefix prefix, Timeout timeout, std::error_code& ec) {
+    bool timed = false;
+    clock::time_point deadline = detail::deadline_of(timeout, timed);
+    auto left = [&] { return timed ? Timeout(deadline - clock::now()) : Timeout::max(); };
+    for (;;) {
+        std::optional<std::string_view> frame = line ? buffer.next_line(ec, delimiter) : buffer.next_message(ec, prefix);
+        if (frame) co_return *frame;
+        if (ec) co_return std::string_view();
+        constexpr std::size_t chunk = 4096;
+        std::optional<std::size_t> n = stream.try_recv(buffer.prepare(chunk), chunk, ec);
+        if (ec) co_return std::string_view();
+        if (!n) {
+            co_await tls_wait(stream, left(), ec);
+            if (ec) co_return std::string_view();
+            continue;
+        }
+        if (*n == 0) {
+            ec = errc::end_of_stream;
+            co_return std::string_view();
+        }
+        buffer.commit(*n);
+    }
+}
+
+template <detail::TlsLike Stream>
+Task<std::string_view> EventLoop::read_line(Stream& stream, MessageBuffer& buffer, Timeout timeout, std::error_code& ec,
+                                            Delimiter delimiter) {
+    return tls_read_frame(stream, buffer, true, delimiter, Prefix::u32, timeout, ec);
+}
+
+template <detail::TlsLike Stream>
+Task<std::string_view> EventLoop::read_message(Stream& stream, MessageBuffer& buffer, Timeout timeout,
+                                               std::error_code& ec, Prefix prefix) {
+    return tls_read_frame(stream, buffer, false, Delimiter::lf_or_crlf(), prefix, timeout, ec);
+}
+
+template <detail::TlsLike Stream>
+Task<std::size_t> EventLoop::write_line(Stream& stream, std::string_view text, Timeout timeout, std::error_code& ec,
+                                        std::string_view ending) {
+    std::string frame;
+    frame.reserve(text.size() + ending.size());
+    frame.append(text).append(ending);
+    co_return co_await send_all(stream, frame.data(), frame.size(), timeout, ec);
+}
+
+template <detail::TlsLike Stream>
+Task<std::size_t> EventLoop::write_message(Stream& stream, std::string_view payload, Timeout timeout,
+                                           std::error_code& ec, Prefix prefix) {
+    ec.clear();
+    unsigned char header[8];
+    std::size_t width = detail::encode_prefix(header, prefix, payload.size(), ec);
+    if (ec) co_return 0;
+    std::string frame;
+    frame.reserve(width + payload.size());
+    frame.append(reinterpret_cast<const char*>(header), width).append(payload);
+    co_return co_await send_all(stream, frame.data(), frame.size(), timeout, ec);
+}
+
+template <detail::TlsLike Stream>
+Task<CloseResult> EventLoop::graceful_close(Stream& stream, Timeout timeout, std::error_code& ec) {
+    bool timed = false;
+    clock::time_point deadline = detail::deadline_of(timeout, timed);
+    auto left = [&] { return timed ? Timeout(deadline - clock::now()) : Timeout::max(); };
+    std::error_code tls_ec;
+    while (!stream.try_shutdown(tls_ec)) {
+        if (tls_ec) break;
+        co_await tls_wait(stream, left(), tls_ec);
+        if (tls_ec) break;
+    }
+    CloseResult result;
+    if (stream.socket().is_open()) result = co_await graceful_close(stream.socket(), left(), ec);
+    else ec = errc::not_open;
+    if (tls_ec) ec = tls_ec;
+    co_return result;
+}
+
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+template <detail::TlsLike Stream>
+Task<std::size_t> EventLoop::recv(Stream& stream, void* buffer, std::size_t size, Timeout timeout) {
+    std::error_code ec;
+    std::size_t n = co_await recv(stream, buffer, size, timeout, ec);
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(stream, "tls recv"), n));
+    co_return n;
+}
+template <detail::TlsLike Stream>
+Task<std::size_t> EventLoop::send_all(Stream& stream, const void* data, std::size_t size, Timeout timeout) {
+    std::error_code ec;
+    std::size_t n = co_await send_all(stream, data, size, timeout, ec);
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(stream, "tls send_all"), n));
+    co_return n;
+}
+template <detail::TlsLike Stream>
+Task<std::size_t> EventLoop::recv_exact(Stream& stream, void* buffer, std::size_t size, Timeout timeout) {
+    std::error_code ec;
+    std::size_t n = co_await recv_exact(stream, buffer, size, timeout, ec);
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(stream, "tls recv_exact"), n));
+    co_return n;
+}
+template <detail::TlsLike Stream>
+Task<std::string_view> EventLoop::read_line(Stream& stream, MessageBuffer& buffer, Timeout timeout, Delimiter delimiter) {
+    std::error_code ec;
+    std::string_view line = co_await read_line(stream, buffer, timeout, ec, delimiter);
+    if (ec) detail::throw_error(ec, detail::describe_transfer(stream, "tls read_line"));
+    co_return line;
+}
+template <detail::TlsLike Stream>
+Task<std::string_view> EventLoop::read_message(Stream& stream, MessageBuffer& buffer, Timeout timeout, Prefix prefix) {
+    std::error_code ec;
+    std::string_view message = co_await read_message(stream, buffer, timeout, ec, prefix);
+    if (ec) detail::throw_error(ec, detail::describe_transfer(stream, "tls read_message"));
+    co_return message;
+}
+template <detail::TlsLike Stream>
+Task<std::size_t> EventLoop::write_line(Stream& stream, std::string_view text, Timeout timeout, std::string_view ending) {
+    std::error_code ec;
+    std::size_t n = co_await write_line(stream, text, timeout, ec, ending);
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(stream, "tls write_line"), n));
+    co_return n;
+}
+template <detail::TlsLike Stream>
+Task<std::size_t> EventLoop::write_message(Stream& stream, std::string_view payload, Timeout timeout, Prefix prefix) {
+    std::error_code ec;
+    std::size_t n = co_await write_message(stream, payload, timeout, ec, prefix);
+    if (ec) throw_exception(TransferError(ec, detail::describe_transfer(stream, "tls write_message"), n));
+    co_return n;
+}
+template <detail::TlsLike Stream>
+Task<CloseResult> EventLoop::graceful_close(Stream& stream, Timeout timeout) {
+    std::error_code ec;
+    CloseResult result = co_await graceful_close(stream, timeout, ec);
+    if (ec) detail::throw_error(ec, "tls graceful_close");
+    co_return result;
 }
 #endif
 

@@ -944,6 +944,8 @@ SOCKETS_DECL std::optional<std::size_t> TlsStream::try_send(const void* data, st
     std::size_t n = 0;
     Step step = run([&](std::size_t& moved) { return ::SSL_write_ex(ssl_, data, size, &moved); }, nullptr, ec, &n, true);
     if (step == Step::done) return n;
+    // As send_all: a write the peer's close refused is an error, not a wait that never ends.
+    if (step == Step::closed) ec = make_error_code(errc::end_of_stream);
     return std::nullopt;
 }
 
