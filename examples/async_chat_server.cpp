@@ -105,9 +105,11 @@ private:
     // Sends what the kernel takes now; the rest goes out from a drain task.
     void queue(const std::shared_ptr<Member>& m, std::string_view line) {
         m->out.append(line);
+        if (m->out.pending() > max_backlog) return drop_member(*m, "does not read its replies");
         if (m->draining) return;
         std::error_code ec;
-        if (m->out.try_flush(m->socket, ec) || ec) return;  // an error shows in its own task
+        if (m->out.try_flush(m->socket, ec)) return;
+        if (ec) return drop_member(*m, ec.message().c_str());
         m->draining = true;
         loop_.spawn(drain(m));
     }
@@ -115,10 +117,6 @@ private:
     Task<void> drain(std::shared_ptr<Member> m) {
         std::error_code ec;
         while (!m->gone && !m->out.empty()) {
-            if (m->out.pending() > max_backlog) {
-                drop_member(*m, "does not read its replies");
-                co_return;
-            }
             co_await loop_.writable(m->socket, options_.timeout, ec);
             if (!ec) m->out.try_flush(m->socket, ec);
             if (ec) {

@@ -36,6 +36,9 @@
 ///              (std::errc::timed_out), zero means one attempt.
 ///   lifetime   destroying the loop destroys every task it owns, in any state: their frames
 ///              go, and with them their sockets (closed) and their pending awaits.
+///   TLS        with sockets/tls.hpp: loop.tls_accept, tls_connect, and recv, send_all,
+///              recv_exact, read_line, read_message, write_line, write_message, graceful_close
+///              over a TlsStream (this header needs no OpenSSL: they are templates).
 /// @endverbatim
 ///
 /// Sockets: the awaitables take a Socket& that must outlive the await (a coroutine's own local

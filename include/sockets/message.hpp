@@ -1,6 +1,6 @@
 /// @file
 /// Messages on top of a byte stream: TCP delivers bytes, not messages, so a protocol needs a
-/// length prefix or a delimiter (the HOWTO's advice). Three layers, each usable alone:
+/// length prefix or a delimiter (the HOWTO's advice). The layers, each usable alone:
 ///
 /// @verbatim
 ///   MessageBuffer   bytes in, whole messages out; no I/O at all (feed it from any event loop)
@@ -8,6 +8,8 @@
 ///                   reads big chunks, hands out many small messages per system call;
 ///                   blocking, with a deadline, or non-blocking with fill()
 ///   send_message    a length prefix and the payload in one gather write (MessageWriter: many)
+///   OutputBuffer    lines, messages and bytes queued, sent by try_flush without ever blocking
+///                   (for event loops: call it again when the stream is writable)
 /// @endverbatim
 ///
 /// @code
