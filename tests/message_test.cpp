@@ -808,3 +808,70 @@ TEST_CASE("MessageBuffer::prepare never hands out room it does not have", "[mess
     buffer.commit(4);
     CHECK(buffer.size() == 14);
 }
+
+TEST_CASE("OutputBuffer: try_flush never blocks, and lines, messages and raw bytes arrive whole", "[message][output]") {
+    auto p = test::tcp_pair();
+    OutputBuffer out;
+    CHECK(out.empty());
+    std::error_code ec;
+    out.append_line("hello");
+    out.append_line("crlf", "\r\n");
+    out.append_message("framed", ec);
+    REQUIRE_FALSE(ec);
+    out.append("raw", 3);
+    CHECK(out.data() == std::string_view("hello\ncrlf\r\n\0\0\0\x06" "framedraw", 25));
+    // A payload its prefix cannot count is refused whole: nothing of it is queued.
+    out.append_message(std::string(70000, 'x'), ec, Prefix::u16);
+    CHECK(ec == errc::message_too_large);
+    CHECK(out.pending() == 25);
+
+    // 8 MiB with nobody reading: far more than the socket buffers hold. The blocking socket
+    // is not made non-blocking, yet try_flush returns as soon as the kernel takes no more.
+    auto bulk = test::pattern(8u << 20, 5);
+    out.append(bulk.data(), bulk.size());
+    const std::size_t total = out.pending();
+    CHECK_FALSE(out.try_flush(p.server, ec));
+    REQUIRE_FALSE(ec);
+    CHECK(out.pending() > 0);
+    CHECK(out.pending() < total);
+    CHECK_FALSE(test::is_nonblocking(p.server));
+
+    // Now read on the other end, flushing whenever the reader has made room.
+    StreamReader reader(p.client);
+    CHECK(reader.read_line(10s) == "hello");
+    CHECK(reader.read_line(10s) == "crlf");
+    CHECK(reader.read_message(10s) == "framed");
+    std::vector<unsigned char> got;
+    got.reserve(3 + bulk.size());
+    bool flushed = false;
+    while (got.size() < 3 + bulk.size()) {
+        if (!flushed) {
+            flushed = out.try_flush(p.server, ec);
+            REQUIRE_FALSE(ec);
+        }
+        std::string_view have = reader.buffered();
+        got.insert(got.end(), have.begin(), have.end());
+        reader.consume(have.size());
+        if (got.size() == 3 + bulk.size()) break;
+        char chunk[65536];
+        std::size_t n = p.client.recv(chunk, sizeof chunk, 10s);
+        REQUIRE(n > 0);
+        got.insert(got.end(), chunk, chunk + n);
+    }
+    CHECK(flushed);
+    CHECK(out.empty());
+    REQUIRE(got.size() == 3 + bulk.size());
+    CHECK(std::string(got.begin(), got.begin() + 3) == "raw");
+    CHECK(std::equal(bulk.begin(), bulk.end(), got.begin() + 3));
+
+    // An error keeps what was not sent and says so; the throwing form names the call.
+    out.append_line("lost");
+    p.server.close();
+    CHECK_FALSE(out.try_flush(p.server, ec));
+    CHECK(ec == errc::not_open);
+    CHECK(out.pending() == 5);
+    CHECK_THROWS_AS(out.try_flush(p.server), std::system_error);
+    out.clear();
+    CHECK(out.empty());
+    CHECK(out.try_flush(p.server, ec));  // nothing to send: done, whatever the stream
+}

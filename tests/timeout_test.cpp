@@ -711,3 +711,50 @@ TEST_CASE("forked workers sharing one listener: timed and try accepts never wait
     CHECK(failed == 0);
 }
 #endif
+
+TEST_CASE("try_graceful_close: never waits, ends when the peer closes, reset or not", "[close]") {
+    std::error_code ec;
+    auto wait_readable = [](const Socket& s) {
+        Poller poller;
+        poller.add(s, Events::readable, 0);
+        return !poller.wait(10s).empty();
+    };
+    SECTION("the orderly end") {
+        auto p = test::tcp_pair();
+        p.client.send_all(std::string(1000, 'q'));  // unread: what the close must drain
+        auto first = p.server.try_graceful_close(ec);  // the client has not closed: no wait
+        REQUIRE_FALSE(ec);
+        CHECK_FALSE(first.has_value());
+        CHECK(p.server.is_open());
+        char c;
+        CHECK(p.client.recv(&c, 1, 10s) == 0);  // our side stopped sending
+        p.client.close();
+        std::optional<CloseResult> last;
+        for (int round = 0; round < 100 && !last && !ec; ++round) {
+            REQUIRE(wait_readable(p.server));
+            last = p.server.try_graceful_close(ec);
+        }
+        REQUIRE_FALSE(ec);
+        REQUIRE(last.has_value());
+        CHECK(last->ending == CloseResult::peer_closed);
+        CHECK_FALSE(p.server.is_open());
+    }
+    SECTION("a peer that reset") {
+        auto p = test::tcp_pair();
+        p.server.send_all(std::string("unread"));
+        p.client.set_linger(0s);
+        p.client.close();  // unread data and linger 0: a reset
+        REQUIRE(wait_readable(p.server));
+        auto result = p.server.try_graceful_close(ec);
+        REQUIRE_FALSE(ec);
+        REQUIRE(result.has_value());
+        CHECK(result->ending == CloseResult::peer_gone);
+        CHECK_FALSE(p.server.is_open());
+    }
+    SECTION("a closed socket is an error, in both forms") {
+        Socket closed;
+        CHECK_FALSE(closed.try_graceful_close(ec).has_value());
+        CHECK(ec == errc::not_open);
+        CHECK_THROWS_AS(closed.try_graceful_close(), std::system_error);
+    }
+}

@@ -1716,4 +1716,120 @@ TEST_CASE("tls: the Socket's conveniences: plain tls_connect/tls_accept, contain
     CHECK_FALSE(ec);
     poller.remove(client, ec);
     CHECK_FALSE(ec);
+
+TEST_CASE("tls: OutputBuffer::try_flush and try_shutdown, non-blocking to the orderly end", "[tls][nonblocking]") {
+    auto pair = test::tcp_pair();
+    TlsStream client = TlsStream::client(std::move(pair.client), trusting_client(), "localhost");
+    TlsStream server = TlsStream::server(std::move(pair.server), server_context());
+    Poller poller;
+    poller.add(client.socket(), Events::readable, 0);
+    poller.add(server.socket(), Events::readable, 1);
+    auto interest = [](const TlsStream& s) {
+        return s.wants() == TlsWant::write || s.unsent() > 0 ? Events::readable | Events::writable : Events::readable;
+    };
+    std::error_code ec;
+    bool client_done = false, server_done = false;
+    for (int rounds = 0; !(client_done && server_done) && !ec && rounds < 100; ++rounds) {
+        if (!client_done) client_done = client.try_handshake(ec);
+        if (!server_done && !ec) server_done = server.try_handshake(ec);
+        if (ec || (client_done && server_done)) break;
+        poller.modify(client.socket(), interest(client), 0);
+        poller.modify(server.socket(), interest(server), 1);
+        REQUIRE_FALSE(poller.wait(10s).empty());
+    }
+    REQUIRE_FALSE(ec);
+    REQUIRE((client_done && server_done));
+
+    // More than the socket buffers hold, so try_flush has to stop and resume.
+    OutputBuffer out;
+    const std::string long_line(3u << 20, 'x');
+    out.append_line(long_line);
+    out.append_message("after", ec);
+    REQUIRE_FALSE(ec);
+    BasicStreamReader<TlsStream> reader(server, 4u << 20);
+    bool flushed = false;
+    std::optional<std::string> line, message;
+    for (int rounds = 0; !(flushed && line && message) && !ec && rounds < 100000; ++rounds) {
+        if (!flushed) flushed = out.try_flush(client, ec);
+        if (ec) break;
+        FillResult filled = reader.fill(ec);
+        if (ec) break;
+        if (!line) {
+            if (auto l = reader.try_line(ec)) line = std::string(*l);
+        } else if (!message) {
+            if (auto m = reader.try_message(ec)) message = std::string(*m);
+        }
+        if (filled == FillResult::would_block && !line && !flushed) {
+            poller.modify(client.socket(), Events::writable, 0);
+            poller.modify(server.socket(), Events::readable, 1);
+            REQUIRE_FALSE(poller.wait(10s).empty());
+        }
+    }
+    REQUIRE_FALSE(ec);
+    CHECK(flushed);
+    CHECK(out.empty());
+    REQUIRE(line.has_value());
+    CHECK(line->size() == long_line.size());
+    CHECK(*line == long_line);
+    REQUIRE(message.has_value());
+    CHECK(*message == "after");
+
+    // The close_notify exchange without a single blocking call: each side's first try_shutdown
+    // cannot finish (the other has not said goodbye yet).
+    client_done = client.try_shutdown(ec);
+    REQUIRE_FALSE(ec);
+    CHECK_FALSE(client_done);
+    server_done = false;
+    for (int rounds = 0; !(client_done && server_done) && !ec && rounds < 100; ++rounds) {
+        if (!server_done) server_done = server.try_shutdown(ec);
+        if (!client_done && !ec) client_done = client.try_shutdown(ec);
+        if (ec || (client_done && server_done)) break;
+        poller.modify(client.socket(), interest(client), 0);
+        poller.modify(server.socket(), interest(server), 1);
+        REQUIRE_FALSE(poller.wait(10s).empty());
+    }
+    REQUIRE_FALSE(ec);
+    CHECK(client_done);
+    CHECK(server_done);
+    CHECK((::SSL_get_shutdown(client.native_handle()) & SSL_RECEIVED_SHUTDOWN));
+    CHECK((::SSL_get_shutdown(server.native_handle()) & SSL_RECEIVED_SHUTDOWN));
+    // Then the sockets' polite close, also without waiting.
+    std::optional<CloseResult> a, b;
+    for (int rounds = 0; !(a && b) && !ec && rounds < 100; ++rounds) {
+        if (!a) a = client.socket().try_graceful_close(ec);
+        if (!b && !ec) b = server.socket().try_graceful_close(ec);
+        if (ec || (a && b)) break;
+        Poller closing;
+        if (!a) closing.add(client.socket(), Events::readable, 0);
+        if (!b) closing.add(server.socket(), Events::readable, 1);
+        REQUIRE_FALSE(closing.wait(10s).empty());
+    }
+    REQUIRE_FALSE(ec);
+    REQUIRE((a && b));
+    CHECK(a->ending == CloseResult::peer_closed);
+    CHECK(b->ending == CloseResult::peer_closed);
+}
+
+TEST_CASE("tls: try_shutdown against a peer that closes without close_notify is an error", "[tls][nonblocking]") {
+    OneClientServer srv(server_context(), [](TlsStream& tls, ServerResult& r) {
+        (void)tls.send_all("partial", 7, 10s, r.body);
+        // Leaving without shutdown(): the destructor closes TCP without close_notify.
+    });
+    std::error_code ec;
+    TlsStream client = connect_client(srv.address(), trusting_client(), "localhost", ec);
+    REQUIRE_FALSE(ec);
+    char buffer[8];
+    CHECK(client.recv_exact(buffer, 7, 10s, ec) == 7);
+    srv.finish();
+    Poller poller;
+    poller.add(client.socket(), Events::readable, 0);
+    bool done = false;
+    for (int rounds = 0; !done && !ec && rounds < 100; ++rounds) {
+        done = client.try_shutdown(ec);
+        if (!done && !ec) REQUIRE_FALSE(poller.wait(10s).empty());
+    }
+    INFO(ec.message());
+    CHECK_FALSE(done);
+    // Our close_notify may have drawn a reset from the closed socket before its end was read.
+    CHECK((ec == tls_errc::truncated || ec == std::errc::connection_reset));
 }

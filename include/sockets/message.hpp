@@ -1,6 +1,6 @@
 /// @file
 /// Messages on top of a byte stream: TCP delivers bytes, not messages, so a protocol needs a
-/// length prefix or a delimiter (the HOWTO's advice). Three layers, each usable alone:
+/// length prefix or a delimiter (the HOWTO's advice). The layers, each usable alone:
 ///
 /// @verbatim
 ///   MessageBuffer   bytes in, whole messages out; no I/O at all (feed it from any event loop)
@@ -8,6 +8,8 @@
 ///                   reads big chunks, hands out many small messages per system call;
 ///                   blocking, with a deadline, or non-blocking with fill()
 ///   send_message    a length prefix and the payload in one gather write (MessageWriter: many)
+///   OutputBuffer    lines, messages and bytes queued, sent by try_flush without ever blocking
+///                   (for event loops: call it again when the stream is writable)
 /// @endverbatim
 ///
 /// @code
@@ -27,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -589,6 +592,102 @@ private:
 
 /// A BasicMessageWriter over a Socket.
 using MessageWriter = BasicMessageWriter<Socket>;
+
+/// @cond SOCKETS_DETAIL
+namespace detail {
+// Streams whose try_send may leave bytes of their own behind (TlsStream: encrypted records
+// the socket had no room for) have a try_flush(ec) for them.
+template <class Stream, class = void>
+struct HasTryFlush : std::false_type {};
+template <class Stream>
+struct HasTryFlush<Stream, std::void_t<decltype(std::declval<Stream&>().try_flush(std::declval<std::error_code&>()))>>
+    : std::true_type {};
+}  // namespace detail
+/// @endcond
+
+/// Bytes waiting to go out, for a writer that must never block (a Poller loop, or the
+/// EventLoop's tasks): append lines, length-prefixed messages or raw bytes at any time, and
+/// call try_flush when the stream is writable. The writing twin of MessageBuffer: it grows as
+/// needed and has no limit of its own; pending() is what a server checks to stop reading from
+/// a client that does not read its answers (back-pressure).
+/// @code
+///   OutputBuffer out;
+///   out.append_line("PONG");
+///   if (!out.try_flush(client, ec) && !ec) poller.modify(client, Events::readable | Events::writable);
+/// @endcode
+class OutputBuffer {
+public:
+    /// An empty buffer (allocates on the first append).
+    OutputBuffer() noexcept = default;
+
+    /// Appends bytes as they are.
+    ///@{
+    void append(const void* data, std::size_t size);
+    void append(std::string_view bytes) { append(bytes.data(), bytes.size()); }
+    ///@}
+    /// Appends text followed by ending ("\n" unless given), as send_line frames it.
+    void append_line(std::string_view text, std::string_view ending = "\n");
+    /// Appends payload after its big-endian length prefix, as send_message frames it. A payload
+    /// the prefix cannot count is errc::message_too_large, and nothing is appended.
+    ///@{
+    void append_message(std::string_view payload, std::error_code& ec, Prefix prefix = Prefix::u32);
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    void append_message(std::string_view payload, Prefix prefix = Prefix::u32);
+#endif
+    ///@}
+
+    /// Sends what the stream takes now, without waiting (its try_send; for a TlsStream also
+    /// its try_flush of records already encrypted). true: nothing is left. false: wait until
+    /// the stream is writable (a TlsStream: its wants()) and call again. On error, false with
+    /// ec set; the bytes not sent stay (the connection is usually beyond saving). The
+    /// throwing form throws std::system_error ("try_flush to PEER: ...").
+    ///@{
+    template <class Stream>
+    bool try_flush(Stream& stream, std::error_code& ec) {
+        ec.clear();
+        while (begin_ < bytes_.size()) {
+            std::optional<std::size_t> n = stream.try_send(bytes_.data() + begin_, bytes_.size() - begin_, ec);
+            if (n) consume(*n);
+            if (ec || !n) return false;
+        }
+        if constexpr (detail::HasTryFlush<Stream>::value) return stream.try_flush(ec);
+        return true;
+    }
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    template <class Stream>
+    bool try_flush(Stream& stream) {
+        std::error_code ec;
+        bool done = try_flush(stream, ec);
+        if (ec) detail::throw_error(ec, detail::describe_transfer(stream, "try_flush"));
+        return done;
+    }
+#endif
+    ///@}
+
+    /// Bytes appended and not yet sent.
+    std::size_t pending() const noexcept { return bytes_.size() - begin_; }
+    /// True when nothing is waiting.
+    bool empty() const noexcept { return pending() == 0; }
+    /// The bytes waiting, oldest first (valid until the next append, consume or try_flush):
+    /// for writing them yourself.
+    std::string_view data() const noexcept { return std::string_view(bytes_.data() + begin_, pending()); }
+    /// Counts the first n waiting bytes as sent (all of them if there are fewer).
+    void consume(std::size_t n) noexcept {
+        begin_ += n < pending() ? n : pending();
+        if (begin_ == bytes_.size()) {
+            bytes_.clear();
+            begin_ = 0;
+        }
+    }
+    /// Drops everything waiting (the capacity stays for reuse).
+    void clear() noexcept { consume(pending()); }
+
+private:
+    char* extend(std::size_t n);
+
+    std::vector<char> bytes_;
+    std::size_t begin_ = 0;  // bytes before it went out already
+};
 
 /// The text and its delimiter, in one gather write.
 ///@{

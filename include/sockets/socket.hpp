@@ -252,6 +252,19 @@ public:
 #endif
     ///@}
 
+    /// graceful_close without waiting, for event loops: each call stops sending (again: a
+    /// repeat is harmless) and reads and discards what has arrived. std::nullopt with ec clear:
+    /// the peer has not closed yet; wait until readable and call again, or call close() when
+    /// your deadline passes (the timed_out ending). Otherwise the socket is closed and the
+    /// result tells how it ended (discarded counts this call's bytes). A socket that was not
+    /// open, or a failing close(), is an error (ec set).
+    ///@{
+    std::optional<CloseResult> try_graceful_close(std::error_code& ec) noexcept;
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+    std::optional<CloseResult> try_graceful_close();
+#endif
+    ///@}
+
     // ==== Connecting ===========================================================================
     // Client side (connect), server side (bind, listen, accept), and the two ends' addresses.
     // Plain calls wait as a blocking socket would (SO_SNDTIMEO / SO_RCVTIMEO bound them); a

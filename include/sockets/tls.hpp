@@ -525,6 +525,11 @@ public:
     void shutdown();
 #endif
     ///@}
+    /// shutdown() without waiting, for event loops: true when close_notify went out (all of
+    /// it) and the peer's came; false while it waits for wants() readiness (with unsent() not
+    /// 0, for writable too): call again then. Application data still arriving is dropped. A
+    /// peer that closes the connection without close_notify is tls_errc::truncated.
+    bool try_shutdown(std::error_code& ec) noexcept;
     /// Sends close_notify without waiting for the peer's: a half close; recv still works.
     void send_close_notify(Timeout timeout, std::error_code& ec) noexcept;
     /// shutdown(timeout), then closes the socket whatever happened (the error is the

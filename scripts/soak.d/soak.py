@@ -466,7 +466,7 @@ def kernel_send_queue(local_port, remote_port):
 def chat_rules(binary):
     """--lifetime is enforced; an errored client is one log line; a client that half-closes still
     gets everything queued for it."""
-    say("== chat_server: lifetime, one line per departure, half-close with output pending")
+    say("== %s: lifetime, one line per departure, half-close with output pending" % os.path.basename(binary))
     server = Server(binary, "chat", probe_chat, ["--timeout", str(TIMEOUT), "--idle", "60", "--lifetime", "2"])
     try:
         talker = connect(server.port)
@@ -633,7 +633,7 @@ def chat_listeners(server_binary, client_binary):
     """--idle 2: chat_client listening without a word for three idle periods hears every line
     (its keep-alives are not relayed); a member that neither reads nor sends is dropped on time;
     one that sends keep-alives but never reads is dropped once its queue is stuck."""
-    say("== chat_server --idle 2: a listening chat_client, a dead member, a member that never reads")
+    say("== %s --idle 2: a listening chat_client, a dead member, a member that never reads" % os.path.basename(server_binary))
     server = Server(server_binary, "chat", probe_chat, ["--timeout", "2", "--idle", "2"])
     listener = None
     try:
@@ -1106,7 +1106,7 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--short-lived", type=int, default=40000)
     ap.add_argument("--chat-clients", type=int, default=1000)
-    ap.add_argument("--only", help="one server: echo, threaded, kv, chat, http or tls")
+    ap.add_argument("--only", help="one server: echo, threaded, kv, chat, http, tls, async_echo, async_chat or async_tls")
     ap.add_argument("--promises", action="store_true",
                     help="only the documented promises: stopping with clients connected, chat listeners, HTTP clients")
     ap.add_argument("--tls-certs", help="a directory made by tests/tls/make-certs.sh: also soak tls_echo_server")
@@ -1121,7 +1121,14 @@ def main():
         TLS_CA = os.path.join(a.tls_certs, "ca.pem")
         common_tls = ["--cert", os.path.join(a.tls_certs, "server.pem"), "--key", os.path.join(a.tls_certs, "server.key")]
         servers.append(("tls", "tls_echo_server", probe_tls))
-    servers = [s for s in servers if not a.only or s[0] == a.only]
+    # The coroutine servers (C++20): the same protocols, so the same kinds of checks; --only
+    # names them apart (async_echo, async_chat, async_tls).
+    for kind, name, probe in (("echo", "async_echo_server", probe_echo), ("chat", "async_chat_server", probe_chat),
+                              ("tls", "async_tls_echo_server", probe_tls)):
+        if os.path.exists(os.path.join(a.bin, name)) and (kind != "tls" or a.tls_certs):
+            servers.append((kind, name, probe))
+    only_key = lambda name, kind: "async_" + kind if name.startswith("async_") else kind
+    servers = [s for s in servers if not a.only or only_key(s[1], s[0]) == a.only]
     rates = {}
 
     def server_args(kind):
@@ -1154,13 +1161,13 @@ def main():
             fail("%s: %s: %s (server %s)\n%s" % (name, type(e).__name__, e, "alive" if server.alive() else "dead", server.tail()))
             server.process.kill()
         say("")
-    extra_cases = {"threaded": lambda: pool_creation_fails(os.path.join(a.bin, "threaded_server")),
-                   "kv": lambda: kv_store_bound(os.path.join(a.bin, "kv_server")),
-                   "chat": lambda: chat_rules(os.path.join(a.bin, "chat_server"))}
+    extra_cases = {"threaded": lambda binary: pool_creation_fails(binary),
+                   "kv": lambda binary: kv_store_bound(binary),
+                   "chat": lambda binary: chat_rules(binary)}
     for kind, name, probe in [] if a.promises else servers:
         if kind in extra_cases:
             try:
-                extra_cases[kind]()
+                extra_cases[kind](os.path.join(a.bin, name))
             except Exception as e:
                 fail("%s: %s: %s" % (name, type(e).__name__, e))
     if a.promises and (not a.only or a.only == "http"):   # HEAD, errors, real clients
@@ -1178,8 +1185,9 @@ def main():
         except Exception as e:
             fail("%s stopping with clients connected: %s: %s" % (name, type(e).__name__, e))
     try:
-        if not a.only or a.only == "chat":
-            chat_listeners(os.path.join(a.bin, "chat_server"), os.path.join(a.bin, "chat_client"))
+        for kind, name, probe in servers:
+            if kind == "chat":
+                chat_listeners(os.path.join(a.bin, name), os.path.join(a.bin, "chat_client"))
         if not a.only or a.only in ("http", "tls"):
             http_clients(a.bin, a.tls_certs)
     except Exception as e:

@@ -557,6 +557,15 @@ private:
 
 #endif
 
+// Told by close_handle about every socket closed on this thread, just before the close: an
+// EventLoop (async.hpp) sets it while it runs, so a task waiting on a socket that another task
+// closed wakes with an error, where epoll would have dropped the descriptor without a word.
+struct CloseObserver {
+    void (*closing)(void* context, native_handle_type h) noexcept;
+    void* context;
+};
+SOCKETS_DECL CloseObserver*& close_observer() noexcept;
+
 }  // namespace detail
 SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets

@@ -84,5 +84,48 @@ SOCKETS_DECL MessageBuffer& MessageBuffer::operator=(MessageBuffer&& other) noex
     return *this;
 }
 
+// ---- OutputBuffer ---------------------------------------------------------------------------
+
+// Room for n more bytes at the end. Bytes already sent are dropped first once they are at least
+// half of the buffer, so a writer that always keeps a little pending does not grow forever.
+SOCKETS_DECL char* OutputBuffer::extend(std::size_t n) {
+    if (begin_ > 0 && begin_ >= bytes_.size() / 2) {
+        bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(begin_));
+        begin_ = 0;
+    }
+    std::size_t at = bytes_.size();
+    bytes_.resize(at + n);
+    return bytes_.data() + at;
+}
+
+SOCKETS_DECL void OutputBuffer::append(const void* data, std::size_t size) {
+    if (size == 0) return;
+    std::memcpy(extend(size), data, size);
+}
+
+SOCKETS_DECL void OutputBuffer::append_line(std::string_view text, std::string_view ending) {
+    char* out = extend(text.size() + ending.size());
+    if (!text.empty()) std::memcpy(out, text.data(), text.size());
+    if (!ending.empty()) std::memcpy(out + text.size(), ending.data(), ending.size());
+}
+
+SOCKETS_DECL void OutputBuffer::append_message(std::string_view payload, std::error_code& ec, Prefix prefix) {
+    ec.clear();
+    unsigned char header[8];
+    const std::size_t width = detail::encode_prefix(header, prefix, payload.size(), ec);
+    if (ec) return;
+    char* out = extend(width + payload.size());
+    std::memcpy(out, header, width);
+    if (!payload.empty()) std::memcpy(out + width, payload.data(), payload.size());
+}
+
+#if !defined(SOCKETS_NO_EXCEPTIONS)
+SOCKETS_DECL void OutputBuffer::append_message(std::string_view payload, Prefix prefix) {
+    std::error_code ec;
+    append_message(payload, ec, prefix);
+    detail::throw_if(ec, "append_message");
+}
+#endif
+
 SOCKETS_MODE_NAMESPACE_END
 }  // namespace sockets

@@ -77,6 +77,32 @@ SOCKETS_DECL CloseResult Socket::graceful_close(Timeout timeout, std::error_code
     return result;
 }
 
+SOCKETS_DECL std::optional<CloseResult> Socket::try_graceful_close(std::error_code& ec) noexcept {
+    CloseResult result;
+    if (!check_open(ec)) return std::nullopt;
+    std::error_code io_ec;
+    shutdown(Shutdown::write, io_ec);  // ENOTCONN: over already; the reads below tell how
+    io_ec.clear();
+    char sink[4096];
+    // Bounded per call: a peer that keeps sending must not keep the caller's loop here.
+    for (int reads = 0; reads < 16; ++reads) {
+        std::optional<std::size_t> n = try_recv(sink, sizeof sink, io_ec);
+        if (io_ec) {
+            result.ending = CloseResult::peer_gone;
+            close(ec);
+            return result;
+        }
+        if (!n) return std::nullopt;
+        if (*n == 0) {
+            result.ending = CloseResult::peer_closed;
+            close(ec);
+            return result;
+        }
+        result.discarded += *n;
+    }
+    return std::nullopt;
+}
+
 #if !defined(SOCKETS_NO_EXCEPTIONS)
 SOCKETS_DECL Socket Socket::open(Family family, Type type) {
     std::error_code ec;
@@ -101,6 +127,13 @@ SOCKETS_DECL CloseResult Socket::graceful_close(Timeout timeout) {
     std::error_code ec;
     CloseResult result = graceful_close(timeout, ec);
     detail::throw_if(ec, "graceful_close");
+    return result;
+}
+
+SOCKETS_DECL std::optional<CloseResult> Socket::try_graceful_close() {
+    std::error_code ec;
+    std::optional<CloseResult> result = try_graceful_close(ec);
+    detail::throw_if(ec, "try_graceful_close");
     return result;
 }
 #endif

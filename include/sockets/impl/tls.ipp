@@ -944,6 +944,8 @@ SOCKETS_DECL std::optional<std::size_t> TlsStream::try_send(const void* data, st
     std::size_t n = 0;
     Step step = run([&](std::size_t& moved) { return ::SSL_write_ex(ssl_, data, size, &moved); }, nullptr, ec, &n, true);
     if (step == Step::done) return n;
+    // As send_all: a write the peer's close refused is an error, not a wait that never ends.
+    if (step == Step::closed) ec = make_error_code(errc::end_of_stream);
     return std::nullopt;
 }
 
@@ -1063,6 +1065,33 @@ SOCKETS_DECL void TlsStream::shutdown_until(detail::Deadline deadline, std::erro
     ::ERR_clear_error();
     // Ours may still wait for room; a peer that has closed no longer needs it.
     if (!drain(deadline, ec) && !(ec == std::errc::timed_out)) ec.clear();
+}
+
+SOCKETS_DECL bool TlsStream::try_shutdown(std::error_code& ec) noexcept {
+    ec.clear();
+    if (!check(ec)) return false;
+    if (!(::SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) {
+        Step sent = run([this](std::size_t&) { return ::SSL_shutdown(ssl_) >= 0 ? 1 : -1; }, nullptr, ec);
+        if (sent == Step::failed && (::SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN)) ec.clear();
+        if (ec || sent == Step::would_block) return false;
+    }
+    char discard[4096];
+    while (!(::SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN)) {
+        std::size_t n = 0;
+        Step step = run([&](std::size_t& got) { return ::SSL_read_ex(ssl_, discard, sizeof discard, &got); },
+                        nullptr, ec, &n);
+        if (step == Step::closed) break;
+        if (step != Step::done) return false;
+    }
+    ::ERR_clear_error();
+    // Ours may still wait for room; a peer that has closed no longer needs it.
+    bool drained = detail::flush_unsent(*bio_, ec);
+    if (ec) {
+        ec.clear();
+        return true;
+    }
+    if (!drained) want_ = TlsWant::write;
+    return drained;
 }
 
 SOCKETS_DECL void TlsStream::send_close_notify(Timeout timeout, std::error_code& ec) noexcept {

@@ -8,6 +8,15 @@ namespace sockets {
 SOCKETS_MODE_NAMESPACE_BEGIN
 namespace detail {
 
+SOCKETS_DECL CloseObserver*& close_observer() noexcept {
+    static thread_local CloseObserver* observer = nullptr;
+    return observer;
+}
+
+inline void notify_closing(native_handle_type h) noexcept {
+    if (CloseObserver* o = close_observer()) o->closing(o->context, h);
+}
+
 #if defined(_WIN32)
 
 SOCKETS_DECL std::string WinsockCategory::message(int code) const {
@@ -94,6 +103,7 @@ SOCKETS_DECL native_handle_type open_socket(int family, int type, int protocol) 
 }
 
 SOCKETS_DECL int close_handle(native_handle_type h) noexcept {
+    notify_closing(h);
     if (closesocket(h) == 0) return 0;
     if (WSAGetLastError() != WSAEWOULDBLOCK) return -1;
     set_nonblocking(h, false);
@@ -128,6 +138,7 @@ SOCKETS_DECL std::error_code Completion::open() noexcept {
 SOCKETS_DECL int close_handle(native_handle_type h) noexcept {
     // After EINTR Linux has already released the descriptor: retrying could close a descriptor
     // another thread just opened. The close happened; report success.
+    notify_closing(h);
     int rc = ::close(h);
     return (rc != 0 && errno == EINTR) ? 0 : rc;
 }
