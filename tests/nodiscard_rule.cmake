@@ -13,7 +13,10 @@ set(marked send recv try_send try_recv recv_some recv_from recv_many read_some r
     udp listen_on socket_pair connect_to tls_connect tls_accept)
 set(unmarked send_all recv_exact send_all_buffers send_to send_many send_message send_line read_exact)
 
+# async.hpp is left out: its calls return awaitables, and an awaitable that is not awaited does
+# nothing at all, so every awaitable type (and Task) is itself [[nodiscard]], whatever it yields.
 file(GLOB headers "${SOURCE_DIR}/include/sockets/*.hpp")
+list(FILTER headers EXCLUDE REGEX "/async\\.hpp$")
 set(failures "")
 set(checked 0)
 foreach(header IN LISTS headers)

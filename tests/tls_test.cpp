@@ -1716,6 +1716,7 @@ TEST_CASE("tls: the Socket's conveniences: plain tls_connect/tls_accept, contain
     CHECK_FALSE(ec);
     poller.remove(client, ec);
     CHECK_FALSE(ec);
+}
 
 TEST_CASE("tls: OutputBuffer::try_flush and try_shutdown, non-blocking to the orderly end", "[tls][nonblocking]") {
     auto pair = test::tcp_pair();

@@ -819,7 +819,7 @@ inline bool SocketOp::await_suspend(std::coroutine_handle<> h) noexcept {
 }
 
 // Only waits (readable / writable).
-class WaitOp : public SocketOp {
+class [[nodiscard]] WaitOp : public SocketOp {
 public:
     WaitOp(EventLoop& loop, const Socket& s, bool reading, Timeout t, std::error_code* out) noexcept
         : SocketOp(loop, s, reading, t, out) {}
@@ -839,7 +839,7 @@ public:
     }
 };
 
-class AcceptOp : public SocketOp {
+class [[nodiscard]] AcceptOp : public SocketOp {
 public:
     AcceptOp(EventLoop& loop, Socket& listener, Address* remote, Timeout t, std::error_code* out) noexcept
         : SocketOp(loop, listener, true, t, out), listener_(&listener), remote_(remote) {}
@@ -865,7 +865,7 @@ private:
     Socket result_;
 };
 
-class RecvOp : public SocketOp {
+class [[nodiscard]] RecvOp : public SocketOp {
 public:
     RecvOp(EventLoop& loop, Socket& s, void* buffer, std::size_t size, Timeout t, std::error_code* out) noexcept
         : SocketOp(loop, s, true, t, out), s_(&s), buffer_(buffer), size_(size) {}
@@ -891,7 +891,7 @@ private:
     std::size_t result_ = 0;
 };
 
-class SendOp : public SocketOp {
+class [[nodiscard]] SendOp : public SocketOp {
 public:
     SendOp(EventLoop& loop, Socket& s, const void* data, std::size_t size, Timeout t, std::error_code* out) noexcept
         : SocketOp(loop, s, false, t, out), s_(&s), data_(data), size_(size) {}
@@ -918,7 +918,7 @@ private:
 };
 
 // send_all and recv_exact: partial transfers accumulate across readiness reports.
-class ExactOp : public SocketOp {
+class [[nodiscard]] ExactOp : public SocketOp {
 public:
     ExactOp(EventLoop& loop, Socket& s, void* buffer, std::size_t size, bool reading, Timeout t,
             std::error_code* out) noexcept
@@ -955,7 +955,7 @@ private:
 
 // read_line / read_message: received into the caller's MessageBuffer (its limit applies)
 // until it holds a whole frame; bytes beyond it stay buffered for the next call.
-class FrameReadOp : public SocketOp {
+class [[nodiscard]] FrameReadOp : public SocketOp {
 public:
     FrameReadOp(EventLoop& loop, Socket& s, MessageBuffer& buffer, bool line, Delimiter delimiter, Prefix prefix,
                 Timeout t, std::error_code* out) noexcept
@@ -1007,7 +1007,7 @@ private:
 
 // write_line / write_message: the frame (prefix + payload, or text + ending) is built once and
 // sent whole; the count in errors is of frame bytes.
-class FrameWriteOp : public SocketOp {
+class [[nodiscard]] FrameWriteOp : public SocketOp {
 public:
     FrameWriteOp(EventLoop& loop, Socket& s, std::string_view payload, bool line, std::string_view ending, Prefix prefix,
                  Timeout t, std::error_code* out)
@@ -1048,7 +1048,7 @@ private:
     std::size_t done_ = 0;
 };
 
-class SleepOp : public Waiter {
+class [[nodiscard]] SleepOp : public Waiter {
 public:
     SleepOp(EventLoop& loop, Timeout t) noexcept : loop_ref_(&loop) {
         deadline_ = deadline_of(t, timed_);
@@ -1065,7 +1065,7 @@ private:
 };
 
 // Waits for a RemoteJob (name resolution) to be completed by its thread, or the deadline.
-class RemoteOp : public Waiter {
+class [[nodiscard]] RemoteOp : public Waiter {
 public:
     RemoteOp(EventLoop& loop, std::shared_ptr<RemoteJob> job, clock::time_point deadline, bool timed) noexcept
         : loop_ref_(&loop), job_(std::move(job)) {
