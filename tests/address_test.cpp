@@ -438,4 +438,17 @@ TEST_CASE("a name or a bare IPv6 address in parse text is a clear error naming t
     CHECK(ec == errc::ipv6_needs_brackets);
     CHECK(resolve_host_port("::1", ec).empty());
     CHECK(ec == errc::missing_port);
+    // The hint holds for any port, also those past ffff that no IPv6 group could be (every
+    // ephemeral port), in parse and in resolve_host_port alike (listen_on: socket_test); IPv4 with two ports is no
+    // IPv6 and gets no such hint.
+    for (const char* text : {"::1:43407", "::1:65535", "::ffff:127.0.0.1:80"}) {
+        INFO(text);
+        (void)Address::parse(text, ec);
+        CHECK(ec == errc::ipv6_needs_brackets);
+        CHECK(resolve_host_port(text, ec).empty());
+        CHECK(ec == errc::ipv6_needs_brackets);
+    }
+    (void)Address::parse("127.0.0.1:0:0", ec);
+    CHECK(ec == errc::invalid_address);
+    CHECK(ec != errc::ipv6_needs_brackets);
 }

@@ -591,6 +591,14 @@ TEST_CASE("containers, braced lists and ReceiveSlots: batches without (pointer, 
     CHECK(send_many(p.sender, {{"seven", &to}}, ec) == 1);
     CHECK_FALSE(ec);
 
+    // Slots of 0 bytes are refused with a message that says so (they would fit any buffer).
+    try {
+        ReceiveSlots none(4, 0);
+        FAIL("no exception");
+    } catch (const std::system_error& e) {
+        CHECK(std::string(e.what()).find("0 bytes hold no datagram") != std::string::npos);
+        CHECK(e.code() == std::errc::invalid_argument);
+    }
     ReceiveSlots slots(4, 16);
     CHECK(slots.size() == 4);
     CHECK(slots.slot_size() == 16);

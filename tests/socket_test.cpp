@@ -483,6 +483,44 @@ TEST_CASE("recv into an empty container is errc::empty_buffer, never the 0 of a 
     CHECK_THROWS_AS((void)udp.recv_from(none, 1s), TransferError);
 }
 
+TEST_CASE("recv_some with a huge max neither throws nor allocates it; errors come in the documented order", "[socket][recv]") {
+    using namespace std::chrono_literals;
+    auto p = test::tcp_pair();
+    p.client.send_all("abc");
+    std::error_code ec;
+    std::string got = p.server.recv_some(SIZE_MAX, 5s, ec);  // a max from a peer's length field
+    CHECK_FALSE(ec);
+    CHECK(got.size() >= 1);
+    CHECK(got.capacity() <= 65536 + 64);
+    got += recv_some_until(p.server, 3 - got.size());
+    CHECK(got == "abc");
+    p.client.send_all("d");
+    CHECK(p.server.recv_some(std::size_t(1) << 40, 5s, ec) == "d");
+    CHECK_FALSE(ec);
+    // Not open comes before an empty buffer; cancelled too, for a call given an Interrupter.
+    Socket moved = std::move(p.server);
+    std::string empty;
+    (void)p.server.recv(empty, ec);
+    CHECK(ec == errc::not_open);
+    (void)p.server.recv_some(0, ec);
+    CHECK(ec == errc::not_open);
+    Interrupter stop;
+    stop.interrupt();
+    (void)moved.recv_some(0, stop, ec);
+    CHECK(ec == errc::cancelled);
+    (void)moved.recv(MutableBuffer(nullptr, 0), stop, ec);
+    CHECK(ec == errc::cancelled);
+}
+
+TEST_CASE("listen_on text: an unbracketed IPv6 address with any port gets the brackets hint", "[socket][listen]") {
+    std::error_code ec;
+    for (const char* text : {"::1:43407", "::1:0"}) {
+        INFO(text);
+        CHECK_FALSE(listen_on(std::string_view(text), ec).is_open());
+        CHECK(ec == errc::ipv6_needs_brackets);
+    }
+}
+
 TEST_CASE("recv_some returns what arrived as a string; empty means the peer closed", "[socket][recv]") {
     using namespace std::chrono_literals;
     auto p = test::tcp_pair();

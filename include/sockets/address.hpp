@@ -54,6 +54,7 @@ enum class PortText { ok, invalid, out_of_range };
 // Decimal digits only (no sign, space or hex). Leading zeros are allowed: "000080" is 80; only
 // the value decides whether the port is in range.
 SOCKETS_DECL PortText parse_port(std::string_view text, int& port) noexcept;
+SOCKETS_DECL bool looks_like_unbracketed_ipv6(std::string_view text);
 
 // "host:port" or "[v6]:port" split as resolve_host_port does (errors: missing_port,
 // invalid_port, port_out_of_range, invalid_address); host is a view into text.

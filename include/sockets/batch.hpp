@@ -66,7 +66,8 @@ using if_range_of = std::enable_if_t<is_range_of<Range, Element>::value>;
 
 /// Carves one buffer into count receive slots of slot_size bytes each, for recv_many: slot i
 /// is bytes [i * slot_size, (i + 1) * slot_size) of buffer. The buffer must outlive the slots.
-/// Slots that do not fit the buffer are a programmer error, reported through
+/// Slots that do not fit the buffer, and slots of 0 bytes (they would truncate every datagram
+/// to nothing), are a programmer error, reported through
 /// sockets::throw_exception (std::errc::invalid_argument) as a call without an error_code form.
 SOCKETS_DECL std::vector<IncomingDatagram> make_receive_slots(MutableBuffer buffer, std::size_t count,
                                                               std::size_t slot_size);
@@ -80,7 +81,7 @@ SOCKETS_DECL std::vector<IncomingDatagram> make_receive_slots(MutableBuffer buff
 /// Move-only (a copy would point into the original's memory); the slots stay valid across moves.
 class ReceiveSlots {
 public:
-    /// count slots of slot_size bytes each.
+    /// count slots of slot_size bytes each (slot_size 0: as make_receive_slots).
     ReceiveSlots(std::size_t count, std::size_t slot_size);
     /// Moves the slots and their memory (the slots keep pointing at it).
     ///@{

@@ -137,6 +137,12 @@ SOCKETS_DECL std::string describe(const char* operation, const Address& address)
 // Largest single transfer handed to the OS: Winsock lengths are int.
 inline constexpr std::size_t max_io = static_cast<std::size_t>(INT_MAX);
 
+// recv_some reads into a new string of this many bytes at most: a max taken from a peer's
+// length field must not allocate (or throw) that much up front, and a receive returns what
+// one call gives anyway. 64 KiB holds any UDP datagram (65,507 bytes at most over IPv4).
+inline constexpr std::size_t recv_some_max = 65536;
+inline std::size_t recv_some_room(std::size_t max) noexcept { return max < recv_some_max ? max : recv_some_max; }
+
 }  // namespace detail
 
 /// How listen_on prepares a listener (C++17: set the fields, or aggregate-initialise).
@@ -446,12 +452,12 @@ public:
 #if !defined(SOCKETS_NO_EXCEPTIONS)
     template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
     [[nodiscard]] std::size_t recv(Bytes& bytes) {
-        if (bytes.size() == 0) throw_transfer(errc::empty_buffer, "recv", 0);
+        if (bytes.size() == 0) throw_transfer(empty_error(), "recv", 0);
         return recv(bytes.data(), bytes.size());
     }
     template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
     [[nodiscard]] std::size_t recv(Bytes& bytes, Timeout timeout) {
-        if (bytes.size() == 0) throw_transfer(errc::empty_buffer, "recv", 0);
+        if (bytes.size() == 0) throw_transfer(empty_error(), "recv", 0);
         return recv(bytes.data(), bytes.size(), timeout);
     }
 #endif
@@ -472,7 +478,9 @@ public:
 
     /// Python's `recv(max)`: what is there, at most max bytes, in a new string; an empty string
     /// means the peer closed. One system call, as recv (a datagram larger than max is
-    /// errc::datagram_truncated, with what fit). max 0 is errc::empty_buffer.
+    /// errc::datagram_truncated, with what fit). max 0 is errc::empty_buffer. At most 64 KiB
+    /// per call whatever max says (any UDP datagram fits): a max taken from a peer's length
+    /// field never allocates that much up front; loop, or recv_exact, for more.
     ///@{
     [[nodiscard]] std::string recv_some(std::size_t max, std::error_code& ec);
     [[nodiscard]] std::string recv_some(std::size_t max, Timeout timeout, std::error_code& ec);
@@ -565,7 +573,7 @@ public:
 #if !defined(SOCKETS_NO_EXCEPTIONS)
     template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
     [[nodiscard]] std::optional<std::size_t> try_recv(Bytes& bytes) {
-        if (bytes.size() == 0) throw_transfer(errc::empty_buffer, "recv", 0);
+        if (bytes.size() == 0) throw_transfer(empty_error(), "recv", 0);
         return try_recv(bytes.data(), bytes.size());
     }
 #endif
@@ -624,12 +632,12 @@ public:
 #if !defined(SOCKETS_NO_EXCEPTIONS)
     template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
     [[nodiscard]] Datagram recv_from(Bytes& bytes) {
-        if (bytes.size() == 0) throw_transfer(errc::empty_buffer, "recv_from", 0);
+        if (bytes.size() == 0) throw_transfer(empty_error(), "recv_from", 0);
         return recv_from(bytes.data(), bytes.size());
     }
     template <class Bytes, class = detail::if_writable_byte_range<Bytes>>
     [[nodiscard]] Datagram recv_from(Bytes& bytes, Timeout timeout) {
-        if (bytes.size() == 0) throw_transfer(errc::empty_buffer, "recv_from", 0);
+        if (bytes.size() == 0) throw_transfer(empty_error(), "recv_from", 0);
         return recv_from(bytes.data(), bytes.size(), timeout);
     }
 #endif
@@ -812,9 +820,13 @@ public:
 
 private:
     bool check_open(std::error_code& ec) const noexcept;
-    // A receive into an empty container: an error, never a 0 that reads as "peer closed".
-    static std::size_t refuse_empty(std::error_code& ec) noexcept {
-        ec = errc::empty_buffer;
+    // A receive into an empty container: an error, never a 0 that reads as "peer closed". A
+    // socket that is not open says so first, as every call on it does.
+    std::error_code empty_error() const noexcept {
+        return is_open() ? make_error_code(errc::empty_buffer) : make_error_code(errc::not_open);
+    }
+    std::size_t refuse_empty(std::error_code& ec) const noexcept {
+        ec = empty_error();
         return 0;
     }
     std::string recv_some_until(std::size_t max, detail::Deadline deadline, std::error_code& ec);

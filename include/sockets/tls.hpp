@@ -450,7 +450,7 @@ public:
     ///@}
 
     /// What is there, at most max bytes, in a new string; an empty string means the peer's
-    /// close_notify (Socket::recv_some). max 0 is errc::empty_buffer.
+    /// close_notify (Socket::recv_some). max 0 is errc::empty_buffer; at most 64 KiB per call.
     ///@{
     [[nodiscard]] std::string recv_some(std::size_t max, Timeout timeout, std::error_code& ec);
     [[nodiscard]] std::string recv_some(std::size_t max, std::error_code& ec);

@@ -23,6 +23,21 @@ SOCKETS_DECL PortText parse_port(std::string_view text, int& port) noexcept {
 
 }  // namespace detail
 
+namespace detail {
+// "v6:port" without brackets: an IPv6 address, a colon and what reads as a port (any number,
+// so "::1:43407" too, though 43407 is no IPv6 group). Only for the hint: it is refused anyway.
+SOCKETS_DECL bool looks_like_unbracketed_ipv6(std::string_view text) {
+    auto last = text.rfind(':');
+    if (last == std::string_view::npos) return false;
+    std::string_view prefix = text.substr(0, last);
+    if (prefix.find(':') == std::string_view::npos) return false;  // "1.2.3.4:0:0" is no IPv6
+    std::error_code not_ip;
+    (void)Address::from_ip(prefix, 0, not_ip);
+    int ignored = 0;
+    return !not_ip && parse_port(text.substr(last + 1), ignored) != PortText::invalid;
+}
+}  // namespace detail
+
 SOCKETS_DECL Address Address::parse(std::string_view text, std::error_code& ec) {
     ec.clear();
     std::string_view host, port_text;
@@ -42,7 +57,7 @@ SOCKETS_DECL Address Address::parse(std::string_view text, std::error_code& ec) 
         auto colon = text.rfind(':');
         if (colon != std::string_view::npos && text.find(':') != colon) {
             // "::1:80" is itself a valid IPv6 address: which part is the port cannot be known.
-            ec = errc::ipv6_needs_brackets;
+            ec = detail::looks_like_unbracketed_ipv6(text) ? errc::ipv6_needs_brackets : errc::invalid_address;
             return {};
         }
         if (colon == std::string_view::npos) {
@@ -390,16 +405,10 @@ SOCKETS_DECL bool split_host_port(std::string_view text, std::string_view& host,
             // ambiguous rather than guessed.
             std::error_code not_ip;
             (void)Address::from_ip(text, 0, not_ip);
-            if (not_ip) {
-                ec = errc::invalid_address;
-                return false;
-            }
-            auto last = text.rfind(':');
-            std::error_code prefix_not_ip;
-            (void)Address::from_ip(text.substr(0, last), 0, prefix_not_ip);
-            int ignored = 0;
-            bool port_like = parse_port(text.substr(last + 1), ignored) != PortText::invalid;
-            ec = !prefix_not_ip && port_like ? errc::ipv6_needs_brackets : errc::missing_port;
+            if (looks_like_unbracketed_ipv6(text))
+                ec = errc::ipv6_needs_brackets;  // also "::1:43407", which is no address at all
+            else
+                ec = not_ip ? errc::invalid_address : errc::missing_port;
             return false;
         }
         host = text.substr(0, colon);

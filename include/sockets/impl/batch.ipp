@@ -337,8 +337,11 @@ SOCKETS_DECL std::size_t recv_many(Socket& s, IncomingDatagram* datagrams, std::
 
 SOCKETS_DECL std::vector<IncomingDatagram> make_receive_slots(MutableBuffer buffer, std::size_t count,
                                                               std::size_t slot_size) {
+    if (slot_size == 0)  // every datagram but an empty one would arrive truncated to nothing
+        detail::throw_error(std::make_error_code(std::errc::invalid_argument),
+                            "make_receive_slots: slots of 0 bytes hold no datagram");
     // Divided, not multiplied: count * slot_size may wrap.
-    if (slot_size == 0 || (count != 0 && buffer.size / slot_size < count))
+    if (count != 0 && buffer.size / slot_size < count)
         detail::throw_error(std::make_error_code(std::errc::invalid_argument),
                             "make_receive_slots: " + std::to_string(count) + " slots of " + std::to_string(slot_size) +
                                 " bytes do not fit a buffer of " + std::to_string(buffer.size));

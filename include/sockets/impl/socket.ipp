@@ -331,12 +331,13 @@ SOCKETS_DECL std::optional<std::size_t> Socket::try_recv(MutableBuffer b, std::e
 
 SOCKETS_DECL std::string Socket::recv_some_until(std::size_t max, detail::Deadline deadline, std::error_code& ec) {
     std::string out;
-    if (max == 0) {
+    if (max == 0 || !is_open()) {
         refuse_empty(ec);
         return out;
     }
-    out.resize(max);
-    out.resize(transfer(&out[0], max, false, deadline, ec));
+    const std::size_t room = detail::recv_some_room(max);
+    out.resize(room);
+    out.resize(transfer(&out[0], room, false, deadline, ec));
     return out;
 }
 
@@ -1366,6 +1367,10 @@ SOCKETS_DECL Socket Socket::accept_cancellable(const Interrupter& stop, detail::
 SOCKETS_DECL std::size_t Socket::recv_cancellable(MutableBuffer b, const Interrupter& stop, detail::Deadline deadline,
                                                   std::error_code& ec) noexcept {
     if (!check_open(ec)) return 0;
+    if (stop.interrupted()) {  // the state comes first, as for every call given the interrupter
+        ec = errc::cancelled;
+        return 0;
+    }
     if (b.size == 0) return refuse_empty(ec);
     if (!deadline.finite()) deadline = plain_deadline();
     for (;;) {
@@ -1400,12 +1405,13 @@ SOCKETS_DECL std::size_t Socket::recv(MutableBuffer b, const Interrupter& stop, 
 SOCKETS_DECL std::string Socket::recv_some(std::size_t max, const Interrupter& stop, Timeout timeout,
                                            std::error_code& ec) {
     std::string out;
-    if (max == 0) {
-        refuse_empty(ec);
+    if (max == 0) {  // recv_cancellable reports it after not_open and cancelled
+        (void)recv_cancellable(MutableBuffer(nullptr, 0), stop, detail::Deadline(timeout), ec);
         return out;
     }
-    out.resize(max);
-    out.resize(recv_cancellable(MutableBuffer(&out[0], max), stop, detail::Deadline(timeout), ec));
+    const std::size_t room = detail::recv_some_room(max);
+    out.resize(room);
+    out.resize(recv_cancellable(MutableBuffer(&out[0], room), stop, detail::Deadline(timeout), ec));
     return out;
 }
 

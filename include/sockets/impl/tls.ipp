@@ -1175,8 +1175,9 @@ SOCKETS_DECL std::string TlsStream::recv_some(std::size_t max, Timeout timeout, 
         refuse_empty(ec);
         return out;
     }
-    out.resize(max);
-    out.resize(recv(&out[0], max, timeout, ec));
+    const std::size_t room = detail::recv_some_room(max);
+    out.resize(room);
+    out.resize(recv(&out[0], room, timeout, ec));
     return out;
 }
 
