@@ -13,6 +13,10 @@ through several idle periods, http_get and https_get against Python's and OpenSS
 and replies cut short. After each abuse case the
 server must answer a fresh client, and its descriptors, threads and resident memory must
 come back to their baseline. Exits non-zero on any failure.
+
+With --wine, the Windows examples (NAME.exe, cross-built by scripts/test-windows) run under
+wine instead: the abusive clients and a short run of sequential clients against each server,
+with what cannot apply there skipped and said so (WINE_SKIPS below).
 """
 import argparse
 import http.client
@@ -34,6 +38,7 @@ import urllib.request
 HOST = "127.0.0.1"
 TIMEOUT = 2          # the servers' --timeout and --idle, seconds: keeps the cases short
 TLS_CA = None        # the test CA, for tls_echo_server (made by tests/tls/make-certs.sh)
+RUNNER = []          # ["wine"] with --wine: what runs an example binary
 failures = []
 
 
@@ -141,8 +146,9 @@ class Server:
         self.kind, self.probe_request = kind, probe
         self.log = tempfile.NamedTemporaryFile(prefix="soak-%s-" % kind, suffix=".log", delete=False)
         limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
-        self.process = subprocess.Popen([binary, "127.0.0.1:0", *args], stdout=self.log, stderr=subprocess.STDOUT,
-                                        preexec_fn=limit)
+        # wine execs its loader, which becomes the Windows process: the pid is the server's.
+        self.process = subprocess.Popen([*RUNNER, binary, "127.0.0.1:0", *args], stdout=self.log,
+                                        stderr=subprocess.STDOUT, preexec_fn=limit)
         self.pid = self.process.pid
         deadline = time.time() + 20
         self.port = None
@@ -1099,6 +1105,54 @@ def conn_rate_http(server, seconds=3.0):
     return count / (time.time() - started)
 
 
+# ---- the Windows examples under wine --------------------------------------------------------------
+
+# What the Linux soak does that the wine run leaves out, and why (printed by every wine run).
+WINE_SKIPS = (
+    "stopping by SIGTERM/SIGINT (Server.stop, stop_with_clients): a Windows program's signal "
+    "handlers are raised by its console (Ctrl-C) or by raise(), not by a Linux signal to wine; "
+    "each server is killed at the end instead",
+    "descriptor exhaustion: RLIMIT_NOFILE is no Windows limit (wine raises its own, and the "
+    "wineserver holds a copy of every socket)",
+    "threaded_server without address space for its pool (RLIMIT_AS): wine itself needs more",
+    "kv_server's 270,000 SETs, chat_server's 1,000 clients, --lifetime and half-close cases, "
+    "and the example clients against real servers: minutes under wine, and the example "
+    "clients' TLS interop is scripts/test-windows.d/tls-interop.sh's",
+)
+
+
+def wine_soak(a, servers, server_args):
+    """The abusive clients and a short run of sequential clients against each Windows server."""
+    say("== wine: %s" % subprocess.run(["wine", "--version"], capture_output=True, text=True).stdout.strip())
+    say("   skipped under wine:")
+    for skip in WINE_SKIPS:
+        say("   - " + skip)
+    rates = {}
+    for kind, name, probe in servers:
+        say("== %s.exe: abusive clients" % name)
+        server = None
+        try:
+            server = Server(os.path.join(a.bin, name + ".exe"), kind, probe, server_args(kind))
+            server.baseline()
+            abuse(server)
+            count = {"tls": a.short_lived // 40, "chat": a.short_lived // 8}.get(kind, a.short_lived)
+            say("== %s.exe: %d short-lived clients in a row" % (name, count))
+            rates[name + ".exe"] = sequential(server, count)
+            if kind == "http":
+                real_http_clients(server)
+        except Exception as e:  # a client failing this way means the server broke: next server
+            fail("%s.exe: %s: %s (server %s)\n%s" % (name, type(e).__name__, e,
+                                                     "alive" if server and server.alive() else "dead",
+                                                     server.tail() if server else ""))
+        finally:
+            if server:
+                check(server.alive(), "%s.exe died: %s" % (name, server.tail()))
+                server.process.kill()
+                server.process.wait()
+        say("")
+    return rates
+
+
 # ---- main -----------------------------------------------------------------------------------
 
 def main():
@@ -1106,11 +1160,16 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--short-lived", type=int, default=40000)
     ap.add_argument("--chat-clients", type=int, default=1000)
-    ap.add_argument("--only", help="one server: echo, threaded, kv, chat, http or tls")
+    ap.add_argument("--only", help="servers, comma-separated: echo, threaded, kv, chat, http, tls")
     ap.add_argument("--promises", action="store_true",
                     help="only the documented promises: stopping with clients connected, chat listeners, HTTP clients")
     ap.add_argument("--tls-certs", help="a directory made by tests/tls/make-certs.sh: also soak tls_echo_server")
+    ap.add_argument("--wine", action="store_true",
+                    help="the Windows examples (NAME.exe) under wine: abusive and sequential clients only")
     a = ap.parse_args()
+    if a.wine:
+        global RUNNER
+        RUNNER = ["wine"]
     started = time.time()
     common = ["--timeout", str(TIMEOUT), "--idle", str(TIMEOUT), "--lifetime", "30"]
     servers = [("echo", "echo_server", probe_echo), ("threaded", "threaded_server", probe_line),
@@ -1121,13 +1180,17 @@ def main():
         TLS_CA = os.path.join(a.tls_certs, "ca.pem")
         common_tls = ["--cert", os.path.join(a.tls_certs, "server.pem"), "--key", os.path.join(a.tls_certs, "server.key")]
         servers.append(("tls", "tls_echo_server", probe_tls))
-    servers = [s for s in servers if not a.only or s[0] == a.only]
+    only = set(a.only.split(",")) if a.only else None
+    servers = [s for s in servers if not only or s[0] in only]
     rates = {}
 
     def server_args(kind):
         # Silence is normal in a chat (members listen): only the name is due within --timeout.
         return common + {"chat": ["--idle", "60"], "tls": common_tls}.get(kind, [])
 
+    if a.wine:
+        report(wine_soak(a, servers, server_args), started)
+        return
     for kind, name, probe in [] if a.promises else servers:
         binary = os.path.join(a.bin, name)
         say("== %s: abusive clients" % name)
@@ -1163,7 +1226,7 @@ def main():
                 extra_cases[kind]()
             except Exception as e:
                 fail("%s: %s: %s" % (name, type(e).__name__, e))
-    if a.promises and (not a.only or a.only == "http"):   # HEAD, errors, real clients
+    if a.promises and (not only or "http" in only):   # HEAD, errors, real clients
         server = Server(os.path.join(a.bin, "tiny_http_server"), "http", probe_http, server_args("http"))
         try:
             server.baseline()
@@ -1178,9 +1241,9 @@ def main():
         except Exception as e:
             fail("%s stopping with clients connected: %s: %s" % (name, type(e).__name__, e))
     try:
-        if not a.only or a.only == "chat":
+        if not only or "chat" in only:
             chat_listeners(os.path.join(a.bin, "chat_server"), os.path.join(a.bin, "chat_client"))
-        if not a.only or a.only in ("http", "tls"):
+        if not only or only & {"http", "tls"}:
             http_clients(a.bin, a.tls_certs)
     except Exception as e:
         fail("the example clients: %s: %s" % (type(e).__name__, e))
@@ -1189,6 +1252,10 @@ def main():
             exhaustion(os.path.join(a.bin, name), kind, probe, server_args(kind))
         except Exception as e:
             fail("%s under descriptor exhaustion: %s: %s" % (name, type(e).__name__, e))
+    report(rates, started)
+
+
+def report(rates, started):
     say("")
     say("== soak figures (one Python client process; loopback; %d cores)" % os.cpu_count())
     for name, rate in rates.items():
