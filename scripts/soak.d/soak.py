@@ -39,6 +39,10 @@ HOST = "127.0.0.1"
 TIMEOUT = 2          # the servers' --timeout and --idle, seconds: keeps the cases short
 TLS_CA = None        # the test CA, for tls_echo_server (made by tests/tls/make-certs.sh)
 RUNNER = []          # ["wine"] with --wine: what runs an example binary
+# The signals that stop a server. Under wine only SIGINT: wine turns it into the console's
+# Ctrl-C event, which the C runtime raises as SIGINT, as on Windows; a Linux SIGTERM just ends
+# the wine process (Windows has no such signal to send).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 failures = []
 
 
@@ -166,7 +170,7 @@ class Server:
         return self.process.poll() is None
 
     def metrics(self):
-        fds = len(os.listdir("/proc/%d/fd" % self.pid))
+        fds = wine_sockets() if RUNNER else len(os.listdir("/proc/%d/fd" % self.pid))
         status = dict(line.split(":", 1) for line in open("/proc/%d/status" % self.pid))
         return fds, int(status["Threads"]), int(status["VmRSS"].split()[0])
 
@@ -213,15 +217,16 @@ class Server:
               % (self.kind, case, fds, fds0, threads, threads0, rss, rss0, rss_slack))
 
     def stop(self):
-        """SIGTERM must end the server cleanly and promptly."""
+        """SIGTERM (under wine SIGINT, see STOP_SIGNALS) must end the server cleanly and promptly."""
         if not self.alive():
             return
-        self.process.send_signal(signal.SIGTERM)
+        sig = STOP_SIGNALS[0]
+        self.process.send_signal(sig)
         try:
             code = self.process.wait(timeout=10)
-            check(code == 0, "%s exited with %d on SIGTERM: %s" % (self.kind, code, self.tail()))
+            check(code == 0, "%s exited with %d on %s: %s" % (self.kind, code, sig.name, self.tail()))
         except subprocess.TimeoutExpired:
-            fail("%s did not stop on SIGTERM within 10 s" % self.kind)
+            fail("%s did not stop on %s within 10 s" % (self.kind, sig.name))
             self.process.kill()
             self.process.wait()
 
@@ -579,7 +584,7 @@ def stop_with_clients(binary, kind, extra):
     that no client's own deadline can be what ends it."""
     # Exactly one worker per client below, so that one more waits in the pool's queue.
     slow = ["--timeout", "30", "--idle", "30", "--lifetime", "60", "--threads", "4" if kind == "tls" else "3"]
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         server = Server(binary, kind, None, slow + extra)
         clients = {}
         try:
@@ -622,7 +627,7 @@ def stop_with_clients(binary, kind, extra):
                 server.process.wait()
             open_ = [name for name, c in clients.items() if not closed_within(c, 2)]
             check(not open_, "%s: %s left connections open: %s" % (kind, signal.Signals(sig).name, open_))
-            if sig == signal.SIGTERM:
+            if sig == STOP_SIGNALS[0]:
                 say("    %-9s %s with clients %s: exit %s in %.2f s" % (kind, signal.Signals(sig).name,
                                                                       ", ".join(clients), code, took))
         finally:
@@ -1107,11 +1112,33 @@ def conn_rate_http(server, seconds=3.0):
 
 # ---- the Windows examples under wine --------------------------------------------------------------
 
+def wine_sockets():
+    """The Windows sockets open in this WINEPREFIX: wine keeps each one as a Unix socket of the
+    prefix's wineserver (the Windows process itself holds none between calls), and the server
+    under test is the prefix's only program with sockets, so these count its handles."""
+    prefix = os.environ.get("WINEPREFIX") or os.path.expanduser("~/.wine")
+    st = os.stat(prefix)
+    wanted = "server-%x-%x" % (st.st_dev, st.st_ino)   # the wineserver's working directory
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if (open("/proc/%s/comm" % pid).read().startswith("wineserver")
+                    and os.path.basename(os.readlink("/proc/%s/cwd" % pid)) == wanted):
+                count = 0
+                for fd in os.listdir("/proc/%s/fd" % pid):
+                    try:
+                        count += os.readlink("/proc/%s/fd/%s" % (pid, fd)).startswith("socket:")
+                    except OSError:
+                        pass                      # closed while we looked
+                return count
+        except OSError:
+            continue
+    raise RuntimeError("no wineserver for %s" % prefix)
+
+
 # What the Linux soak does that the wine run leaves out, and why (printed by every wine run).
 WINE_SKIPS = (
-    "stopping by SIGTERM/SIGINT (Server.stop, stop_with_clients): a Windows program's signal "
-    "handlers are raised by its console (Ctrl-C) or by raise(), not by a Linux signal to wine; "
-    "each server is killed at the end instead",
+    "stopping by SIGTERM: Windows has none to send (wine just ends the process); the servers "
+    "are stopped by SIGINT, which wine delivers as the console's Ctrl-C",
     "descriptor exhaustion: RLIMIT_NOFILE is no Windows limit (wine raises its own, and the "
     "wineserver holds a copy of every socket)",
     "threaded_server without address space for its pool (RLIMIT_AS): wine itself needs more",
@@ -1121,8 +1148,9 @@ WINE_SKIPS = (
 )
 
 
-def wine_soak(a, servers, server_args):
-    """The abusive clients and a short run of sequential clients against each Windows server."""
+def wine_soak(a, servers, server_args, common_tls):
+    """The abusive clients and a short run of sequential clients against each Windows server,
+    then each stopped by Ctrl-C (SIGINT) with clients connected in every state."""
     say("== wine: %s" % subprocess.run(["wine", "--version"], capture_output=True, text=True).stdout.strip())
     say("   skipped under wine:")
     for skip in WINE_SKIPS:
@@ -1140,16 +1168,22 @@ def wine_soak(a, servers, server_args):
             rates[name + ".exe"] = sequential(server, count)
             if kind == "http":
                 real_http_clients(server)
+            server.stop()
         except Exception as e:  # a client failing this way means the server broke: next server
             fail("%s.exe: %s: %s (server %s)\n%s" % (name, type(e).__name__, e,
                                                      "alive" if server and server.alive() else "dead",
                                                      server.tail() if server else ""))
         finally:
-            if server:
-                check(server.alive(), "%s.exe died: %s" % (name, server.tail()))
+            if server and server.alive():
                 server.process.kill()
                 server.process.wait()
         say("")
+    say("== every server stops on SIGINT (Ctrl-C) with clients connected in every state")
+    for kind, name, probe in servers:
+        try:
+            stop_with_clients(os.path.join(a.bin, name + ".exe"), kind, common_tls if kind == "tls" else [])
+        except Exception as e:
+            fail("%s.exe stopping with clients connected: %s: %s" % (name, type(e).__name__, e))
     return rates
 
 
@@ -1168,8 +1202,8 @@ def main():
                     help="the Windows examples (NAME.exe) under wine: abusive and sequential clients only")
     a = ap.parse_args()
     if a.wine:
-        global RUNNER
-        RUNNER = ["wine"]
+        global RUNNER, STOP_SIGNALS
+        RUNNER, STOP_SIGNALS = ["wine"], (signal.SIGINT,)
     started = time.time()
     common = ["--timeout", str(TIMEOUT), "--idle", str(TIMEOUT), "--lifetime", "30"]
     servers = [("echo", "echo_server", probe_echo), ("threaded", "threaded_server", probe_line),
@@ -1189,7 +1223,7 @@ def main():
         return common + {"chat": ["--idle", "60"], "tls": common_tls}.get(kind, [])
 
     if a.wine:
-        report(wine_soak(a, servers, server_args), started)
+        report(wine_soak(a, servers, server_args, common_tls), started)
         return
     for kind, name, probe in [] if a.promises else servers:
         binary = os.path.join(a.bin, name)
