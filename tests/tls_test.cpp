@@ -790,6 +790,149 @@ TEST_CASE("tls: a timed recv on a silent peer times out and the stream stays usa
     CHECK_FALSE(srv.finish().body);
 }
 
+// A client and a server stream over one loopback connection with small kernel buffers,
+// handshaken (the server's half on a thread); afterwards one thread plays both ends.
+struct TlsPair {
+    TlsStream client, server;
+};
+TlsPair tls_pair(int buffer_size) {
+    auto tcp = test::tcp_pair();
+    for (Socket* s : {&tcp.client, &tcp.server}) {
+        s->set_send_buffer_size(buffer_size);
+        s->set_receive_buffer_size(buffer_size);
+    }
+    auto server = std::async(std::launch::async, [&] { return tls_accept(std::move(tcp.server), server_context(), 10s); });
+    TlsStream client = tls_connect(std::move(tcp.client), trusting_client(), "localhost", 10s);
+    return {std::move(client), server.get()};
+}
+
+// Both ends send close_notify, then each reads the other's: the stream survived whatever
+// came before it.
+void close_both_ways(TlsPair& p) {
+    std::error_code ec;
+    for (TlsStream* s : {&p.client, &p.server}) {
+        s->send_close_notify(10s, ec);
+        CHECK_FALSE(ec);
+    }
+    for (TlsStream* s : {&p.client, &p.server}) {
+        char byte;
+        CHECK(s->recv(&byte, 1, 10s, ec) == 0);
+        CHECK_FALSE(ec);
+    }
+}
+
+// The socket BIO's would-block paths on both sides (WSAEWOULDBLOCK under Winsock, where the
+// fault-injection library cannot reach): kernel buffers of a few records make sends come up
+// short, so the rest of a record waits in the BIO, and make the reader find records cut in
+// two. The writer fills the socket (now and then with a timed send_all that waits in poll for
+// a reader who does not come); then the reader, paused until then, takes everything there is
+// in reads of 700 bytes, and pauses again. (Buffers of 4 KiB would be slower, not harsher:
+// every refill then waits for a delayed acknowledgement.)
+TEST_CASE("tls: small kernel buffers and a pausing reader: short sends and split records lose nothing", "[tls][short]") {
+    TlsPair p = tls_pair(32 * 1024);
+    const std::size_t size = 1u << 20;
+    const auto payload = test::pattern(size, 41);
+    std::vector<unsigned char> got(size);
+    std::size_t sent = 0, received = 0;
+    int writer_full = 0, held_back = 0, reader_waits = 0, timed_out_writes = 0, rounds = 0;
+    Poller poller;
+    poller.add(p.client.socket(), Events::writable, 0);
+    poller.add(p.server.socket(), Events::readable, 1);
+    std::error_code ec;
+    while (received < size && !ec) {
+        ++rounds;
+        bool moved = false;
+        if (rounds % 2 == 0 && sent < size) {
+            std::size_t n = p.client.send_all(payload.data() + sent, size - sent, 5ms, ec);
+            sent += n;
+            moved = n > 0;
+            if (ec == std::errc::timed_out) {
+                ec.clear();
+                ++timed_out_writes;
+            }
+        }
+        while (sent < size && !ec) {
+            auto n = p.client.try_send(payload.data() + sent, std::min<std::size_t>(size - sent, 16384), ec);
+            if (!n) {
+                writer_full += !ec;
+                break;
+            }
+            sent += *n;
+            moved = true;
+            held_back += p.client.unsent() > 0;  // the socket took part of a record
+        }
+        if (!ec && sent == size && p.client.unsent() > 0) p.client.try_flush(ec);
+        if (ec) break;
+        while (received < size && !ec) {
+            auto n = p.server.try_recv(got.data() + received, std::min<std::size_t>(size - received, 700), ec);
+            if (!n) {
+                reader_waits += !ec;  // nothing left, or a record cut in two
+                break;
+            }
+            received += *n;
+            moved = moved || *n > 0;
+            if (*n == 0) ec = errc::end_of_stream;
+        }
+        if (!moved && !ec) {
+            // Nothing moved: wait for the kernel (10 s: a hang guard). With nothing left to
+            // send, only the reader can be waiting, so a lost byte fails here, not in a spin.
+            bool writing = sent < size || p.client.unsent() > 0;
+            poller.modify(p.client.socket(), writing ? Events::writable : Events::none, 0);
+            INFO(sent << " sent, " << received << " received");
+            REQUIRE_FALSE(poller.wait(10s).empty());
+        }
+    }
+    INFO(ec.message() << " after " << rounds << " rounds, " << sent << " sent, " << received << " received");
+    REQUIRE_FALSE(ec);
+    bool intact = got == payload;  // not CHECK(got == payload): Catch2 would print a megabyte
+    CHECK(intact);
+    CHECK(writer_full > 0);
+    CHECK(held_back > 0);
+    CHECK(reader_waits > 0);
+    CHECK(timed_out_writes > 0);
+    close_both_ways(p);
+}
+
+// Deadlines far below poll's resolution (milliseconds for WSAPoll and epoll alike): a call
+// whose deadline has passed before its first wait still moves what it can, says timed_out,
+// and leaves the stream whole, wherever in a record the deadline falls.
+TEST_CASE("tls: a transfer made of calls with a 1 us deadline each arrives intact", "[tls][short]") {
+    TlsPair p = tls_pair(32 * 1024);
+    const std::size_t size = 1u << 20;
+    const auto payload = test::pattern(size, 42);
+    std::vector<unsigned char> got(size);
+    std::size_t sent = 0, received = 0;
+    int send_timeouts = 0, recv_timeouts = 0, rounds = 0;
+    const auto guard = Clock::now() + 30s;  // a hang guard: the transfer takes a fraction of a second
+    std::error_code ec;
+    auto timed_out = [&ec](int& count) {
+        if (ec == std::errc::timed_out) {
+            ec.clear();
+            ++count;
+        }
+    };
+    while (received < size && !ec && Clock::now() < guard) {
+        ++rounds;
+        if (sent < size) {
+            sent += p.client.send_all(payload.data() + sent, size - sent, 1us, ec);
+            timed_out(send_timeouts);
+        } else if (p.client.unsent() > 0) {
+            p.client.try_flush(ec);  // the last record's tail, which no timed call is left to send
+        }
+        if (ec) break;
+        received += p.server.recv_exact(got.data() + received, size - received, 1us, ec);
+        timed_out(recv_timeouts);
+    }
+    INFO(ec.message() << " after " << rounds << " rounds, " << sent << " sent, " << received << " received");
+    REQUIRE_FALSE(ec);
+    REQUIRE(received == size);
+    bool intact = got == payload;
+    CHECK(intact);
+    CHECK(send_timeouts > 0);
+    CHECK(recv_timeouts > 0);
+    close_both_ways(p);
+}
+
 TEST_CASE("tls: the framing layer works over TLS unchanged", "[tls]") {
     OneClientServer srv(server_context(), [](TlsStream& tls, ServerResult& r) {
         BasicStreamReader<TlsStream> reader(tls);

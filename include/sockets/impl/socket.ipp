@@ -749,7 +749,10 @@ SOCKETS_DECL Socket::Kind Socket::kind_of(native_handle_type h) noexcept {
 
 SOCKETS_DECL bool Socket::accept_retryable(int code) noexcept {
 #if defined(_WIN32)
-    return code == WSAECONNRESET;
+    // Microsoft documents WSAECONNRESET for a queued connection its client reset before
+    // accept; wine reports WSAENOTCONN (a listener is never "not connected" otherwise). Either
+    // way the next queued client must not wait behind it.
+    return code == WSAECONNRESET || code == WSAENOTCONN;
 #else
     switch (code) {
         case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTUNREACH:
