@@ -164,9 +164,12 @@ SOCKETS_DECL bool Socket::start_connect(const Address& address, std::error_code&
     if (!check_open(ec)) return false;
     if (::connect(handle_, address.data(), address.size()) == 0) return true;
     int code = detail::last_error_code();
-    // EINTR: a signal landed mid-connect and the kernel goes on connecting, so it is under
-    // way like EINPROGRESS (finish_connect reads the outcome once writable).
-    if (!detail::is_in_progress(code) && !detail::is_interrupted(code)) ec = detail::os_error(code);
+    // EINTR on TCP: a signal landed mid-connect and the kernel goes on connecting, so it is
+    // under way like EINPROGRESS (finish_connect reads the outcome once writable). Not on a
+    // Unix-domain socket, where an interrupted connect was never made (connect() retries it).
+    bool under_way = detail::is_in_progress(code) ||
+                     (detail::is_interrupted(code) && address.family() != Family::unix_domain);
+    if (!under_way) ec = detail::os_error(code);
     return false;
 }
 
