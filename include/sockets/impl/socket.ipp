@@ -162,15 +162,17 @@ SOCKETS_DECL void Socket::connect(const Address& address, Timeout timeout, std::
 
 SOCKETS_DECL bool Socket::start_connect(const Address& address, std::error_code& ec) noexcept {
     if (!check_open(ec)) return false;
-    if (::connect(handle_, address.data(), address.size()) == 0) return true;
-    int code = detail::last_error_code();
-    // EINTR on TCP: a signal landed mid-connect and the kernel goes on connecting, so it is
-    // under way like EINPROGRESS (finish_connect reads the outcome once writable). Not on a
-    // Unix-domain socket, where an interrupted connect was never made (connect() retries it).
-    bool under_way = detail::is_in_progress(code) ||
-                     (detail::is_interrupted(code) && address.family() != Family::unix_domain);
-    if (!under_way) ec = detail::os_error(code);
-    return false;
+    for (bool interrupted = false;; interrupted = true) {
+        if (::connect(handle_, address.data(), address.size()) == 0) return true;
+        int code = detail::last_error_code();
+        // EINTR, as in connect_until: on TCP the kernel goes on connecting, so it is under way
+        // like EINPROGRESS (finish_connect reads the outcome once writable); a Unix-domain
+        // connect was not made, so make it again ("already connected" if it was after all).
+        if (detail::is_interrupted(code) && address.family() == Family::unix_domain) continue;
+        if (interrupted && detail::is_already_connected(code)) return true;
+        if (!detail::is_in_progress(code) && !detail::is_interrupted(code)) ec = detail::os_error(code);
+        return false;
+    }
 }
 
 SOCKETS_DECL void Socket::finish_connect(std::error_code& ec) noexcept {
