@@ -9,8 +9,9 @@
 ///   pkg-config module `sockets-compiled` and Meson's `sockets_compiled_dep` do both for you.
 ///   The hot paths (a plain send/recv, send_all, recv_exact) stay inline in both modes.
 ///   Compiled-mode names live in the inline namespace `sockets::compiled`: a program that mixes
-///   the modes gets two separate copies, never one name with two definitions, and handing a
-///   sockets type from a unit of one mode to a unit of the other fails to link. Without
+///   the modes gets two separate copies, never one name with two definitions, and a sockets
+///   type in a signature between units of the two modes fails to link (one inside a struct of
+///   your own does not: mixing is unsupported, see the guide's "Build modes"). Without
 ///   exceptions the namespace is `sockets::compiled_noexc` (header-only: `sockets::noexc`), so
 ///   the library must be built with the same exceptions setting as the program.
 /// - **No exceptions** (`SOCKETS_NO_EXCEPTIONS`, defined here when the compiler has exceptions
@@ -61,7 +62,8 @@ namespace sockets {
 SOCKETS_MODE_NAMESPACE_BEGIN
 
 /// What sockets::throw_exception calls when exceptions are off. It must not return (if it
-/// does, std::abort follows); it may end the program, or jump out (longjmp) if you know that
+/// does, the default handler's line is printed and std::abort follows); it may end the
+/// program, or jump out (longjmp) if you know that
 /// is safe where the library failed.
 using ExceptionHandler = void (*)(const std::exception& error);
 
