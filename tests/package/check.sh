@@ -141,12 +141,14 @@ route_single_header() {
   # Each example, the README's program and the consumer, with <sockets/...> rewritten to the
   # single header and only OUT_DIR on the include path.
   mkdir -p "$work/single-src"
-  local f name
+  local f name async_examples=()
   for f in "$src"/examples/*.cpp "$src"/examples/*.hpp "$src/tests/package/main.cpp"; do
     name=$(basename "$f")
     [ "$f" = "$src/tests/package/main.cpp" ] && name=consumer.cpp
     # An optional header (tls.hpp) has its own sockets_NAME.hpp; TLS examples need OpenSSL's headers.
     if grep -q '<sockets/tls.hpp>' "$f" && [ ! -e /usr/include/openssl/ssl.h ]; then continue; fi
+    # The event loop's examples are C++20: compiled on their own below.
+    if grep -q '<sockets/async.hpp>' "$f"; then async_examples+=("$f"); continue; fi
     sed -E -e 's|<sockets/tls.hpp>|"sockets_tls.hpp"|' \
         -e 's|^([[:space:]]*#[[:space:]]*include[[:space:]]*)<sockets/[^>]+>|\1"sockets_single.hpp"|' "$f" >"$work/single-src/$name"
   done
@@ -161,6 +163,15 @@ route_single_header() {
         >"$work/single.log" 2>&1; then
     echo "FAILED: compiling against sockets_single.hpp" >&2; cat "$work/single.log" >&2; exit 1
   fi
+  # async.hpp (C++20) goes to sockets_async.hpp like any optional header.
+  mkdir -p "$work/single-async"
+  for f in "${async_examples[@]}"; do
+    sed -E -e 's|<sockets/async.hpp>|"sockets_async.hpp"|' -e 's|<sockets/tls.hpp>|"sockets_tls.hpp"|' \
+      "$f" >"$work/single-async/$(basename "$f")"
+    cp "$work/single-src/common.hpp" "$work/single-async/"  # already rewritten
+    run "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror -I "$out" -c "$work/single-async/$(basename "$f")" \
+      -o "$work/single-async/$(basename "$f").o"
+  done
   run "$cxx" "$work/single-src/consumer.cpp.o" -o "$work/single-consumer" -pthread
   run "$work/single-consumer"
   echo "  $(ls "$work"/single-src/*.cpp | wc -l) programs compiled against $(wc -l <"$out/sockets_single.hpp") lines of sockets_single.hpp"
