@@ -748,7 +748,12 @@ TEST_CASE("try_graceful_close: never waits, ends when the peer closes, reset or 
         auto result = p.server.try_graceful_close(ec);
         REQUIRE_FALSE(ec);
         REQUIRE(result.has_value());
+#if defined(_WIN32)
+        // wine may report the reset as an orderly end (as socket_test notes); either way it ends.
+        CHECK((result->ending == CloseResult::peer_gone || result->ending == CloseResult::peer_closed));
+#else
         CHECK(result->ending == CloseResult::peer_gone);
+#endif
         CHECK_FALSE(p.server.is_open());
     }
     SECTION("a closed socket is an error, in both forms") {
