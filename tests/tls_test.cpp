@@ -1974,6 +1974,7 @@ TEST_CASE("tls: try_shutdown against a peer that closes without close_notify is 
     }
     INFO(ec.message());
     CHECK_FALSE(done);
-    // Our close_notify may have drawn a reset from the closed socket before its end was read.
-    CHECK((ec == tls_errc::truncated || ec == std::errc::connection_reset));
+    // Our close_notify may have drawn a reset from the closed socket before its end was read,
+    // or (a short write under the fault library) met the reset while still sending: broken pipe.
+    CHECK((ec == tls_errc::truncated || ec == std::errc::connection_reset || ec == std::errc::broken_pipe));
 }
