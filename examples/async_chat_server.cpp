@@ -15,7 +15,6 @@
 //     --clients N: exit once N clients have left.
 #include <sockets/async.hpp>
 
-#include <csignal>
 #include <map>
 #include <memory>
 
@@ -28,8 +27,6 @@ namespace {
 
 constexpr std::size_t max_line = 4096;
 constexpr std::size_t max_backlog = 256 * 1024;
-
-std::atomic<EventLoop*> running{nullptr};  // for the signal handler (lock-free)
 
 // Client text goes to our log: never let it carry terminal escape sequences there.
 std::string printable(std::string_view text) {
@@ -183,16 +180,10 @@ int main(int argc, char* argv[]) {
         Socket listener = listen_on(Address::parse(options.where));
         example::log("listening on %s", listener.local_address().to_string().c_str());
         EventLoop loop;
-        running = &loop;
-        auto stop = [](int) {
-            if (EventLoop* loop = running.load()) loop->stop();
-        };
-        std::signal(SIGINT, stop);
-        std::signal(SIGTERM, stop);
+        example::StopOnSignals<EventLoop> stop_on_signals(loop);
         Room room(loop, options);
         loop.spawn(room.accept_clients(listener));
         loop.run();
-        running.store(nullptr);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "async_chat_server: %s\n", e.what());
         return 1;

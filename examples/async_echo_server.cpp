@@ -3,10 +3,18 @@
 // client, and the connection a --lifetime; SIGINT/SIGTERM stop the loop (EventLoop::stop is
 // async-signal-safe), which closes every connection as it destroys their tasks.
 //
-//   async_echo_server [ADDRESS] [--clients N] [--timeout S] [--lifetime S]
+// More cores (--threads N): one loop per thread, nothing shared between them but the port.
+// Each loop has its own listener bound with SO_REUSEPORT, and the kernel spreads new
+// connections over them. Where the platform has no SO_REUSEPORT (Windows) the loops share one
+// listener instead: each waits for it to be readable and one wins each accept (a loser's accept
+// would block, so it simply waits again).
+//
+//   async_echo_server [ADDRESS] [--clients N] [--timeout S] [--lifetime S] [--threads N]
 #include <sockets/async.hpp>
 
-#include <csignal>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "common.hpp"
 
@@ -14,8 +22,6 @@ using namespace sockets;
 using example::Clock;
 
 namespace {
-
-std::atomic<EventLoop*> running{nullptr};  // for the signal handler (lock-free)
 
 Task<void> serve(EventLoop& loop, Socket client, Address who, example::Options options) {
     char buffer[4096];
@@ -32,41 +38,92 @@ Task<void> serve(EventLoop& loop, Socket client, Address who, example::Options o
     co_await loop.graceful_close(client, example::linger, ignored);
 }
 
+// --clients N counts over all the loops: the loop that accepts the Nth client tells the others,
+// whose acceptors look at the count between accepts (each waits at most a quarter second, only
+// when --clients is given).
+std::atomic<long> accepted{0};
+
 Task<void> accept_clients(EventLoop& loop, Socket& listener, example::Options options) {
-    for (long accepted = 0; options.clients < 0 || accepted < options.clients;) {
+    const bool counting = options.clients >= 0;
+    const Timeout wait = counting ? Timeout(example::poll_interval) : Timeout::max();
+    while (!counting || accepted.load() < options.clients) {
         Address who;
         std::error_code ec;
-        Socket client = co_await loop.accept(listener, &who, Timeout::max(), ec);
+        Socket client = co_await loop.accept(listener, &who, wait, ec);
+        if (ec == std::errc::timed_out) continue;
         if (ec) {  // out of descriptors, for instance: back off instead of spinning
             example::log("async_echo_server: accept: %s", ec.message().c_str());
             co_await loop.sleep(example::accept_back_off);
             continue;
         }
+        if (counting && accepted.fetch_add(1) >= options.clients) break;  // another loop took the last
         loop.spawn(serve(loop, std::move(client), who, options));
-        ++accepted;
     }
+}
+
+// One loop on this thread; with --clients it ends by itself (the acceptor after N clients, each
+// client's task when its client is done).
+void run_loop(Socket& listener, const example::Options& options) {
+    EventLoop loop;
+    example::StopOnSignals<EventLoop> stop_on_signals(loop);
+    loop.spawn(accept_clients(loop, listener, options));
+    loop.run();
+}
+
+// The listeners for n loops: n sharing the port where the platform allows it, else one.
+std::vector<std::unique_ptr<Socket>> listeners_for(const Address& where, unsigned n) {
+    std::vector<std::unique_ptr<Socket>> listeners;
+    ListenOptions shared;
+    shared.reuse_port = n > 1;
+    std::error_code ec;
+    Socket first = listen_on(where, shared, ec);
+    if (ec && shared.reuse_port) {  // no SO_REUSEPORT here: the loops share one listener
+        example::log("async_echo_server: %s: %u loops share one listener", ec.message().c_str(), n);
+        shared.reuse_port = false;
+        first = listen_on(where, shared);
+    } else if (ec) {
+        first = listen_on(where, shared);  // the throwing form names what failed
+    }
+    Address bound = first.local_address();  // port 0 became a port: the others take the same
+    listeners.push_back(std::make_unique<Socket>(std::move(first)));
+    while (shared.reuse_port && listeners.size() < n)
+        listeners.push_back(std::make_unique<Socket>(listen_on(bound, shared)));
+    return listeners;
 }
 
 }  // namespace
 
 int main(int argc, char* argv[]) {
-    auto options = example::parse_options(argc, argv, "usage: async_echo_server [ADDRESS] [options]\n"
-                                                      "  echoes back whatever each client sends, one thread, coroutines");
+    example::Options defaults;
+    defaults.threads = 1;
+    auto options = example::parse_options(argc, argv,
+                                          "usage: async_echo_server [ADDRESS] [options]\n"
+                                          "  echoes back whatever each client sends, coroutines on an event loop;\n"
+                                          "  --threads N: N loops, one per thread, each with its own listener\n"
+                                          "  (SO_REUSEPORT; where there is none, the loops share one listener)",
+                                          defaults);
+    options.threads = std::min(options.threads, example::StopOnSignals<EventLoop>::max_loops);
     try {
-        Socket listener = listen_on(Address::parse(options.where));
-        example::log("listening on %s", listener.local_address().to_string().c_str());
-        EventLoop loop;
-        running = &loop;
-        auto stop = [](int) {
-            if (EventLoop* loop = running.load()) loop->stop();
+        std::atomic<bool> failed{false};
+        auto listeners = listeners_for(Address::parse(options.where), options.threads);
+        example::log("listening on %s", listeners.front()->local_address().to_string().c_str());
+        if (options.threads > 1)
+            example::log("%u loops, one per thread, %zu listener(s)", options.threads, listeners.size());
+        // A loop that fails ends the others: the server is all of them or none.
+        auto run_or_stop_all = [&](unsigned i) {
+            try {
+                run_loop(*listeners[i % listeners.size()], options);
+            } catch (const std::exception& e) {
+                example::log("async_echo_server: loop %u: %s", i, e.what());
+                example::StopOnSignals<EventLoop>::stop_all();
+                failed = true;
+            }
         };
-        std::signal(SIGINT, stop);
-        std::signal(SIGTERM, stop);
-        // With --clients N the loop ends by itself: the acceptor after N clients, each client
-        // task when its client is done.
-        loop.spawn(accept_clients(loop, listener, options));
-        loop.run();
-        running.store(nullptr);
+        std::vector<std::thread> others;
+        for (unsigned i = 1; i < options.threads; ++i) others.emplace_back(run_or_stop_all, i);
+        run_or_stop_all(0);
+        for (auto& t : others) t.join();
+        return failed ? 1 : 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "async_echo_server: %s\n", e.what());
         return 1;

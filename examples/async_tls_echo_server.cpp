@@ -9,16 +9,12 @@
 #include <sockets/async.hpp>
 #include <sockets/tls.hpp>
 
-#include <csignal>
-
 #include "common.hpp"
 
 using namespace sockets;
 using example::Clock;
 
 namespace {
-
-std::atomic<EventLoop*> running{nullptr};  // for the signal handler (lock-free)
 
 Task<void> serve(EventLoop& loop, Socket client, Address who, const TlsContext& context, example::Options options) {
     const std::string name = who.to_string();
@@ -94,16 +90,10 @@ int main(int argc, char* argv[]) {
         Socket listener = listen_on(Address::parse(options.where));
         example::log("listening on %s", listener.local_address().to_string().c_str());
         EventLoop loop;
-        running = &loop;
-        auto stop = [](int) {
-            if (EventLoop* loop = running.load()) loop->stop();
-        };
-        std::signal(SIGINT, stop);
-        std::signal(SIGTERM, stop);
+        example::StopOnSignals<EventLoop> stop_on_signals(loop);
         // With --clients N the loop ends by itself once the N clients are done.
         loop.spawn(accept_clients(loop, listener, context, options));
         loop.run();
-        running.store(nullptr);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "async_tls_echo_server: %s\n", e.what());
         return 1;

@@ -96,6 +96,43 @@ inline void stop_on_signals() {
 }
 inline bool stop_requested() { return stop_flag.load(); }
 
+// The event-loop examples: SIGINT/SIGTERM call stop() on every loop registered here (stop() is
+// async-signal-safe; the handler reads lock-free atomics only). A loop is registered for as long
+// as its StopOnSignals lives, so a signal never reaches a loop that is gone. A template, so that
+// this header needs no C++20 (Loop is sockets::EventLoop).
+template <class Loop>
+class StopOnSignals {
+public:
+    explicit StopOnSignals(Loop& loop) {
+        for (auto& slot : slots_) {
+            Loop* none = nullptr;
+            if (slot.compare_exchange_strong(none, &loop)) {
+                slot_ = &slot;
+                break;
+            }
+        }
+        std::signal(SIGINT, &stop_all);
+        std::signal(SIGTERM, &stop_all);
+    }
+    ~StopOnSignals() {
+        if (slot_) slot_->store(nullptr);
+    }
+    StopOnSignals(const StopOnSignals&) = delete;
+    StopOnSignals& operator=(const StopOnSignals&) = delete;
+
+    static constexpr unsigned max_loops = 256;
+
+    // What a signal does; also for a loop's thread that failed and must end the others.
+    static void stop_all(int = 0) {
+        for (auto& slot : slots_)
+            if (Loop* loop = slot.load()) loop->stop();
+    }
+
+private:
+    static inline std::atomic<Loop*> slots_[max_loops]{};
+    std::atomic<Loop*>* slot_ = nullptr;
+};
+
 // ---- logging: one line per event, whole lines even from many threads ------------------------
 
 #if defined(__GNUC__)

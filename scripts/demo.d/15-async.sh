@@ -8,6 +8,18 @@ if [ -x "$bin/async_echo_server" ]; then
   wait "$first"
   cat "$logs/async1"
   finish_server
+  echo
+  echo "== async echo on more cores: two loops, one per thread, each with its own listener (SO_REUSEPORT)"
+  start_server "$bin/async_echo_server" 127.0.0.1:0 --threads 2 --clients 4
+  clients=()
+  for k in 1 2 3; do
+    "$bin/echo_client" 127.0.0.1 "$port" "client $k" >"$logs/async-threads$k" 2>&1 &
+    clients+=($!)
+  done
+  "$bin/echo_client" 127.0.0.1 "$port" "client 4"
+  for c in "${clients[@]}"; do wait "$c"; done
+  cat "$logs"/async-threads*
+  finish_server
 fi
 if [ -x "$bin/async_chat_server" ]; then
   echo

@@ -145,9 +145,15 @@ PARTIAL = {"echo": b"", "threaded": b"half a li", "kv": b"\x00\x00\x01\x00half",
 
 # ---- the server under test ----------------------------------------------------------------------
 
+# async_echo_server is soaked as two loops, one per thread, each with its own listener
+# (--threads 2, SO_REUSEPORT): each loop runs exactly the one-loop server's code.
+BINARY_ARGS = {"async_echo_server": ["--threads", "2"]}
+
+
 class Server:
     def __init__(self, binary, kind, probe, args=(), nofile=None):
         self.kind, self.probe_request = kind, probe
+        args = [*args, *BINARY_ARGS.get(os.path.basename(binary), [])]
         self.log = tempfile.NamedTemporaryFile(prefix="soak-%s-" % kind, suffix=".log", delete=False)
         limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
         # wine execs its loader, which becomes the Windows process: the pid is the server's.
