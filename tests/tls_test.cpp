@@ -1824,6 +1824,21 @@ TEST_CASE("tls: the Socket's conveniences: plain tls_connect/tls_accept, contain
     CHECK(ec == errc::empty_buffer);
     CHECK_THROWS_AS((void)server.recv(empty), TransferError);
     CHECK_THROWS_AS((void)server.try_recv(empty), TransferError);
+    {  // a stream without a connection says so first, as a closed Socket does
+        TlsStream none;
+        CHECK(none.recv(empty, 10s, ec) == 0);
+        CHECK(ec == tls_errc::not_connected);
+        CHECK_FALSE(none.try_recv(empty, ec).has_value());
+        CHECK(ec == tls_errc::not_connected);
+        CHECK(none.recv_some(0, ec).empty());
+        CHECK(ec == tls_errc::not_connected);
+        try {
+            (void)none.recv(empty);
+            FAIL("no exception");
+        } catch (const TransferError& e) {
+            CHECK(e.code() == tls_errc::not_connected);
+        }
+    }
 
     std::string buffer(64, '\0');
     std::optional<std::size_t> got;

@@ -865,57 +865,37 @@ private:
     Socket result_;
 };
 
-class [[nodiscard]] RecvOp : public SocketOp {
+// recv and send: one attempt's worth, whatever moved.
+template <bool Reading>
+class [[nodiscard]] TransferOp : public SocketOp {
+    using Pointer = std::conditional_t<Reading, void*, const void*>;
+
 public:
-    RecvOp(EventLoop& loop, Socket& s, void* buffer, std::size_t size, Timeout t, std::error_code* out) noexcept
-        : SocketOp(loop, s, true, t, out), s_(&s), buffer_(buffer), size_(size) {}
+    TransferOp(EventLoop& loop, Socket& s, Pointer data, std::size_t size, Timeout t, std::error_code* out) noexcept
+        : SocketOp(loop, s, Reading, t, out), s_(&s), data_(data), size_(size) {}
     bool perform() noexcept override {
-        std::optional<std::size_t> n = s_->try_recv(buffer_, size_, ec_);
-        if (ec_) {
-            result_ = n.value_or(0);
-            return true;
-        }
-        if (!n) return false;
-        result_ = *n;
+        std::optional<std::size_t> n;
+        if constexpr (Reading)
+            n = s_->try_recv(data_, size_, ec_);
+        else
+            n = s_->try_send(data_, size_, ec_);
+        if (!ec_ && !n) return false;
+        result_ = n.value_or(0);
         return true;
     }
     std::size_t await_resume() {
-        report_transfer("recv", result_);
+        report_transfer(Reading ? "recv" : "send", result_);
         return result_;
     }
 
 private:
     Socket* s_;
-    void* buffer_;
+    Pointer data_;
     std::size_t size_;
     std::size_t result_ = 0;
 };
-
-class [[nodiscard]] SendOp : public SocketOp {
-public:
-    SendOp(EventLoop& loop, Socket& s, const void* data, std::size_t size, Timeout t, std::error_code* out) noexcept
-        : SocketOp(loop, s, false, t, out), s_(&s), data_(data), size_(size) {}
-    bool perform() noexcept override {
-        std::optional<std::size_t> n = s_->try_send(data_, size_, ec_);
-        if (ec_) {
-            result_ = n.value_or(0);
-            return true;
-        }
-        if (!n) return false;
-        result_ = *n;
-        return true;
-    }
-    std::size_t await_resume() {
-        report_transfer("send", result_);
-        return result_;
-    }
-
-private:
-    Socket* s_;
-    const void* data_;
-    std::size_t size_;
-    std::size_t result_ = 0;
-};
+using RecvOp = TransferOp<true>;
+using SendOp = TransferOp<false>;
 
 // send_all and recv_exact: partial transfers accumulate across readiness reports.
 class [[nodiscard]] ExactOp : public SocketOp {

@@ -577,8 +577,10 @@ public:
 private:
     enum class Step { done, closed, would_block, failed };
 
-    static std::size_t refuse_empty(std::error_code& ec) noexcept {
-        ec = errc::empty_buffer;
+    // A receive into an empty container: an error, never a 0 that reads as close_notify. A
+    // stream without a connection says so first, as every call on it does (Socket alike).
+    std::size_t refuse_empty(std::error_code& ec) const noexcept {
+        if (check(ec)) ec = errc::empty_buffer;
         return 0;
     }
 #if !defined(SOCKETS_NO_EXCEPTIONS)

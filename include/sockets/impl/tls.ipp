@@ -1015,7 +1015,9 @@ SOCKETS_DECL std::size_t TlsStream::send_all_buffers(const ConstBuffer* buffers,
 }
 
 SOCKETS_DECL void TlsStream::throw_empty(const char* operation) const {
-    throw_exception(TransferError(errc::empty_buffer, detail::describe_transfer(socket_, operation), 0));
+    std::error_code ec;
+    refuse_empty(ec);
+    throw_exception(TransferError(ec, detail::describe_transfer(socket_, operation), 0));
 }
 
 SOCKETS_DECL std::string TlsStream::recv_some(std::size_t max, Timeout timeout) {
