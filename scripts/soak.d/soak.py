@@ -1233,7 +1233,8 @@ def main():
     # names them apart (async_echo, async_chat, async_tls).
     for kind, name, probe in (("echo", "async_echo_server", probe_echo), ("chat", "async_chat_server", probe_chat),
                               ("tls", "async_tls_echo_server", probe_tls)):
-        if os.path.exists(os.path.join(a.bin, name)) and (kind != "tls" or a.tls_certs):
+        built = os.path.exists(os.path.join(a.bin, name + (".exe" if a.wine else "")))
+        if built and (kind != "tls" or a.tls_certs):
             servers.append((kind, name, probe))
     only_key = lambda name, kind: "async_" + kind if name.startswith("async_") else kind
     only = set(a.only.split(",")) if a.only else None
