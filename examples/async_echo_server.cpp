@@ -13,6 +13,7 @@
 #include <sockets/async.hpp>
 
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -70,15 +71,16 @@ void run_loop(Socket& listener, const example::Options& options) {
     loop.run();
 }
 
-// The listeners for n loops: n sharing the port where the platform allows it, else one.
-std::vector<std::unique_ptr<Socket>> listeners_for(const Address& where, unsigned n) {
+// The listeners for n loops: n sharing the port where the platform allows it, else one (why
+// goes into shared_why).
+std::vector<std::unique_ptr<Socket>> listeners_for(const Address& where, unsigned n, std::string& shared_why) {
     std::vector<std::unique_ptr<Socket>> listeners;
     ListenOptions shared;
     shared.reuse_port = n > 1;
     std::error_code ec;
     Socket first = listen_on(where, shared, ec);
     if (ec && shared.reuse_port) {  // no SO_REUSEPORT here: the loops share one listener
-        example::log("async_echo_server: %s: %u loops share one listener", ec.message().c_str(), n);
+        shared_why = ec.message();
         shared.reuse_port = false;
         first = listen_on(where, shared);
     } else if (ec) {
@@ -105,10 +107,14 @@ int main(int argc, char* argv[]) {
     options.threads = std::min(options.threads, example::StopOnSignals<EventLoop>::max_loops);
     try {
         std::atomic<bool> failed{false};
-        auto listeners = listeners_for(Address::parse(options.where), options.threads);
+        std::string shared_why;
+        auto listeners = listeners_for(Address::parse(options.where), options.threads, shared_why);
         example::log("listening on %s", listeners.front()->local_address().to_string().c_str());
-        if (options.threads > 1)
-            example::log("%u loops, one per thread, %zu listener(s)", options.threads, listeners.size());
+        if (!shared_why.empty())
+            example::log("%u loops, one per thread, share one listener (SO_REUSEPORT: %s)", options.threads,
+                         shared_why.c_str());
+        else if (options.threads > 1)
+            example::log("%u loops, one per thread, each with its own listener", options.threads);
         // A loop that fails ends the others: the server is all of them or none.
         auto run_or_stop_all = [&](unsigned i) {
             try {

@@ -182,6 +182,37 @@ TEST_CASE("echo over loopback: accept, connect, recv, send_all, recv_exact", "[a
     CHECK(echoed == data);
 }
 
+TEST_CASE("a recv after one that drained the socket: waits for the report, yet loses nothing", "[async][transfer]") {
+    // After a short read the loop waits for readiness before the next recv (no recv that would
+    // only say EAGAIN). Data that came in between must still be delivered, at once, and a
+    // deadline already due must still make its one attempt.
+    EventLoop loop;
+    test::TcpPair p = test::tcp_pair();
+    run_task(loop, [&]() -> Task<void> {
+        char buffer[16];
+        p.server.send_all("ab", 2);
+        CHECK(co_await loop.recv(p.client, buffer, sizeof buffer, guard) == 2);  // short: drained
+        p.server.send_all("cd", 2);
+        co_await loop.readable(p.client, guard);  // "cd" is there
+        std::error_code ec;
+        std::size_t n = co_await loop.recv(p.client, buffer, sizeof buffer, Timeout::zero(), ec);
+        CHECK_FALSE(ec);  // due at once: one attempt all the same, which finds "cd"
+        CHECK(std::string(buffer, n) == "cd");
+        n = co_await loop.recv(p.client, buffer, sizeof buffer, Timeout::zero(), ec);
+        CHECK(ec == std::errc::timed_out);  // nothing there: the one attempt would block
+        p.server.send_all("ef", 2);
+        n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);  // waits first: reported
+        CHECK(std::string(buffer, n) == "ef");
+        p.server.send_all(std::string(16, 'x').data(), 16);
+        p.server.send_all("gh", 2);
+        CHECK(co_await loop.recv_exact(p.client, buffer, 16, guard) == 16);
+        n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);
+        CHECK(std::string(buffer, n) == "gh");
+        p.server.shutdown(Shutdown::write);
+        CHECK(co_await loop.recv(p.client, buffer, sizeof buffer, guard) == 0);  // the end, reported
+    });
+}
+
 TEST_CASE("a timeout ends only its own await: timed_out, both forms", "[async][timeout]") {
     EventLoop loop;
     test::TcpPair p = test::tcp_pair();

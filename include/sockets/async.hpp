@@ -295,6 +295,7 @@ struct Watch {
     Events registered = Events::none;
     bool in_poller = false;
     bool flagged = false;         // in the sweep list
+    bool drained = false;         // the last recv took all there was: the next one waits first
 };
 
 // A result computed on another thread (name resolution), completing a Waiter on the loop's.
@@ -736,6 +737,14 @@ public:
     inline void post_remote(const std::shared_ptr<detail::RemoteJob>& job);
     inline void complete(detail::Waiter& w) noexcept;
     inline void invalidate(native_handle_type h) noexcept;
+    // Whether the last recv of this socket took all there was (see TransferOp::await_ready).
+    bool read_drained(native_handle_type h) noexcept {
+        detail::Watch* x = find(h);
+        return x && x->drained;
+    }
+    void set_read_drained(native_handle_type h, bool drained) noexcept {
+        if (detail::Watch* x = find(h)) x->drained = drained;
+    }
     inline Task<std::vector<Address>> resolve(std::string host, int port, detail::Waiter::clock::time_point deadline,
                                               bool timed, std::error_code& ec);
     /// @endcond
@@ -873,12 +882,25 @@ class [[nodiscard]] TransferOp : public SocketOp {
 public:
     TransferOp(EventLoop& loop, Socket& s, Pointer data, std::size_t size, Timeout t, std::error_code* out) noexcept
         : SocketOp(loop, s, Reading, t, out), s_(&s), data_(data), size_(size) {}
+    // A recv right after one that took less than it asked for (the socket had no more) waits
+    // for the readiness report first: a try now would almost always be a wasted system call
+    // saying "would block" (one per request in a request/response loop). The Poller is
+    // level-triggered, so data that is there all the same is reported at the next wait. A
+    // deadline already due still gets its one attempt.
+    bool await_ready() noexcept {
+        if constexpr (Reading) {
+            if (loop_ref_->read_drained(s_->native_handle()) && (!timed_ || clock::now() < deadline_)) return false;
+        }
+        return SocketOp::await_ready();
+    }
     bool perform() noexcept override {
         std::optional<std::size_t> n;
-        if constexpr (Reading)
+        if constexpr (Reading) {
             n = s_->try_recv(data_, size_, ec_);
-        else
+            loop_ref_->set_read_drained(s_->native_handle(), !ec_ && n && *n != 0 && *n < size_);
+        } else {
             n = s_->try_send(data_, size_, ec_);
+        }
         if (!ec_ && !n) return false;
         result_ = n.value_or(0);
         return true;
@@ -1442,6 +1464,7 @@ inline void EventLoop::invalidate(native_handle_type h) noexcept {
     x->in_poller = false;
     x->registered = Events::none;
     x->owner = nullptr;
+    x->drained = false;
 }
 
 inline void EventLoop::post_remote(const std::shared_ptr<detail::RemoteJob>& job) {
