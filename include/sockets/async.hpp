@@ -32,7 +32,9 @@
 ///              throwing (as the blocking namesake throws: TransferError with the byte count,
 ///              std::system_error naming the operation and the address) or with a trailing
 ///              std::error_code& (cleared on success). Every call first tries the operation
-///              at once and waits only if it would block; a Timeout ends only its own await
+///              at once and waits only if it would block (except a recv right after one that
+///              took less than it asked for: that one waits for the readiness report first,
+///              which comes at once if data is there); a Timeout ends only its own await
 ///              (std::errc::timed_out), zero means one attempt.
 ///   lifetime   destroying the loop destroys every task it owns, in any state: their frames
 ///              go, and with them their sockets (closed) and their pending awaits.
