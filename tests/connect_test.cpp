@@ -160,6 +160,25 @@ TEST_CASE("all candidates black-holed: timed_out at the deadline, naming every a
     if (before >= 0) CHECK(test::open_descriptors() == before);  // nothing left behind
 }
 
+TEST_CASE("a zero timeout makes the first attempt only: the rest are not tried, timed_out", "[connect]") {
+    // As the guide says (a review found the guide said otherwise): the deadline has passed, so
+    // a refusal starts no other candidate.
+    Socket a = Socket::open(Family::ipv4, Type::stream);
+    a.bind(Address::loopback(Family::ipv4));
+    Socket b = Socket::open(Family::ipv4, Type::stream);
+    b.bind(Address::loopback(Family::ipv4));
+    try {
+        (void)connect_to({a.local_address(), b.local_address()}, Timeout::zero());
+        FAIL("connected to a port nobody listens on");
+    } catch (const ConnectError& e) {
+        INFO(e.what());
+        CHECK(e.code() == std::errc::timed_out);
+        CHECK(e.attempts().size() <= 1);
+        CHECK(std::string(e.what()).find(b.local_address().to_string()) == std::string::npos);
+        CHECK(std::string(e.what()).find("1 more not tried") != std::string::npos);
+    }
+}
+
 TEST_CASE("every candidate refused: the error lists each one with its own error", "[connect]") {
     Socket a = Socket::open(Family::ipv4, Type::stream);
     a.bind(Address::loopback(Family::ipv4));

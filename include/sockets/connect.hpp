@@ -26,7 +26,8 @@ SOCKETS_MODE_NAMESPACE_BEGIN
 /// How connect_to races several candidate addresses.
 struct ConnectOptions {
     /// RFC 8305's "Connection Attempt Delay": how long an attempt runs alone before the next
-    /// candidate starts beside it (an attempt that fails starts the next at once). Zero starts
+    /// candidate starts beside it (an attempt that fails starts the next at once, unless the
+    /// deadline has passed: a zero timeout makes the first attempt only). Zero starts
     /// every candidate at once.
     std::chrono::milliseconds attempt_delay{250};
 };

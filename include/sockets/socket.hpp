@@ -229,7 +229,8 @@ public:
     /// Gives up ownership: the caller must close the returned handle.
     [[nodiscard]] native_handle_type release() noexcept;
 
-    /// Closes now and reports the OS's error. The socket is closed afterwards either way.
+    /// Closes now and reports the OS's error. The socket is closed afterwards either way. On a
+    /// socket that is not open (closed, moved from) it does nothing and is no error.
     ///@{
     void close(std::error_code& ec) noexcept;
 #if !defined(SOCKETS_NO_EXCEPTIONS)

@@ -11,7 +11,7 @@ namespace detail {
 SOCKETS_DECL std::string LibraryCategory::message(int code) const {
     switch (static_cast<errc>(code)) {
         case errc::end_of_stream: return "peer closed the connection before the transfer completed";
-        case errc::not_open: return "socket is not open";
+        case errc::not_open: return "not open (closed or moved from)";
         case errc::invalid_address: return "invalid address";
         case errc::port_out_of_range: return "port out of range (0..65535)";
         case errc::address_too_long: return "Unix-domain path too long";

@@ -11,8 +11,16 @@ namespace sockets {
 SOCKETS_MODE_NAMESPACE_BEGIN
 
 SOCKETS_DECL std::string detail::describe(const char* operation, const Address& address) {
-    return address.family() == Family::unspecified ? std::string(operation)
-                                                   : std::string(operation) + " " + address.to_string();
+    std::string text(operation);
+    if (address.family() != Family::unspecified) return text + " " + address.to_string();
+    // No address (a closed socket has none): "accept", not "accept on".
+    for (std::string_view word : {" on", " to", " with", " from"}) {
+        if (text.size() > word.size() && text.compare(text.size() - word.size(), word.size(), word) == 0) {
+            text.resize(text.size() - word.size());
+            break;
+        }
+    }
+    return text;
 }
 
 SOCKETS_DECL std::string detail::describe_transfer(const Socket& s, const char* operation) {

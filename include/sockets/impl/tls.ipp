@@ -21,10 +21,19 @@ namespace detail {
 // non-system code is >= 1 << 23 and fits an int; smaller values are tls_errc.
 inline constexpr int tls_first_openssl_code = 1 << 23;
 
+// The alerts TLS defines that OpenSSL 3.0 has no reason string for (every other one it names).
+inline const char* alert_name_openssl_lacks(int number) noexcept {
+    switch (number) {
+        case 0: return "close_notify, sent as a fatal alert";
+        case 121: return "ech_required";
+        default: return nullptr;
+    }
+}
+
 // OpenSSL's words for one of its codes, with the library that raised it: "tlsv1 alert unknown
-// ca (SSL routines)". An alert no TLS version defines has no reason string (its code is the
-// alert number plus SSL_AD_REASON_OFFSET): it is named by number, as is any other code without
-// one. The tables are static, so this is safe from any thread.
+// ca (SSL routines)". An alert without a reason string (its code is the alert number plus
+// SSL_AD_REASON_OFFSET) is named by number, and by its name where TLS defines one; any other
+// code without one is named by number. The tables are static, so this is safe from any thread.
 SOCKETS_DECL std::string openssl_message(unsigned long code) {
     const char* reason = ::ERR_reason_error_string(code);
     const char* library = ::ERR_lib_error_string(code);
@@ -33,7 +42,9 @@ SOCKETS_DECL std::string openssl_message(unsigned long code) {
     if (reason) {
         text = reason;
     } else if (ERR_GET_LIB(code) == ERR_LIB_SSL && number >= 0 && number <= 255) {
-        text = "tls alert " + std::to_string(number) + " (not one TLS defines) received from the peer";
+        const char* name = alert_name_openssl_lacks(number);
+        text = "tls alert " + std::to_string(number) + " (" + (name ? name : "not one TLS defines") +
+               ") received from the peer";
     } else {
         char line[256];
         ::ERR_error_string_n(code, line, sizeof line);  // "error:0A0004E7:SSL routines::reason(1255)"
@@ -348,8 +359,8 @@ struct TlsPeerName {
 // than the caller asked for is invalid_argument: a NUL (C strings end there), a leading dot
 // or an empty label (OpenSSL matches ".test" against every name under test), characters no
 // host name holds, brackets or a zone around anything but an IPv6 literal, a trailing dot on
-// an address. Addresses are parsed strictly (inet_pton): OpenSSL's own parser reads
-// "127.0.0.1.evil.test" as 127.0.0.1.
+// an address, bytes beyond ASCII, a name longer than DNS allows. Addresses are parsed
+// strictly (inet_pton): OpenSSL's own parser reads "127.0.0.1.evil.test" as 127.0.0.1.
 // A name whose last label is a number ("0127.0.0.1", "127.1", "+127.0.0.1", "0x7f.1") is no DNS
 // name (no top-level domain is numeric), but resolvers and OpenSSL read such text as some
 // address, not always the one a strict parse gives: "0127.0.0.1" resolves to 87.0.0.1 and
@@ -366,6 +377,19 @@ inline bool ends_in_number(const std::string& name) {
     for (char c : last)
         if (c < '0' || c > '9') decimal = false;
     return decimal || last.size() != std::string_view(name).substr(dot == std::string::npos ? 0 : dot + 1).size();
+}
+
+// DNS's limits (RFC 1035): 253 characters in all, 63 in a label. A longer name is no host's,
+// and OpenSSL would refuse it as SNI with a message of its own ("ssl3 ext invalid servername").
+inline bool fits_dns(std::string_view name) {
+    if (name.size() > 253) return false;
+    for (std::size_t start = 0; start <= name.size();) {
+        std::size_t dot = name.find('.', start);
+        std::size_t end = dot == std::string_view::npos ? name.size() : dot;
+        if (end - start > 63) return false;
+        start = end + 1;
+    }
+    return true;
 }
 
 SOCKETS_DECL TlsPeerName tls_peer_name(std::string_view host, std::error_code& ec) {
@@ -387,7 +411,9 @@ SOCKETS_DECL TlsPeerName tls_peer_name(std::string_view host, std::error_code& e
     std::string text(host.substr(0, percent));
     for (unsigned char c : host) {
         // No host name, address or zone holds these; a bracket here is a second or a stray one.
-        if (c <= ' ' || c == 0x7f || std::string_view("[]*/\\@+").find(static_cast<char>(c)) != std::string_view::npos)
+        // Nor bytes beyond ASCII: an internationalised name goes in its A-label form
+        // ("xn--..."), which is what certificates hold and SNI carries.
+        if (c <= ' ' || c >= 0x7f || std::string_view("[]*/\\@+").find(static_cast<char>(c)) != std::string_view::npos)
             return refuse();
     }
     if (text.find(':') != std::string::npos || bracketed || percent != std::string_view::npos) {
@@ -406,7 +432,7 @@ SOCKETS_DECL TlsPeerName tls_peer_name(std::string_view host, std::error_code& e
             std::memcpy(out.ip, &v4, sizeof v4);
             out.ip_size = sizeof v4;
         } else if (text.front() == '.' || text.back() == '.' || text.find("..") != std::string::npos ||
-                   ends_in_number(text)) {
+                   ends_in_number(text) || !fits_dns(text)) {
             return refuse();
         }
     }
