@@ -341,7 +341,7 @@ TEST_CASE("loop.close wakes a task waiting on the socket with operation_canceled
         std::rethrow_exception(thrown);
     } catch (const std::system_error& e) {
         CHECK(e.code() == std::errc::operation_canceled);
-        CHECK(std::string(e.what()).find("accept on") != std::string::npos);
+        CHECK(std::string(e.what()).rfind("accept: ", 0) == 0);  // the listener is closed: no address to name
     }
     CHECK_FALSE(p.client.is_open());
 }
