@@ -58,7 +58,8 @@ namespace http = example::http;
 namespace {
 
 constexpr const char* name = "async_http_server";
-constexpr std::size_t piece = 16 * 1024;             // read from the client, or sent from a file, at once
+constexpr std::size_t chunk = 4096;                  // read from the client at once (as tiny_http_server)
+constexpr std::size_t piece = 16 * 1024;             // of a file, sent at once
 constexpr std::uintmax_t max_cached_file = 64 * 1024;
 constexpr std::size_t max_cache = 4 * 1024 * 1024;
 
@@ -135,9 +136,8 @@ Found find_file(std::string_view target, const fs::path& root) {
     // A symbolic link inside the root may still lead out of it.
     fs::path real = fs::canonical(path, ec);
     if (ec) return refused(404, "Not Found");
-    auto [root_end, unused] = std::mismatch(root.begin(), root.end(), real.begin(), real.end());
-    (void)unused;
-    if (root_end != root.end()) return refused(403, "Forbidden");
+    if (std::mismatch(root.begin(), root.end(), real.begin(), real.end()).first != root.end())
+        return refused(403, "Forbidden");
     Found f;
     f.path = std::move(real);
     f.size = fs::file_size(f.path, ec);
@@ -254,7 +254,7 @@ private:
                 auto deadline = std::min(partial ? request_started + options_.timeout
                                                  : waiting_since + (replies == 0 ? options_.timeout : options_.idle),
                                          end_of_life);
-                std::size_t n = co_await loop_->recv(client, in.prepare(piece), piece, deadline - Clock::now(), ec);
+                std::size_t n = co_await loop_->recv(client, in.prepare(chunk), chunk, deadline - Clock::now(), ec);
                 if (ec == std::errc::timed_out && partial && Clock::now() < end_of_life) {
                     example::log("%s: %s: request not complete in time: 408", name, peer.c_str());
                     end = http::HeadEnd{0, 0, 408, "Request Timeout"};
