@@ -1510,7 +1510,7 @@ def report(rates, started):
     say("== soak figures (one Python client process; loopback; %d cores)" % os.cpu_count())
     for name, rate in rates.items():
         unit = "deliveries/s" if "fan-out" in name else "requests/s" if "at once" in name else "connections/s"
-        say("   %-28s %8.0f %s" % (name, rate, unit))
+        say("   %-34s %8.0f %s" % (name, rate, unit))
     say("soak took %.0f s" % (time.time() - started))
     if failures:
         say("\n%d FAILURES:" % len(failures))
