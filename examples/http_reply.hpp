@@ -1,5 +1,6 @@
-// When an HTTP/1.x reply is complete: what http_get and https_get need to tell a whole reply
-// from one cut short.
+// HTTP/1.x text, no I/O: when a reply is complete (what http_get and https_get need to tell a
+// whole reply from one cut short), and the request side the servers share (tiny_http_server,
+// async_http_server): where a request head ends, its limits, its parsing, the replies' heads.
 //
 // A close alone cannot tell: over TCP it looks the same either way, and over TLS only the
 // server's close_notify vouches for it, which many servers never send (Python's http.server
@@ -14,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -176,5 +178,173 @@ private:
     bool encoded_ = false, chunked_ = false, has_length_ = false;
     std::uint64_t length_ = 0, left_ = 0;
 };
+
+// ---- the server side: requests in, reply heads out -------------------------------------------
+
+namespace http {
+
+inline constexpr std::size_t max_request_line = 8 * 1024;
+inline constexpr std::size_t max_head = 16 * 1024;  // request line and headers
+
+inline bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+}
+
+// Whether a comma-separated header value such as "keep-alive, Upgrade" holds token.
+inline bool has_token(std::string_view list, std::string_view token) {
+    while (!list.empty()) {
+        auto comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (iequals(item, token)) return true;
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    }
+    return false;
+}
+
+// Client text that goes back into a page: escape it, or the page runs whatever script it names.
+inline std::string html_escape(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#39;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+// Takes the next line off text: lines end in CRLF or, as RFC 9112 (2.2) allows, a bare LF.
+inline std::string_view pop_line(std::string_view& text) {
+    auto end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return line;
+}
+
+// Clients may send empty lines before a request (RFC 9112, 2.2): how many bytes of them
+// buffered starts with.
+inline std::size_t leading_empty_lines(std::string_view buffered) {
+    std::size_t n = 0;
+    for (;;) {
+        if (buffered.substr(n, 2) == "\r\n") n += 2;
+        else if (buffered.substr(n, 1) == "\n") n += 1;
+        else return n;
+    }
+}
+
+// A reply to HEAD never carries a body, not even when the request is refused: too long, too
+// slow, or malformed past its first word. So the method is judged from that word alone.
+inline bool is_head(std::string_view request) { return request.substr(0, request.find_first_of(" \t\r\n")) == "HEAD"; }
+
+// Where the request head ends in buffered (after leading_empty_lines): the size of the head up
+// to the empty line (head), and of the head with the empty line (total); or why it is refused
+// before it is complete or once it is (status 414 or 431, with its reason); or neither while
+// the empty line has not come yet.
+struct HeadEnd {
+    std::size_t head = 0, total = 0;
+    int status = 0;  // 414 or 431: refused; 0 with total 0: wait for more
+    const char* reason = nullptr;
+
+    bool complete() const { return status == 0 && total > 0; }
+    bool refused() const { return status != 0; }
+};
+
+inline HeadEnd find_head_end(std::string_view buffered) {
+    const HeadEnd uri_too_long{0, 0, 414, "URI Too Long"}, too_large{0, 0, 431, "Request Header Fields Too Large"};
+    for (std::size_t start = 0;;) {
+        auto end = buffered.find('\n', start);
+        if (end == std::string_view::npos) {
+            if (buffered.find('\n') == std::string_view::npos && buffered.size() > max_request_line) return uri_too_long;
+            if (buffered.size() > max_head) return too_large;
+            return HeadEnd{};  // wait for the rest
+        }
+        bool empty = end == start || (end == start + 1 && buffered[start] == '\r');
+        if (empty && start > 0) {
+            if (buffered.find('\n') > max_request_line) return uri_too_long;
+            if (start > max_head) return too_large;
+            return HeadEnd{start, end + 1};
+        }
+        start = end + 1;
+    }
+}
+
+// One whole request head, judged: status 0 for a GET or HEAD the server may answer, else the
+// refusal (400 malformed, 505 another version, 405 another method: send "Allow: GET, HEAD").
+struct Request {
+    int status = 0;
+    const char* reason = nullptr;
+    std::string_view method, target, version;
+    bool head_only = false;   // HEAD: never a body, not even with an error
+    bool keep_alive = false;  // what the client asked for (HTTP/1.1 by default, 1.0 on request)
+    bool has_body = false;    // the request has a body, which we never read
+};
+
+inline Request parse_request(std::string_view head) {
+    Request r;
+    std::string_view headers = head;
+    std::string_view request_line = pop_line(headers);
+    r.head_only = is_head(request_line);
+    auto refuse = [&r](int status, const char* reason) {
+        r.status = status;
+        r.reason = reason;
+        return r;
+    };
+
+    auto sp1 = request_line.find(' ');
+    auto sp2 = sp1 == std::string_view::npos ? sp1 : request_line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos || request_line.find(' ', sp2 + 1) != std::string_view::npos)
+        return refuse(400, "Bad Request");
+    r.method = request_line.substr(0, sp1);
+    r.target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
+    r.version = request_line.substr(sp2 + 1);
+    if (r.method.empty() || r.target.empty() || r.version.substr(0, 5) != "HTTP/") return refuse(400, "Bad Request");
+    if (r.version != "HTTP/1.1" && r.version != "HTTP/1.0") return refuse(505, "HTTP Version Not Supported");
+
+    std::string_view host, connection;
+    while (!headers.empty()) {
+        std::string_view field = pop_line(headers);
+        auto colon = field.find(':');
+        // No name, or a folded continuation line (obsolete, and a smuggling vector): refuse.
+        if (colon == 0 || colon == std::string_view::npos || field.front() == ' ' || field.front() == '\t')
+            return refuse(400, "Bad Request");
+        std::string_view name = field.substr(0, colon), value = field.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+        if (iequals(name, "Host")) host = value;
+        if (iequals(name, "Connection")) connection = value;
+        if (iequals(name, "Transfer-Encoding") || (iequals(name, "Content-Length") && value != "0")) r.has_body = true;
+    }
+    if (r.version == "HTTP/1.1" && host.empty()) return refuse(400, "Bad Request");
+
+    r.keep_alive = r.version == "HTTP/1.1" ? !has_token(connection, "close") : has_token(connection, "keep-alive");
+    if (r.method != "GET" && !r.head_only) return refuse(405, "Method Not Allowed");
+    return r;
+}
+
+// A reply's status line and headers, up to and with the empty line: an exact Content-Length
+// always, and "Connection: close" whenever the server closes after it.
+inline std::string reply_head(int status, const char* reason, const char* server, std::string_view content_type,
+                              std::uint64_t length, bool close, const char* extra_headers = "") {
+    return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n" + "Server: sockets-" + server + "\r\n" +
+           "Content-Type: " + std::string(content_type) + "\r\n" + "Content-Length: " + std::to_string(length) +
+           "\r\n" + (close ? "Connection: close\r\n" : "Connection: keep-alive\r\n") + extra_headers + "\r\n";
+}
+
+// A short page saying status: the body of every refusal.
+inline std::string status_page(int status, const char* reason) {
+    return "<h1>" + std::to_string(status) + " " + reason + "</h1>\n";
+}
+
+}  // namespace http
 
 }  // namespace example

@@ -22,8 +22,8 @@
 //   tiny_http_server [ADDRESS] [--clients N] [--timeout S] [--idle S] [--lifetime S]
 //     --clients N: exit after N connections have ended.
 #include "common.hpp"
+#include "http_reply.hpp"
 
-#include <cctype>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,12 +31,11 @@
 using namespace sockets;
 using example::Clock;
 
-constexpr std::size_t max_request_line = 8 * 1024;
-constexpr std::size_t max_head = 16 * 1024;  // request line and headers
 constexpr std::size_t chunk = 4096;
 constexpr std::uint64_t listener_token = 0;
+using example::http::max_head;
 
-// ---- HTTP: text in, text out, no I/O ---------------------------------------------------------
+// ---- HTTP: text in, text out, no I/O (the parsing is http_reply.hpp's) ---------------------
 
 struct Reply {
     std::string bytes;  // status line, headers and (unless HEAD) the body
@@ -44,131 +43,32 @@ struct Reply {
     int status;
 };
 
-static bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-    return true;
-}
-
-// Whether a comma-separated header value such as "keep-alive, Upgrade" holds token.
-static bool has_token(std::string_view list, std::string_view token) {
-    while (!list.empty()) {
-        auto comma = list.find(',');
-        std::string_view item = list.substr(0, comma);
-        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-        if (iequals(item, token)) return true;
-        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-    }
-    return false;
-}
-
-// The request goes back into a page: escape it, or the page runs whatever script it names.
-static std::string html_escape(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
-
 static Reply make_reply(int status, const char* reason, std::string body, bool head_only, bool close,
                         const char* extra_headers = "") {
-    std::string bytes = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n" +
-                        "Server: sockets-tiny_http_server\r\n"
-                        "Content-Type: text/html; charset=utf-8\r\n"
-                        "Content-Length: " + std::to_string(body.size()) + "\r\n" +
-                        (close ? "Connection: close\r\n" : "Connection: keep-alive\r\n") + extra_headers + "\r\n";
+    std::string bytes = example::http::reply_head(status, reason, "tiny_http_server", "text/html; charset=utf-8",
+                                                  body.size(), close, extra_headers);
     if (!head_only) bytes += body;
     return Reply{std::move(bytes), close, status};
 }
 
 // Errors always close: after a bad request we cannot know where the next one would start.
 static Reply error_reply(int status, const char* reason, bool head_only) {
-    std::string body = "<h1>" + std::to_string(status) + " " + reason + "</h1>\n";
-    return make_reply(status, reason, std::move(body), head_only, true);
+    return make_reply(status, reason, example::http::status_page(status, reason), head_only, true);
 }
-
-// Takes the next line off text: lines end in CRLF or, as RFC 9112 (2.2) allows, a bare LF.
-static std::string_view pop_line(std::string_view& text) {
-    auto end = text.find('\n');
-    std::string_view line = text.substr(0, end);
-    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    return line;
-}
-
-// Where the request head ends in buffered: the size of the head up to the empty line, and of
-// the head with the empty line. Nothing while the empty line has not come yet.
-struct HeadEnd {
-    std::size_t head, total;
-};
-static std::optional<HeadEnd> find_head_end(std::string_view buffered) {
-    for (std::size_t start = 0;;) {
-        auto end = buffered.find('\n', start);
-        if (end == std::string_view::npos) return std::nullopt;
-        bool empty = end == start || (end == start + 1 && buffered[start] == '\r');
-        if (empty && start > 0) return HeadEnd{start, end + 1};
-        start = end + 1;
-    }
-}
-
-// A reply to HEAD never carries a body, not even when the request is refused: too long, too
-// slow, or malformed past its first word. So the method is judged from that word alone.
-static bool is_head(std::string_view request) { return request.substr(0, request.find_first_of(" \t\r\n")) == "HEAD"; }
 
 // One whole request head (request line and headers, without the empty line after them).
 // may_keep_alive is false when the server wants this connection to end (lifetime, stopping).
 static Reply respond(std::string_view head, bool may_keep_alive) {
-    std::string_view headers = head;
-    std::string_view request_line = pop_line(headers);
-    const bool head_only = is_head(request_line);
-
-    auto sp1 = request_line.find(' ');
-    auto sp2 = sp1 == std::string_view::npos ? sp1 : request_line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos || request_line.find(' ', sp2 + 1) != std::string_view::npos)
-        return error_reply(400, "Bad Request", head_only);
-    std::string_view method = request_line.substr(0, sp1);
-    std::string_view target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::string_view version = request_line.substr(sp2 + 1);
-    if (method.empty() || target.empty() || version.substr(0, 5) != "HTTP/") return error_reply(400, "Bad Request", head_only);
-    if (version != "HTTP/1.1" && version != "HTTP/1.0") return error_reply(505, "HTTP Version Not Supported", head_only);
-
-    std::string_view host, connection;
-    bool has_body = false;
-    while (!headers.empty()) {
-        std::string_view field = pop_line(headers);
-        auto colon = field.find(':');
-        // No name, or a folded continuation line (obsolete, and a smuggling vector): refuse.
-        if (colon == 0 || colon == std::string_view::npos || field.front() == ' ' || field.front() == '\t')
-            return error_reply(400, "Bad Request", head_only);
-        std::string_view name = field.substr(0, colon), value = field.substr(colon + 1);
-        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-        if (iequals(name, "Host")) host = value;
-        if (iequals(name, "Connection")) connection = value;
-        if (iequals(name, "Transfer-Encoding") || (iequals(name, "Content-Length") && value != "0")) has_body = true;
-    }
-    if (version == "HTTP/1.1" && host.empty()) return error_reply(400, "Bad Request", head_only);
-
-    bool keep_alive = version == "HTTP/1.1" ? !has_token(connection, "close") : has_token(connection, "keep-alive");
+    auto request = example::http::parse_request(head);
+    if (request.status == 405)
+        return make_reply(405, request.reason, example::http::status_page(405, request.reason), false, true,
+                          "Allow: GET, HEAD\r\n");
+    if (request.status) return error_reply(request.status, request.reason, request.head_only);
     // We never read request bodies: after one, the stream is not at a request boundary.
-    bool close = !keep_alive || has_body || !may_keep_alive;
-    if (method != "GET" && !head_only) {
-        std::string body = "<h1>405 Method Not Allowed</h1>\n";
-        return make_reply(405, "Method Not Allowed", std::move(body), false, true, "Allow: GET, HEAD\r\n");
-    }
+    bool close = !request.keep_alive || request.has_body || !may_keep_alive;
     // The page names the target, not the method: HEAD's headers must equal GET's.
-    std::string body = "<h1>Hello from sockets</h1>\n<p>You asked for: " + html_escape(target) + "</p>\n";
-    return make_reply(200, "OK", std::move(body), head_only, close);
+    std::string body = "<h1>Hello from sockets</h1>\n<p>You asked for: " + example::http::html_escape(request.target) + "</p>\n";
+    return make_reply(200, "OK", std::move(body), request.head_only, close);
 }
 
 // ---- connections -----------------------------------------------------------------------------
@@ -271,28 +171,14 @@ private:
 
     bool handle_buffered(Connection& c, std::error_code& ec) {
         while (c.state == Connection::State::reading) {
-            // Clients may send an empty line before a request (RFC 9112, 2.2).
-            for (;;) {
-                std::string_view b = c.in.buffered();
-                if (b.substr(0, 2) == "\r\n") c.in.consume(2);
-                else if (b.substr(0, 1) == "\n") c.in.consume(1);
-                else break;
-            }
+            c.in.consume(example::http::leading_empty_lines(c.in.buffered()));  // allowed before a request
             std::string_view buffered = c.in.buffered();
-            const bool head_only = is_head(buffered);
-            auto end = find_head_end(buffered);
-            if (!end) {
-                if (buffered.find('\n') == std::string_view::npos && buffered.size() > max_request_line)
-                    return refuse(c, error_reply(414, "URI Too Long", head_only), ec);
-                if (buffered.size() > max_head)
-                    return refuse(c, error_reply(431, "Request Header Fields Too Large", head_only), ec);
-                return true;  // wait for the rest
-            }
-            if (buffered.find('\n') > max_request_line) return refuse(c, error_reply(414, "URI Too Long", head_only), ec);
-            if (end->head > max_head) return refuse(c, error_reply(431, "Request Header Fields Too Large", head_only), ec);
+            auto end = example::http::find_head_end(buffered);
+            if (end.refused()) return refuse(c, error_reply(end.status, end.reason, example::http::is_head(buffered)), ec);
+            if (!end.complete()) return true;  // wait for the rest
             bool may_keep_alive = Clock::now() - c.born < options_.lifetime;
-            Reply reply = respond(buffered.substr(0, end->head), may_keep_alive);
-            c.in.consume(end->total);
+            Reply reply = respond(buffered.substr(0, end.head), may_keep_alive);
+            c.in.consume(end.total);
             if (reply.status >= 400) return refuse(c, std::move(reply), ec);
             if (!queue(c, std::move(reply), ec)) return false;
         }
@@ -381,7 +267,7 @@ private:
             Connection& c = *it->second;
             example::log("tiny_http_server: %s: request not complete in time: 408", c.who.to_string().c_str());
             std::error_code ec;
-            if (queue(c, error_reply(408, "Request Timeout", is_head(c.in.buffered())), ec))
+            if (queue(c, error_reply(408, "Request Timeout", example::http::is_head(c.in.buffered())), ec))
                 watch(token, c);
             else
                 end(token, ec);

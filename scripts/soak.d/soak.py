@@ -19,11 +19,13 @@ wine instead: the abusive clients and a short run of sequential clients against 
 with what cannot apply there skipped and said so (WINE_SKIPS below).
 """
 import argparse
+import atexit
 import http.client
 import os
 import random
 import resource
 import selectors
+import shutil
 import signal
 import socket
 import ssl
@@ -38,6 +40,7 @@ import urllib.request
 HOST = "127.0.0.1"
 TIMEOUT = 2          # the servers' --timeout and --idle, seconds: keeps the cases short
 TLS_CA = None        # the test CA, for tls_echo_server (made by tests/tls/make-certs.sh)
+SITE = None          # the directory async_http_server serves (make_site)
 RUNNER = []          # ["wine"] with --wine: what runs an example binary
 # The signals that stop a server. Under wine only SIGINT: wine turns it into the console's
 # Ctrl-C event, which the C runtime raises as SIGINT, as on Windows; a Linux SIGTERM just ends
@@ -153,7 +156,8 @@ BINARY_ARGS = {"async_echo_server": ["--threads", "2"]}
 class Server:
     def __init__(self, binary, kind, probe, args=(), nofile=None):
         self.kind, self.probe_request = kind, probe
-        args = [*args, *BINARY_ARGS.get(os.path.basename(binary), [])]
+        self.name = os.path.basename(binary).rsplit(".exe", 1)[0]   # what its log lines start with
+        args = [*args, *BINARY_ARGS.get(self.name, [])]
         self.log = tempfile.NamedTemporaryFile(prefix="soak-%s-" % kind, suffix=".log", delete=False)
         limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
         # wine execs its loader, which becomes the Windows process: the pid is the server's.
@@ -801,11 +805,14 @@ def http_clients(bin_dir, tls_certs):
                   "http_get %s: exit %d (%d wanted): %s" % (path, code, 0 if whole else 1, err[0]))
     finally:
         plain.close()
-    tiny = Server(os.path.join(bin_dir, "tiny_http_server"), "http", probe_http)
-    code, out, err = run_client([os.path.join(bin_dir, "http_get"), HOST, str(tiny.port), "/tiny"])
-    check(code == 0 and b"You asked for: /tiny" in out, "http_get against tiny_http_server: exit %d: %s" % (code, err[0]))
-    tiny.stop()
-    say("    http_get: Content-Length, chunked, 204, close-delimited, two replies cut short (exit 1), tiny_http_server: done")
+    ours = [name for name in ("tiny_http_server", "async_http_server") if os.path.exists(os.path.join(bin_dir, name))]
+    for name in ours:
+        tiny = Server(os.path.join(bin_dir, name), "http", probe_http, site_args(name))
+        code, out, err = run_client([os.path.join(bin_dir, "http_get"), HOST, str(tiny.port), "/tiny"])
+        check(code == 0 and b"You asked for: /tiny" in out, "http_get against %s: exit %d: %s" % (name, code, err[0]))
+        tiny.stop()
+    say("    http_get: Content-Length, chunked, 204, close-delimited, two replies cut short (exit 1), %s: done"
+        % ", ".join(ours))
     https_get = os.path.join(bin_dir, "https_get")
     if not tls_certs or not os.path.exists(https_get):
         return
@@ -1009,8 +1016,185 @@ def chat_crowd(server, n=1000, senders=10, lines=20):
 
 # ---- real HTTP clients ------------------------------------------------------------------------
 
+LONG_PATH = "/" + "/".join(["x" * 99] * 10)   # 1,000 characters, and a file in make_site
+
+
+def page(path):
+    """tiny_http_server's page for path, which make_site writes into files for async_http_server."""
+    return b"<h1>Hello from sockets</h1>\n<p>You asked for: %s</p>\n" % path.encode()
+
+
+def make_site():
+    """The directory async_http_server serves in the soak: for each path the HTTP cases ask for,
+    the page tiny_http_server would answer, so that one set of checks fits both servers; and
+    files of its own: a large one (streamed), a directory with an index, a hidden file, a
+    symbolic link out of the directory (the secret beside it must never be served)."""
+    top = tempfile.mkdtemp(prefix="soak-site-")
+    www = os.path.join(top, "www")
+    os.makedirs(os.path.join(www, os.path.dirname(LONG_PATH[1:])))
+    os.makedirs(os.path.join(www, "sub"))
+    for path in ("/index.html", "/probe", "/curl", "/head", "/one", "/two", "/urllib", "/a", "/b", "/1", "/2", "/3",
+                 "/p", "/lf", "/slow", "/tiny", LONG_PATH, "/sub/index.html"):
+        with open(www + path, "wb") as f:
+            f.write(page("/" if path == "/index.html" else path))
+    with open(os.path.join(www, "big.bin"), "wb") as f:
+        f.write(random.Random(2).randbytes(3 << 20))   # beyond the cache: sent piece by piece
+    with open(os.path.join(top, "secret.txt"), "wb") as f:
+        f.write(b"SECRET outside the root\n")
+    with open(os.path.join(www, ".hidden"), "wb") as f:
+        f.write(b"SECRET hidden file\n")
+    os.symlink(os.path.join(top, "secret.txt"), os.path.join(www, "link-out"))
+    os.symlink("sub/index.html", os.path.join(www, "link-in.html"))
+    return www
+
+
+def static_files(server):
+    """async_http_server's files: whole and byte-exact (a large one too, by curl), HEAD without
+    a body, directories by their index, a refused file keeps the connection, nothing outside the
+    root or hidden is ever served, and a client that never reads a large file is dropped."""
+    say("== %s: files, traversal, a large file to curl and to a client that never reads" % server.name)
+    base = "http://%s:%d" % (HOST, server.port)
+    big = open(os.path.join(SITE, "big.bin"), "rb").read()
+    out = subprocess.run(["curl", "-sS", "-D", "-", "-o", "-", base + "/big.bin", base + "/big.bin"],
+                         capture_output=True, timeout=60)
+    check(out.returncode == 0 and out.stdout.count(big) == 2 and b"application/octet-stream" in out.stdout,
+          "curl: a 3 MiB file twice on one connection: exit %d, %d bytes" % (out.returncode, len(out.stdout)))
+    out = subprocess.run(["curl", "-sS", "-I", base + "/big.bin"], capture_output=True, timeout=20)
+    check(out.returncode == 0 and b"Content-Length: %d\r\n" % len(big) in out.stdout and out.stdout.endswith(b"\r\n\r\n"),
+          "curl -I of a large file: %r" % out.stdout[-200:])
+    c = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    for path, status, body in (("/sub/", 200, page("/sub/index.html")), ("/sub", 200, page("/sub/index.html")),
+                               ("/nope", 404, None), ("/link-in.html", 200, page("/sub/index.html")),
+                               ("/.hidden", 403, None), ("/a?x=1#y", 200, page("/a")), ("/%61", 200, page("/a"))):
+        c.request("GET", path)                # one connection: a refused file keeps it
+        r = c.getresponse()
+        got = r.read()
+        check(r.status == status and (body is None or got == body) and len(got) == int(r.getheader("Content-Length")),
+              "%s GET %s: %d %r" % (server.name, path, r.status, got[:80]))
+    c.request("HEAD", "/nope")
+    r = c.getresponse()
+    check(r.status == 404 and r.read() == b"", "HEAD of a missing file: %d" % r.status)
+    c.close()
+    for target in (b"/../secret.txt", b"/%2e%2e/secret.txt", b"/sub/..%2f..%2fsecret.txt", b"/link-out", b"/.hidden",
+                   b"/sub/%2E%2E/%2e%2E/secret.txt", b"/..\\secret.txt", b"/%00", b"../secret.txt", b"/%zz"):
+        with connect(server.port) as s:
+            s.settimeout(10)
+            s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target)
+            reply = read_to_end(s)
+            check(reply[9:12] in (b"400", b"403", b"404") and b"SECRET" not in reply,
+                  "%s: traversal %r: %r" % (server.name, target, reply[:80]))
+    say("    a 3 MiB file twice on one connection (curl), HEAD, directories, 404 keeps the connection, 10 traversals refused: done")
+    # Large files to a client that never reads, and stays. One would fit in the kernel's buffers
+    # (loopback lets a send buffer grow to megabytes): ask for it ten times, pipelined.
+    s = connect(server.port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    before = len(server.grep_all("does not read its replies"))
+    s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n" * 10)
+    started = time.time()
+    dropped = lambda: len(server.grep_all("does not read its replies")) > before
+    while not dropped() and time.time() - started < TIMEOUT * 3 + 5:
+        time.sleep(0.1)
+    say("    a client asking for a 3 MiB file ten times and never reading was dropped after %.1f s (--timeout %d): %s"
+        % (time.time() - started, TIMEOUT, server.grep_all("does not read its replies")[-1:]))
+    check(dropped(), "%s: a client that never reads a large file was kept" % server.name)
+    server.settle("never reads a large file, stays connected")
+    s.close()
+
+
+def http_crowd(binary, n=1000):
+    """n keep-alive connections at once, two requests each: every reply arrives whole, and the
+    descriptors and memory come back once the clients leave."""
+    name = os.path.basename(binary)
+    say("== %s: %d keep-alive connections at once, two requests each" % (name, n))
+    server = Server(binary, "http", probe_http, ["--timeout", "20", "--idle", "20"] + site_args(name))
+    try:
+        server.baseline()
+        request = b"GET /probe HTTP/1.1\r\nHost: x\r\n\r\n"
+        started = time.time()
+        clients = []
+        for _ in range(n):
+            s = connect(server.port)
+            s.sendall(request)
+            clients.append(s)
+        replies = {s: b"" for s in clients}
+        for round_ in (1, 2):
+            if round_ == 2:
+                for s in clients:
+                    s.setblocking(True)
+                    s.sendall(request)
+            sel = selectors.DefaultSelector()
+            for s in clients:
+                s.setblocking(False)
+                sel.register(s, selectors.EVENT_READ)
+            pending, deadline = set(clients), time.time() + 60
+            while pending and time.time() < deadline:
+                for key, _ in sel.select(timeout=0.5):
+                    s = key.fileobj
+                    try:
+                        chunk = s.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        chunk = b""
+                    replies[s] += chunk
+                    if not chunk or replies[s].count(b"</p>\n") >= round_:
+                        sel.unregister(s)
+                        pending.discard(s)
+            sel.close()
+        elapsed = time.time() - started
+        whole = sum(1 for r in replies.values() if r.count(b"HTTP/1.1 200 OK") == 2 and r.count(page("/probe")) == 2)
+        rate = 2 * n / elapsed
+        say("    %d connections, %d with both replies whole, in %.2f s: %.0f requests/s" % (n, whole, elapsed, rate))
+        check(whole == n, "%s: %d of %d connections at once got both replies" % (name, whole, n))
+        server.settle("%d keep-alive connections at once" % n, clients_left=True)
+        for s in clients:
+            s.close()
+        server.settle("the %d connections gone" % n)
+        return rate
+    finally:
+        server.stop()
+
+
+def connection_cap(binary):
+    """--connections 10: the eleventh client waits (in the listen backlog), one log line says so,
+    and it is served as soon as one of the ten leaves."""
+    name = os.path.basename(binary)
+    say("== %s --connections 10: the eleventh waits until one leaves" % name)
+    server = Server(binary, "http", probe_http, ["--timeout", "20", "--idle", "20", "--connections", "10"] + site_args(name))
+    try:
+        ten = [connect(server.port) for _ in range(10)]
+        for s in ten:                         # each served once, so each is surely accepted
+            check(probe_http(s), "%s: one of the first ten was not served" % name)
+        eleventh = connect(server.port)
+        eleventh.sendall(b"GET /probe HTTP/1.1\r\nHost: x\r\n\r\n")
+        eleventh.settimeout(1)
+        try:
+            early = eleventh.recv(4096)
+        except socket.timeout:
+            early = b""
+        check(early == b"", "%s: the eleventh client was served beyond --connections 10: %r" % (name, early[:60]))
+        check(server.grep_all("the limit"), "%s: no log line at the connection limit" % name)
+        started = time.time()
+        ten.pop().close()
+        eleventh.settimeout(10)
+        reply = recv_until(eleventh, lambda d: b"</p>\n" in d)
+        say("    the eleventh was served %.2f s after one of the ten left; log: %s"
+            % (time.time() - started, server.grep("the limit")))
+        check(reply.startswith(b"HTTP/1.1 200"), "%s: the eleventh client was not served once one left: %r" % (name, reply[:60]))
+        for s in ten + [eleventh]:
+            s.close()
+    finally:
+        server.stop()
+
+
+def site_args(name):
+    """The arguments a server needs besides the common ones: the site for async_http_server."""
+    return ["--root", SITE] if name.startswith("async_http_server") else []
+
+
 def real_http_clients(server):
-    say("== tiny_http_server against curl, urllib and http.client")
+    files = server.name == "async_http_server"
+    say("== %s against curl, urllib and http.client" % server.name)
     base = "http://%s:%d" % (HOST, server.port)
     out = subprocess.run(["curl", "-sS", "-i", base + "/curl"], capture_output=True, timeout=20)
     head, _, body = out.stdout.partition(b"\r\n\r\n")
@@ -1027,13 +1211,14 @@ def real_http_clients(server):
 
     with urllib.request.urlopen(base + "/urllib?q=<b>", timeout=10) as r:
         body = r.read()
-        check(r.status == 200 and int(r.headers["Content-Length"]) == len(body) and b"&lt;b&gt;" in body,
-              "urllib: %r" % body)
+        # tiny_http_server escapes the target into its page; async_http_server ignores the query
+        check(r.status == 200 and int(r.headers["Content-Length"]) == len(body)
+              and (body == page("/urllib") if files else b"&lt;b&gt;" in body), "urllib: %r" % body)
     c = http.client.HTTPConnection(HOST, server.port, timeout=10)
     c.request("HEAD", "/head")
     r = c.getresponse()
     check(r.status == 200 and r.read() == b"" and int(r.getheader("Content-Length")) > 0, "http.client HEAD")
-    for path in ("/a", "/b", "/" + "x" * 1000):  # the same connection each time
+    for path in ("/a", "/b", LONG_PATH):     # the same connection each time
         c.request("GET", path)
         r = c.getresponse()
         body = r.read()
@@ -1074,7 +1259,7 @@ def http_head_and_logs(server):
             s.settimeout(TIMEOUT * 3 + 5)
             s.sendall(request)
             return read_to_end(s)
-    logged_before = len(server.grep_all("tiny_http_server: "))
+    logged_before = len(server.grep_all(server.name + ": "))
     refused = ((b"HEAD /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"414"),
                (b"HEAD / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 17000 + b"\r\n\r\n", b"431"),
                (b"HEAD / HTTP/1.1\r\nHost: x\r\n", b"408"),
@@ -1101,7 +1286,7 @@ def http_head_and_logs(server):
                     b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 17000 + b"\r\n\r\n", b"GET / HTTP/3.0\r\n\r\n"):
         exchange(request)
     time.sleep(0.3)
-    logged = len(server.grep_all("tiny_http_server: ")) - logged_before
+    logged = len(server.grep_all(server.name + ": ")) - logged_before
     check(logged == 14, "HTTP: 14 refused requests logged %d lines (one each wanted)" % logged)
     reply = exchange(b"GET /lf HTTP/1.1\nHost: x\nConnection: close\n\n")
     check(reply.startswith(b"HTTP/1.1 200") and b"/lf" in reply, "HTTP request with bare-LF lines: %r" % reply[:60])
@@ -1170,7 +1355,7 @@ def wine_soak(a, servers, server_args, common_tls):
         say("== %s.exe: abusive clients" % name)
         server = None
         try:
-            server = Server(os.path.join(a.bin, name + ".exe"), kind, probe, server_args(kind))
+            server = Server(os.path.join(a.bin, name + ".exe"), kind, probe, server_args(kind, name))
             server.baseline()
             abuse(server)
             count = {"tls": a.short_lived // 40, "chat": a.short_lived // 8}.get(kind, a.short_lived)
@@ -1195,7 +1380,7 @@ def wine_soak(a, servers, server_args, common_tls):
         % ("" if a.wine_stops else ": the coroutine servers only (--wine-stops runs all; pool servers fail it)"))
     for kind, name, probe in [s for s in servers if a.wine_stops or s[1].startswith("async_")]:
         try:
-            stop_with_clients(os.path.join(a.bin, name + ".exe"), kind, common_tls if kind == "tls" else [])
+            stop_with_clients(os.path.join(a.bin, name + ".exe"), kind, (common_tls if kind == "tls" else []) + site_args(name))
         except Exception as e:
             fail("%s.exe stopping with clients connected: %s: %s" % (name, type(e).__name__, e))
     return rates
@@ -1208,7 +1393,8 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--short-lived", type=int, default=40000)
     ap.add_argument("--chat-clients", type=int, default=1000)
-    ap.add_argument("--only", help="servers, comma-separated: echo, threaded, kv, chat, http, tls, async_echo, async_chat, async_tls")
+    ap.add_argument("--only", help="servers, comma-separated: echo, threaded, kv, chat, http, tls, async_echo, async_chat, "
+                                   "async_http, async_tls")
     ap.add_argument("--promises", action="store_true",
                     help="only the documented promises: stopping with clients connected, chat listeners, HTTP clients")
     ap.add_argument("--tls-certs", help="a directory made by tests/tls/make-certs.sh: also soak tls_echo_server")
@@ -1230,9 +1416,13 @@ def main():
         common_tls = ["--cert", os.path.join(a.tls_certs, "server.pem"), "--key", os.path.join(a.tls_certs, "server.key")]
         servers.append(("tls", "tls_echo_server", probe_tls))
     # The coroutine servers (C++20): the same protocols, so the same kinds of checks; --only
-    # names them apart (async_echo, async_chat, async_tls).
+    # names them apart (async_echo, async_chat, async_http, async_tls). async_http_server serves
+    # files: make_site writes the pages the HTTP checks expect.
+    global SITE
+    SITE = make_site()
+    atexit.register(shutil.rmtree, os.path.dirname(SITE), True)
     for kind, name, probe in (("echo", "async_echo_server", probe_echo), ("chat", "async_chat_server", probe_chat),
-                              ("tls", "async_tls_echo_server", probe_tls)):
+                              ("http", "async_http_server", probe_http), ("tls", "async_tls_echo_server", probe_tls)):
         built = os.path.exists(os.path.join(a.bin, name + (".exe" if a.wine else "")))
         if built and (kind != "tls" or a.tls_certs):
             servers.append((kind, name, probe))
@@ -1241,9 +1431,9 @@ def main():
     servers = [s for s in servers if not only or only_key(s[1], s[0]) in only]
     rates = {}
 
-    def server_args(kind):
+    def server_args(kind, name):
         # Silence is normal in a chat (members listen): only the name is due within --timeout.
-        return common + {"chat": ["--idle", "60"], "tls": common_tls}.get(kind, [])
+        return common + {"chat": ["--idle", "60"], "tls": common_tls}.get(kind, []) + site_args(name)
 
     if a.wine:
         report(wine_soak(a, servers, server_args, common_tls), started)
@@ -1251,7 +1441,7 @@ def main():
     for kind, name, probe in [] if a.promises else servers:
         binary = os.path.join(a.bin, name)
         say("== %s: abusive clients" % name)
-        server = Server(binary, kind, probe, server_args(kind))
+        server = Server(binary, kind, probe, server_args(kind, name))
         try:
             server.baseline()
             abuse(server)
@@ -1266,6 +1456,8 @@ def main():
                 rates["chat fan-out"] = chat_crowd(server, a.chat_clients)
             if kind == "http":
                 real_http_clients(server)
+                if name == "async_http_server":
+                    static_files(server)
                 rates[name] = conn_rate_http(server)
                 say("    %.0f connections/s (one GET each, Connection: close)" % rates[name])
                 server.settle("connection-rate run")
@@ -1274,40 +1466,49 @@ def main():
             fail("%s: %s: %s (server %s)\n%s" % (name, type(e).__name__, e, "alive" if server.alive() else "dead", server.tail()))
             server.process.kill()
         say("")
+    def http_cases(binary):
+        rates[os.path.basename(binary) + " (1,000 at once)"] = http_crowd(binary)
+        if os.path.basename(binary) == "async_http_server":
+            connection_cap(binary)
     extra_cases = {"threaded": lambda binary: pool_creation_fails(binary),
                    "kv": lambda binary: kv_store_bound(binary),
-                   "chat": lambda binary: chat_rules(binary)}
+                   "chat": lambda binary: chat_rules(binary),
+                   "http": http_cases}
     for kind, name, probe in [] if a.promises else servers:
         if kind in extra_cases:
             try:
                 extra_cases[kind](os.path.join(a.bin, name))
             except Exception as e:
                 fail("%s: %s: %s" % (name, type(e).__name__, e))
-    if a.promises and (not only or "http" in only):   # HEAD, errors, real clients
-        server = Server(os.path.join(a.bin, "tiny_http_server"), "http", probe_http, server_args("http"))
+    for kind, name, probe in servers if a.promises else []:   # HEAD, errors, real clients
+        if kind != "http":
+            continue
+        server = Server(os.path.join(a.bin, name), "http", probe_http, server_args("http", name))
         try:
             server.baseline()
             real_http_clients(server)
+            if name == "async_http_server":
+                static_files(server)
         except Exception as e:
-            fail("tiny_http_server: %s: %s" % (type(e).__name__, e))
+            fail("%s: %s: %s" % (name, type(e).__name__, e))
         server.stop()
     say("== every server stops on SIGTERM and SIGINT with clients connected in every state")
     for kind, name, probe in servers:
         try:
-            stop_with_clients(os.path.join(a.bin, name), kind, common_tls if kind == "tls" else [])
+            stop_with_clients(os.path.join(a.bin, name), kind, (common_tls if kind == "tls" else []) + site_args(name))
         except Exception as e:
             fail("%s stopping with clients connected: %s: %s" % (name, type(e).__name__, e))
     try:
         for kind, name, probe in servers:
             if kind == "chat":
                 chat_listeners(os.path.join(a.bin, name), os.path.join(a.bin, "chat_client"))
-        if not only or only & {"http", "tls"}:
+        if not only or only & {"http", "async_http", "tls"}:
             http_clients(a.bin, a.tls_certs)
     except Exception as e:
         fail("the example clients: %s: %s" % (type(e).__name__, e))
     for kind, name, probe in [] if a.promises else servers:
         try:
-            exhaustion(os.path.join(a.bin, name), kind, probe, server_args(kind))
+            exhaustion(os.path.join(a.bin, name), kind, probe, server_args(kind, name))
         except Exception as e:
             fail("%s under descriptor exhaustion: %s: %s" % (name, type(e).__name__, e))
     report(rates, started)
@@ -1317,8 +1518,8 @@ def report(rates, started):
     say("")
     say("== soak figures (one Python client process; loopback; %d cores)" % os.cpu_count())
     for name, rate in rates.items():
-        unit = "deliveries/s" if "fan-out" in name else "connections/s"
-        say("   %-28s %8.0f %s" % (name, rate, unit))
+        unit = "deliveries/s" if "fan-out" in name else "requests/s" if "at once" in name else "connections/s"
+        say("   %-34s %8.0f %s" % (name, rate, unit))
     say("soak took %.0f s" % (time.time() - started))
     if failures:
         say("\n%d FAILURES:" % len(failures))

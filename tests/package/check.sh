@@ -168,7 +168,7 @@ route_single_header() {
   for f in "${async_examples[@]}"; do
     sed -E -e 's|<sockets/async.hpp>|"sockets_async.hpp"|' -e 's|<sockets/tls.hpp>|"sockets_tls.hpp"|' \
       "$f" >"$work/single-async/$(basename "$f")"
-    cp "$work/single-src/common.hpp" "$work/single-async/"  # already rewritten
+    cp "$work"/single-src/*.hpp "$work/single-async/"  # common.hpp, http_reply.hpp: already rewritten
     run "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror -I "$out" -c "$work/single-async/$(basename "$f")" \
       -o "$work/single-async/$(basename "$f").o"
   done
