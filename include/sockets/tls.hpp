@@ -300,8 +300,8 @@ public:
     /// dot, an empty label, a last label that is a number such as `0127.0.0.1` or `127.1`,
     /// whitespace, a star, slash, backslash, plus or at sign, a byte beyond ASCII (an
     /// internationalised name goes in its `xn--` form), more than 253 characters or a label of
-    /// more than 63) is std::errc::invalid_argument. No host turns the check off. An empty (moved-from) context
-    /// is tls_errc::no_context.
+    /// more than 63) is std::errc::invalid_argument. No host turns the check off. An empty
+    /// (moved-from) context is tls_errc::no_context.
     ///@{
     [[nodiscard]] static TlsStream client(Socket socket, const TlsContext& context, std::string_view host, std::error_code& ec) {
         return make(std::move(socket), context, host, ec);
