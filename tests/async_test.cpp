@@ -419,6 +419,47 @@ TEST_CASE("connect by host name resolves off the loop and connects", "[async][co
     CHECK(ticked);
 }
 
+TEST_CASE("connect by host name throws what connect_to throws: every attempt, the same text", "[async][connect]") {
+    // Found by an independent review: the loop's ConnectError had no attempts and no address.
+    Socket closed_port = Socket::open(Family::ipv4, Type::stream);
+    closed_port.bind(Address::loopback(Family::ipv4));  // bound, not listening: refused
+    const int port = closed_port.local_address().port();
+    std::string blocking_what;
+    std::vector<ConnectAttempt> blocking_attempts;
+    try {
+        (void)connect_to("127.0.0.1", port, guard);
+    } catch (const ConnectError& e) {
+        blocking_what = e.what();
+        blocking_attempts = e.attempts();
+    }
+    REQUIRE_FALSE(blocking_what.empty());
+    for (const char* host : {"127.0.0.1", "no-such-host.invalid"}) {
+        EventLoop loop;
+        std::string what;
+        std::size_t attempts = 99;
+        std::error_code code;
+        run_task(loop, [&]() -> Task<void> {
+            try {
+                (void)co_await loop.connect(host, port, guard);
+            } catch (const ConnectError& e) {
+                what = e.what();
+                attempts = e.attempts().size();
+                code = e.code();
+            }
+        });
+        INFO(host << ": " << what);
+        if (std::string(host) == "127.0.0.1") {
+            CHECK(what == blocking_what);
+            REQUIRE(attempts == blocking_attempts.size());
+            CHECK(attempts == 1);
+            CHECK(code == std::errc::connection_refused);
+        } else {
+            CHECK(attempts == 0);  // nothing to try: the name did not resolve
+            CHECK(what.rfind("connect no-such-host.invalid:", 0) == 0);
+        }
+    }
+}
+
 TEST_CASE("a timer due in the same wait as a completed transfer: the transfer wins, both resume",
           "[async][timeout]") {
     EventLoop loop;
@@ -771,6 +812,77 @@ TEST_CASE("TLS on the loop: handshakes, transfers past the socket buffers, frami
     CHECK_FALSE(client_close_ec);
     CHECK(server_close.ending == CloseResult::peer_closed);
     CHECK(client_close.ending == CloseResult::peer_closed);
+}
+
+TEST_CASE("TLS on the loop: one task reads while another writes to a slow reader", "[async][tls]") {
+    // As on a Socket, one reader and one writer may wait on a TlsStream at once. A read that
+    // would block while records were still unsent waited for writable too, which collided with
+    // the writer's wait (operation_in_progress). Found by an independent review. Here the
+    // reader waits first (to send what the stream holds), then the writer comes and takes over.
+    EventLoop loop;
+    Socket listener = listen_on(Address::loopback(Family::ipv4, 0));
+    TlsContext server_context = tls_server_context();
+    TlsContext client_context = tls_client_context();
+    const auto bulk = test::pattern(8u << 20, 5);
+    std::vector<unsigned char> received(bulk.size());
+    std::error_code server_ec, reader_ec, writer_ec, client_ec;
+    TlsStream server_tls;
+    MessageBuffer buffer;
+    std::string line;
+    std::size_t queued = 0, written = 0, read = 0;
+    bool spawned = false;
+    auto reader = [&]() -> Task<void> {
+        line = std::string(co_await loop.read_line(server_tls, buffer, guard, reader_ec));
+    };
+    auto writer = [&]() -> Task<void> {
+        written = queued + co_await loop.send_all(server_tls, bulk.data() + queued, bulk.size() - queued, guard, writer_ec);
+    };
+    auto server = [&]() -> Task<void> {
+        Socket s = co_await loop.accept(listener, guard);
+        server_tls = co_await loop.tls_accept(std::move(s), server_context, guard, server_ec);
+        if (server_ec) co_return;
+        // Records the socket cannot take yet, queued without waiting: the reader then finds
+        // them unsent with no writer waiting.
+        while (server_tls.unsent() == 0 && queued < bulk.size()) {
+            auto n = server_tls.try_send(bulk.data() + queued, std::min<std::size_t>(16384, bulk.size() - queued), server_ec);
+            if (server_ec || !n) break;
+            queued += *n;
+        }
+        CHECK(server_tls.unsent() > 0);
+        loop.spawn(reader());
+        loop.spawn(writer());
+        spawned = true;
+    };
+    auto client = [&]() -> Task<void> {
+        Socket s = co_await loop.connect(listener.local_address(), guard);
+        TlsStream tls = co_await loop.tls_connect(std::move(s), client_context, "localhost", guard, client_ec);
+        if (client_ec) co_return;
+        // Not before the reader and the writer wait: spawned tasks start on the loop's next
+        // step, which comes before a timer that is due 1 ms later.
+        while (!spawned) co_await loop.sleep(1ms);
+        co_await loop.sleep(1ms);
+        co_await loop.write_line(tls, "hello", guard, client_ec);
+        while (!client_ec && read < received.size()) {  // a reader that pauses
+            std::size_t piece = std::min<std::size_t>(65536, received.size() - read);
+            read += co_await loop.recv_exact(tls, received.data() + read, piece, guard, client_ec);
+            co_await loop.sleep(1ms);
+        }
+    };
+    run_task(loop, [&]() -> Task<void> {
+        loop.spawn(server());
+        loop.spawn(client());
+        co_return;
+    });
+    INFO(server_ec.message() << " / reader: " << reader_ec.message() << " / writer: " << writer_ec.message()
+                             << " / client: " << client_ec.message());
+    CHECK_FALSE(server_ec);
+    CHECK_FALSE(reader_ec);
+    CHECK_FALSE(writer_ec);
+    CHECK_FALSE(client_ec);
+    CHECK(line == "hello");
+    CHECK(written == bulk.size());
+    CHECK(read == bulk.size());
+    CHECK(received == bulk);
 }
 
 TEST_CASE("TLS on the loop: errors and timeouts, in both forms", "[async][tls]") {

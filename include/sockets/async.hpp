@@ -23,7 +23,8 @@
 /// @verbatim
 ///   Task<T>    a lazy coroutine: nothing runs until it is co_awaited (or spawned). co_await
 ///              yields its value, or rethrows the exception that ended it. Awaiting a task
-///              that finishes at once costs no stack: a loop awaiting a million is fine.
+///              that finishes at once costs no stack: a loop awaiting a million in turn is
+///              fine (tasks awaiting tasks a million deep still need a frame each on the stack).
 ///   spawn      hands a Task<void> to the loop, which owns it from then on. An exception that
 ///              escapes it goes to the loop's exception handler (default: stderr); the loop
 ///              and the other tasks go on.
@@ -48,13 +49,15 @@
 /// socket (a second is std::errc::operation_in_progress). A socket closed while another task
 /// waits on it, by loop.close(socket) or by a plain close() (or move-assignment) on the
 /// loop's thread during run(), wakes the waiter with std::errc::operation_canceled: never a
-/// crash, never a wait on a dead descriptor. Close it, do not destroy it: the Socket object
-/// must still outlive the await. A socket closed outside run() or on another thread is not
-/// seen (epoll forgets a closed descriptor without a word); before awaiting a socket opened
-/// since under the same descriptor number in the same Socket object, call loop.forget(socket).
+/// crash, never a wait on a dead descriptor. Close it, do not destroy it or move it away (a
+/// move construction is not seen): the Socket object must still outlive the await. A plain
+/// close() outside run() is not seen (epoll forgets a closed descriptor without a word); before
+/// awaiting a socket opened since under the same descriptor number in the same Socket object,
+/// call loop.forget(socket). A TlsStream too may have one reading task and one writing task.
 ///
-/// Threads: one thread runs a loop; stop() may be called from any thread and from a signal
-/// handler (POSIX: it stores an atomic flag and writes to an eventfd or a pipe, both
+/// Threads: one thread runs a loop, and only that thread may call into it (loop.close
+/// included), except stop(), which may be called from any thread and from a signal handler
+/// (POSIX: it stores an atomic flag and writes to an eventfd or a pipe, both
 /// async-signal-safe). For more cores, run one loop per thread, each with its own listener
 /// (ListenOptions::reuse_port).
 #pragma once
@@ -252,6 +255,9 @@ public:
     clock::time_point deadline_{};
     std::size_t heap_index_ = 0;
     std::error_code ec_;
+    // A TLS reader's wait for writable, only to send what a writer left unsent: it gives its
+    // place to a task that comes to wait for writable itself (which sends those bytes too).
+    bool yields_ = false;
 };
 
 inline Waiter::clock::time_point deadline_of(Timeout timeout, bool& finite) noexcept {
@@ -298,6 +304,12 @@ struct Watch {
     bool in_poller = false;
     bool flagged = false;         // in the sweep list
     bool drained = false;         // the last recv took all there was: the next one waits first
+};
+
+// What the loop's connect race tried, for the ConnectError of its throwing form.
+struct ConnectReport {
+    std::vector<ConnectAttempt> failed;
+    std::size_t untried = 0;
 };
 
 // A result computed on another thread (name resolution), completing a Waiter on the loop's.
@@ -749,6 +761,8 @@ public:
     }
     inline Task<std::vector<Address>> resolve(std::string host, int port, detail::Waiter::clock::time_point deadline,
                                               bool timed, std::error_code& ec);
+    inline Task<Socket> connect_race(std::string host, int port, Timeout timeout, ConnectOptions options,
+                                     std::error_code& ec, detail::ConnectReport* report);
     /// @endcond
 
 private:
@@ -757,7 +771,12 @@ private:
     // Waits for what the TLS call that would not go on needs: room for the records the socket
     // did not take (unsent), else the readiness wants() names.
     template <detail::TlsLike Stream>
-    auto tls_wait(Stream& stream, Timeout timeout, std::error_code& ec) noexcept;
+    auto tls_wait(Stream& stream, Timeout timeout, std::error_code& ec, bool writing = false) noexcept;
+    // Whether a task waits for the socket to be writable (for tls_wait).
+    bool waits_to_write(const Socket& socket) noexcept {
+        detail::Watch* x = find(socket.native_handle());
+        return x && x->owner == &socket && x->writer;
+    }
     template <detail::TlsLike Stream>
     Task<void> tls_handshake(Stream& stream, Timeout timeout, std::error_code& ec);
     template <detail::TlsLike Stream>
@@ -832,8 +851,10 @@ inline bool SocketOp::await_suspend(std::coroutine_handle<> h) noexcept {
 // Only waits (readable / writable).
 class [[nodiscard]] WaitOp : public SocketOp {
 public:
-    WaitOp(EventLoop& loop, const Socket& s, bool reading, Timeout t, std::error_code* out) noexcept
-        : SocketOp(loop, s, reading, t, out) {}
+    WaitOp(EventLoop& loop, const Socket& s, bool reading, Timeout t, std::error_code* out, bool yields = false) noexcept
+        : SocketOp(loop, s, reading, t, out) {
+        yields_ = yields;
+    }
     bool await_ready() noexcept {
         if (!socket_->is_open()) {
             ec_ = errc::not_open;
@@ -1340,6 +1361,9 @@ inline bool EventLoop::suspend_on(detail::Waiter& w, std::coroutine_handle<> h, 
 #endif
     detail::Watch& x = *xp;
     detail::Waiter*& slot = w.reading_ ? x.reader : x.writer;
+    if (slot && slot->yields_ && !w.yields_ && x.owner == &socket) {
+        complete(*slot);  // it goes back to waiting to read; this wait sends the bytes it waited for
+    }
     if (slot) {
         w.ec_ = std::make_error_code(std::errc::operation_in_progress);
         return false;
@@ -1753,6 +1777,11 @@ inline Task<std::vector<Address>> EventLoop::resolve(std::string host, int port,
 
 inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeout, ConnectOptions options,
                                        std::error_code& ec) {
+    return connect_race(std::move(host), port, timeout, options, ec, nullptr);
+}
+
+inline Task<Socket> EventLoop::connect_race(std::string host, int port, Timeout timeout, ConnectOptions options,
+                                            std::error_code& ec, detail::ConnectReport* report) {
     bool timed = false;
     clock::time_point deadline = detail::deadline_of(timeout, timed);
     std::vector<Address> candidates = co_await resolve(host, port, deadline, timed, ec);
@@ -1762,8 +1791,14 @@ inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeo
         ec = std::make_error_code(std::errc::invalid_argument);
         co_return Socket();
     }
+    if (report) report->untried = order.size();
     auto left = [&] { return timed ? Timeout(deadline - clock::now()) : Timeout::max(); };
-    if (order.size() == 1) co_return co_await connect(order[0], left(), ec);
+    if (order.size() == 1) {
+        Socket s = co_await connect(order[0], left(), ec);
+        if (report && ec) report->failed.push_back({order[0], ec});
+        if (report) report->untried = 0;
+        co_return s;
+    }
 
     // The race (RFC 8305): each attempt is a task of its own; this one starts them, one
     // attempt delay apart (or at once when one fails), and waits for the first to connect.
@@ -1774,6 +1809,7 @@ inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeo
         std::size_t failures = 0;
         detail::Waiter* waiter = nullptr;  // this task, while it waits
         std::vector<Socket*> sockets;      // the attempts still running
+        std::vector<ConnectAttempt> failed;
         bool over = false;
     };
     auto race = std::make_shared<Race>();
@@ -1806,6 +1842,7 @@ inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeo
         else if (ec) {
             ++race->failures;
             race->last_error = ec;
+            race->failed.push_back({address, ec});
         }
         if (race->waiter) loop.complete(*race->waiter);
     };
@@ -1836,16 +1873,27 @@ inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeo
         co_return std::move(race->winner);
     }
     ec = race->running > 0 || (timed && clock::now() >= deadline) ? detail::timed_out() : race->last_error;
+    if (report) {
+        report->failed = race->failed;
+        report->untried = order.size() - next;
+    }
     co_return Socket();
 }
 inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeout, std::error_code& ec) {
     return connect(std::move(host), port, timeout, ConnectOptions(), ec);
 }
 #if !defined(SOCKETS_NO_EXCEPTIONS)
+// The ConnectError connect_to throws: every attempt with its own error, the untried counted.
 inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeout, ConnectOptions options) {
     std::error_code ec;
-    Socket s = co_await connect(host, port, timeout, options, ec);
-    if (ec) throw ConnectError(ec, "connect " + host + ":" + std::to_string(port), {});
+    detail::ConnectReport report;
+    Socket s = co_await connect_race(host, port, timeout, options, ec, &report);
+    if (ec) {
+        std::string head = detail::host_port_text(host, port);
+        std::string what = report.failed.empty() && report.untried == 0 ? head
+                                                                       : detail::describe_attempts(head, report.failed, report.untried);
+        throw ConnectError(ec, what, std::move(report.failed));
+    }
     co_return s;
 }
 #endif
@@ -1853,10 +1901,15 @@ inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeo
 // ---- EventLoop: TLS ------------------------------------------------------------------------------
 
 template <detail::TlsLike Stream>
-auto EventLoop::tls_wait(Stream& stream, Timeout timeout, std::error_code& ec) noexcept {
+auto EventLoop::tls_wait(Stream& stream, Timeout timeout, std::error_code& ec, bool writing) noexcept {
     using Want = decltype(stream.wants());
     bool reading = stream.unsent() == 0 && stream.wants() != Want::write;
-    return detail::WaitOp(*this, stream.socket(), reading, timeout, &ec);
+    // A read that would block with a writer's records still unsent (one task reading, another
+    // writing, as on a Socket): a task waiting for writable sends them, so this one waits to
+    // read. With no such task it waits to send them, and gives way to one that comes.
+    bool only_to_send = !reading && !writing && stream.wants() != Want::write;
+    if (only_to_send && waits_to_write(stream.socket())) reading = true;
+    return detail::WaitOp(*this, stream.socket(), reading, timeout, &ec, only_to_send && !reading);
 }
 
 template <detail::TlsLike Stream>
@@ -1955,7 +2008,7 @@ Task<std::size_t> EventLoop::send_all(Stream& stream, const void* data, std::siz
         }
         if (done == size && stream.try_flush(ec)) co_return done;
         if (ec) co_return done;
-        co_await tls_wait(stream, left(), ec);
+        co_await tls_wait(stream, left(), ec, true);
         if (ec) co_return done;
     }
 }
@@ -2049,7 +2102,7 @@ Task<CloseResult> EventLoop::graceful_close(Stream& stream, Timeout timeout, std
     std::error_code tls_ec;
     while (!stream.try_shutdown(tls_ec)) {
         if (tls_ec) break;
-        co_await tls_wait(stream, left(), tls_ec);
+        co_await tls_wait(stream, left(), tls_ec, true);
         if (tls_ec) break;
     }
     CloseResult result;

@@ -72,6 +72,12 @@ private:
 namespace detail {
 // RFC 8305 section 4: the candidates with the families alternating, IPv6 first.
 SOCKETS_DECL std::vector<Address> interleave_families(const std::vector<Address>& candidates);
+// A ConnectError's what(): "connect host:port ([::1]:80: Connection timed out; 127.0.0.1:80:
+// Connection refused; 1 more not tried)". head names what was asked for ("connect" or
+// "connect host:port"). The event loop's connect says the same.
+SOCKETS_DECL std::string describe_attempts(std::string head, const std::vector<ConnectAttempt>& failed,
+                                           std::size_t untried);
+SOCKETS_DECL std::string host_port_text(std::string_view host, int port);
 }  // namespace detail
 
 // ---- one address -------------------------------------------------------------------------

@@ -257,11 +257,8 @@ SOCKETS_DECL Socket connect_race(Race& race, const Deadline& deadline, const Con
     return s;
 }
 
-// "connect ([::1]:80: Connection timed out; 127.0.0.1:80: Connection refused)". head names
-// what was asked for ("connect" or "connect host:port").
-SOCKETS_DECL std::string describe_race(std::string head, const Race& race) {
-    const auto& failed = race.failed;
-    std::size_t untried = race.order.size() - race.next;
+SOCKETS_DECL std::string describe_attempts(std::string head, const std::vector<ConnectAttempt>& failed,
+                                           std::size_t untried) {
     if (failed.size() == 1 && untried == 0) {
         std::string address = failed[0].address.to_string();
         if (head == "connect") return head + " " + address;
@@ -272,6 +269,10 @@ SOCKETS_DECL std::string describe_race(std::string head, const Race& race) {
         list += (list.empty() ? "" : "; ") + attempt.address.to_string() + ": " + attempt.error.message();
     if (untried > 0) list += (list.empty() ? "" : "; ") + std::to_string(untried) + " more not tried";
     return list.empty() ? head : head + " (" + list + ")";
+}
+
+SOCKETS_DECL std::string describe_race(std::string head, const Race& race) {
+    return describe_attempts(std::move(head), race.failed, race.order.size() - race.next);
 }
 
 // Resolution bounded by the deadline. getaddrinfo cannot be cancelled, so it runs on a detached
