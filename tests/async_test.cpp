@@ -191,11 +191,14 @@ TEST_CASE("a recv after one that drained the socket: waits for the report, yet l
     run_task(loop, [&]() -> Task<void> {
         char buffer[16];
         p.server.send_all("ab", 2);
-        CHECK(co_await loop.recv(p.client, buffer, sizeof buffer, guard) == 2);  // short: drained
+        // (Each await outside the CHECK: mingw-w64 g++ 12 mishandles a co_await inside Catch's
+        // try block, and the awaits then time out under wine.)
+        std::size_t n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);
+        CHECK(n == 2);  // short: drained
         p.server.send_all("cd", 2);
         co_await loop.readable(p.client, guard);  // "cd" is there
         std::error_code ec;
-        std::size_t n = co_await loop.recv(p.client, buffer, sizeof buffer, Timeout::zero(), ec);
+        n = co_await loop.recv(p.client, buffer, sizeof buffer, Timeout::zero(), ec);
         CHECK_FALSE(ec);  // due at once: one attempt all the same, which finds "cd"
         CHECK(std::string(buffer, n) == "cd");
         n = co_await loop.recv(p.client, buffer, sizeof buffer, Timeout::zero(), ec);
@@ -205,11 +208,13 @@ TEST_CASE("a recv after one that drained the socket: waits for the report, yet l
         CHECK(std::string(buffer, n) == "ef");
         p.server.send_all(std::string(16, 'x').data(), 16);
         p.server.send_all("gh", 2);
-        CHECK(co_await loop.recv_exact(p.client, buffer, 16, guard) == 16);
+        n = co_await loop.recv_exact(p.client, buffer, 16, guard);
+        CHECK(n == 16);
         n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);
         CHECK(std::string(buffer, n) == "gh");
         p.server.shutdown(Shutdown::write);
-        CHECK(co_await loop.recv(p.client, buffer, sizeof buffer, guard) == 0);  // the end, reported
+        n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);
+        CHECK(n == 0);  // the end, reported
     });
 }
 
