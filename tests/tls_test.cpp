@@ -1257,6 +1257,21 @@ TEST_CASE("tls: every call on a moved-from context reports no_context, and nothi
     }
 }
 
+namespace {
+// A raw server: answers the first record of the next client (its ClientHello) with bytes (an
+// alert), then closes politely.
+std::thread answer_hello_with(Socket& listener, const char* bytes, std::size_t size) {
+    return std::thread([&listener, bytes, size] {
+        std::error_code ec;
+        Socket s = listener.accept(10s, ec);
+        char hello[5];
+        if (!ec) (void)s.recv_exact(hello, sizeof hello, 10s, ec);  // a record has begun
+        if (!ec) (void)s.send_all(bytes, size, 10s, ec);
+        if (!ec) s.graceful_close(10s, ec);
+    });
+}
+}  // namespace
+
 TEST_CASE("tls: an alert OpenSSL has no name for still says what it is", "[tls][alert]") {
     // A fatal alert with description 255, which no TLS version defines: its OpenSSL code has no
     // reason string, and the message once was only "OpenSSL error 167773415".
@@ -1270,28 +1285,14 @@ TEST_CASE("tls: an alert OpenSSL has no name for still says what it is", "[tls][
     };
     SECTION("a server that answers the ClientHello with it") {
         auto listener = listen_on(Address::loopback(Family::ipv4, 0));
-        std::thread raw_server([&] {
-            std::error_code ec;
-            Socket s = listener.accept(10s, ec);
-            char hello[5];
-            if (!ec) (void)s.recv_exact(hello, sizeof hello, 10s, ec);  // a record has begun
-            if (!ec) (void)s.send_all(alert, sizeof alert, 10s, ec);
-            if (!ec) s.graceful_close(10s, ec);
-        });
+        std::thread raw_server = answer_hello_with(listener, alert, sizeof alert);
         std::error_code ec;
         TlsStream tls = connect_client(listener.local_address(), trusting_client(), "localhost", ec);
         CHECK(ec.category() == tls_category());
         check_message(ec.message());
         tls.socket().graceful_close(10s);
         raw_server.join();
-        auto again = std::thread([&] {
-            std::error_code ignored;
-            Socket s = listener.accept(10s, ignored);
-            char hello[5];
-            if (!ignored) (void)s.recv_exact(hello, sizeof hello, 10s, ignored);
-            if (!ignored) (void)s.send_all(alert, sizeof alert, 10s, ignored);
-            if (!ignored) s.graceful_close(10s, ignored);
-        });
+        std::thread again = answer_hello_with(listener, alert, sizeof alert);
         try {
             (void)tls_connect(connect_to(listener.local_address(), 10s), trusting_client(), "localhost", 10s);
             FAIL("handshake succeeded");
@@ -1305,14 +1306,7 @@ TEST_CASE("tls: an alert OpenSSL has no name for still says what it is", "[tls][
         for (auto [number, name] : {std::pair<int, const char*>{0, "close_notify"}, {121, "ech_required"}}) {
             const char defined[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, static_cast<char>(number)};
             auto listener = listen_on(Address::loopback(Family::ipv4, 0));
-            std::thread raw_server([&] {
-                std::error_code ec;
-                Socket s = listener.accept(10s, ec);
-                char hello[5];
-                if (!ec) (void)s.recv_exact(hello, sizeof hello, 10s, ec);
-                if (!ec) (void)s.send_all(defined, sizeof defined, 10s, ec);
-                if (!ec) s.graceful_close(10s, ec);
-            });
+            std::thread raw_server = answer_hello_with(listener, defined, sizeof defined);
             std::error_code ec;
             TlsStream tls = connect_client(listener.local_address(), trusting_client(), "localhost", ec);
             tls.socket().graceful_close(10s);
