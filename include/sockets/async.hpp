@@ -1791,12 +1791,10 @@ inline Task<Socket> EventLoop::connect_race(std::string host, int port, Timeout 
         ec = std::make_error_code(std::errc::invalid_argument);
         co_return Socket();
     }
-    if (report) report->untried = order.size();
     auto left = [&] { return timed ? Timeout(deadline - clock::now()) : Timeout::max(); };
     if (order.size() == 1) {
         Socket s = co_await connect(order[0], left(), ec);
         if (report && ec) report->failed.push_back({order[0], ec});
-        if (report) report->untried = 0;
         co_return s;
     }
 
@@ -1804,9 +1802,7 @@ inline Task<Socket> EventLoop::connect_race(std::string host, int port, Timeout 
     // attempt delay apart (or at once when one fails), and waits for the first to connect.
     struct Race {
         Socket winner;
-        std::error_code last_error;
         std::size_t running = 0;
-        std::size_t failures = 0;
         detail::Waiter* waiter = nullptr;  // this task, while it waits
         std::vector<Socket*> sockets;      // the attempts still running
         std::vector<ConnectAttempt> failed;
@@ -1839,17 +1835,13 @@ inline Task<Socket> EventLoop::connect_race(std::string host, int port, Timeout 
         }
         --race->running;
         if (!ec && !race->over && !race->winner) race->winner = std::move(s);
-        else if (ec) {
-            ++race->failures;
-            race->last_error = ec;
-            race->failed.push_back({address, ec});
-        }
+        else if (ec) race->failed.push_back({address, ec});
         if (race->waiter) loop.complete(*race->waiter);
     };
     std::size_t next = 0;
     ec.clear();
     for (;;) {
-        std::size_t failures = race->failures;
+        std::size_t failures = race->failed.size();
         if (next < order.size() && !(timed && clock::now() >= deadline && next > 0)) {
             ++race->running;
             spawn(attempt(*this, race, order[next++], left()));
@@ -1863,7 +1855,7 @@ inline Task<Socket> EventLoop::connect_race(std::string host, int port, Timeout 
         co_await wake;
         race->waiter = nullptr;
         if (race->winner) break;
-        if (race->failures != failures && next < order.size()) continue;  // a failure: start the next at once
+        if (race->failed.size() != failures && next < order.size()) continue;  // a failure: start the next at once
     }
     race->over = true;
     for (Socket* s : race->sockets) cancel(*s);  // the losers end (their tasks close them)
@@ -1872,7 +1864,7 @@ inline Task<Socket> EventLoop::connect_race(std::string host, int port, Timeout 
         if (ec) co_return Socket();
         co_return std::move(race->winner);
     }
-    ec = race->running > 0 || (timed && clock::now() >= deadline) ? detail::timed_out() : race->last_error;
+    ec = race->running > 0 || (timed && clock::now() >= deadline) ? detail::timed_out() : race->failed.back().error;
     if (report) {
         report->failed = race->failed;
         report->untried = order.size() - next;
