@@ -1881,9 +1881,7 @@ inline Task<Socket> EventLoop::connect(std::string host, int port, Timeout timeo
     detail::ConnectReport report;
     Socket s = co_await connect_race(host, port, timeout, options, ec, &report);
     if (ec) {
-        std::string head = detail::host_port_text(host, port);
-        std::string what = report.failed.empty() && report.untried == 0 ? head
-                                                                       : detail::describe_attempts(head, report.failed, report.untried);
+        std::string what = detail::describe_attempts(detail::host_port_text(host, port), report.failed, report.untried);
         throw ConnectError(ec, what, std::move(report.failed));
     }
     co_return s;
