@@ -188,29 +188,39 @@ TEST_CASE("a recv after one that drained the socket: waits for the report, yet l
     // deadline already due must still make its one attempt.
     EventLoop loop;
     test::TcpPair p = test::tcp_pair();
+    char buffer[16];
+    // Under the fault stage a read may be cut short: a short first read is topped up with
+    // recv_exact, so each step still sees exactly the bytes it sent.
+    auto top_up = [&](std::size_t n, std::size_t want) -> Task<std::size_t> {
+        if (n > 0 && n < want) n += co_await loop.recv_exact(p.client, buffer + n, want - n, guard);
+        co_return n;
+    };
     run_task(loop, [&]() -> Task<void> {
-        char buffer[16];
         p.server.send_all("ab", 2);
         // (Each await outside the CHECK: mingw-w64 g++ 12 mishandles a co_await inside Catch's
         // try block, and the awaits then time out under wine.)
         std::size_t n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);
+        n = co_await top_up(n, 2);
         CHECK(n == 2);  // short: drained
         p.server.send_all("cd", 2);
         co_await loop.readable(p.client, guard);  // "cd" is there
         std::error_code ec;
         n = co_await loop.recv(p.client, buffer, sizeof buffer, Timeout::zero(), ec);
         CHECK_FALSE(ec);  // due at once: one attempt all the same, which finds "cd"
+        n = co_await top_up(n, 2);
         CHECK(std::string(buffer, n) == "cd");
         n = co_await loop.recv(p.client, buffer, sizeof buffer, Timeout::zero(), ec);
         CHECK(ec == std::errc::timed_out);  // nothing there: the one attempt would block
         p.server.send_all("ef", 2);
         n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);  // waits first: reported
+        n = co_await top_up(n, 2);
         CHECK(std::string(buffer, n) == "ef");
         p.server.send_all(std::string(16, 'x').data(), 16);
         p.server.send_all("gh", 2);
         n = co_await loop.recv_exact(p.client, buffer, 16, guard);
         CHECK(n == 16);
         n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);
+        n = co_await top_up(n, 2);
         CHECK(std::string(buffer, n) == "gh");
         p.server.shutdown(Shutdown::write);
         n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);
