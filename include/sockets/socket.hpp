@@ -904,6 +904,8 @@ private:
     // connect(2) on a Unix-domain socket whose listener's backlog is full fails with EAGAIN
     // (non-blocking) and offers no readiness event to wait for: retry with a short backoff.
     static bool backlog_full(int code, const Address& address) noexcept;
+    // After a Unix-domain connect reported EINTR: whether it connected before the signal.
+    bool connected_after_interrupt() const noexcept;
     // A plain connect bounded by SO_SNDTIMEO runs as a timed one: Winsock's blocking connect
     // ignores the option, and on Linux a signal would restart it from zero.
     void connect_until(const Address& address, detail::Deadline deadline, std::error_code& ec) noexcept;

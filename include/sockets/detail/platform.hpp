@@ -87,7 +87,6 @@ inline bool is_would_block(int code) noexcept { return code == WSAEWOULDBLOCK; }
 inline bool is_in_progress(int code) noexcept {
     return code == WSAEWOULDBLOCK || code == WSAEINPROGRESS || code == WSAEALREADY;
 }
-inline bool is_already_connected(int code) noexcept { return code == WSAEISCONN; }
 inline constexpr int timed_out_code = WSAETIMEDOUT;
 inline constexpr int would_block_code = WSAEWOULDBLOCK;
 // Winsock must be started (WSAStartup) before its first use. It is started lazily, once per
@@ -256,7 +255,6 @@ inline std::error_code os_error(int code) noexcept { return {code, std::system_c
 inline bool is_interrupted(int code) noexcept { return code == EINTR; }
 inline bool is_would_block(int code) noexcept { return code == EAGAIN || code == EWOULDBLOCK; }
 inline bool is_in_progress(int code) noexcept { return code == EINPROGRESS || code == EALREADY; }
-inline bool is_already_connected(int code) noexcept { return code == EISCONN; }
 inline constexpr int timed_out_code = ETIMEDOUT;
 inline constexpr int would_block_code = EWOULDBLOCK;
 inline void ensure_network() noexcept {}

@@ -170,17 +170,29 @@ SOCKETS_DECL void Socket::connect(const Address& address, Timeout timeout, std::
 
 SOCKETS_DECL bool Socket::start_connect(const Address& address, std::error_code& ec) noexcept {
     if (!check_open(ec)) return false;
-    for (bool interrupted = false;; interrupted = true) {
+    for (;;) {
         if (::connect(handle_, address.data(), address.size()) == 0) return true;
         int code = detail::last_error_code();
         // EINTR, as in connect_until: on TCP the kernel goes on connecting, so it is under way
         // like EINPROGRESS (finish_connect reads the outcome once writable); a Unix-domain
-        // connect was not made, so make it again ("already connected" if it was after all).
-        if (detail::is_interrupted(code) && address.family() == Family::unix_domain) continue;
-        if (interrupted && detail::is_already_connected(code)) return true;
+        // connect was not made, so make it again, unless it was after all.
+        if (detail::is_interrupted(code) && address.family() == Family::unix_domain) {
+            if (connected_after_interrupt()) return true;
+            continue;
+        }
         if (!detail::is_in_progress(code) && !detail::is_interrupted(code)) ec = detail::os_error(code);
         return false;
     }
+}
+
+SOCKETS_DECL bool Socket::connected_after_interrupt() const noexcept {
+    // Asked, not inferred from connecting again: Linux checks the listener's backlog before the
+    // socket's own state, so a connect made again on a socket whose connection just filled that
+    // backlog answers EAGAIN ("full, retry"), not EISCONN, and would be retried until the
+    // deadline.
+    std::error_code ec;
+    (void)peer_address(ec);
+    return !ec;
 }
 
 SOCKETS_DECL void Socket::finish_connect(std::error_code& ec) noexcept {
@@ -931,20 +943,18 @@ SOCKETS_DECL void Socket::connect_until(const Address& address, detail::Deadline
         ec = detail::last_error();
         return;
     }
-    bool interrupted = false;
     for (int backoff_ms = 1;; backoff_ms = backoff_ms < 64 ? backoff_ms * 2 : 64) {
         if (::connect(handle_, address.data(), address.size()) == 0) return;
         int code = detail::last_error_code();
         if (detail::is_interrupted(code)) {
             // TCP: the kernel goes on connecting, so wait for the outcome. Unix domain: the
             // connect was waiting for room in the listener's backlog and has not happened
-            // (the socket is unconnected, and writable), so make it again; one that did
-            // complete before the signal answers "already connected".
+            // (the socket is unconnected, and writable), so make it again, unless it did
+            // complete before the signal.
             if (address.family() != Family::unix_domain) break;
-            interrupted = true;
+            if (connected_after_interrupt()) return;
             continue;
         }
-        if (interrupted && detail::is_already_connected(code)) return;
         bool in_progress = detail::is_in_progress(code);
         if (!in_progress && !backlog_full(code, address)) {
             ec = detail::os_error(code);
