@@ -383,9 +383,8 @@ TEST_CASE("a second reader of one socket is refused, not lost", "[async][close]"
 TEST_CASE("exceptions from every kind of await reach the awaiter", "[async][errors]") {
     EventLoop loop;
     Socket closed;
-    Socket refused_listener = listen_on(Address::loopback(Family::ipv4, 0));
-    Address refused = refused_listener.local_address();
-    refused_listener.close();
+    Socket refusing = test::refusing_port();
+    Address refused = refusing.local_address();
     std::vector<std::string> what;
     run_task(loop, [&]() -> Task<void> {
         auto expect = [&](auto awaitable_factory) -> Task<void> {
@@ -436,8 +435,7 @@ TEST_CASE("connect by host name resolves off the loop and connects", "[async][co
 
 TEST_CASE("connect by host name throws what connect_to throws: every attempt, the same text", "[async][connect]") {
     // Found by an independent review: the loop's ConnectError had no attempts and no address.
-    Socket closed_port = Socket::open(Family::ipv4, Type::stream);
-    closed_port.bind(Address::loopback(Family::ipv4));  // bound, not listening: refused
+    Socket closed_port = test::refusing_port();
     const int port = closed_port.local_address().port();
     std::string blocking_what;
     std::vector<ConnectAttempt> blocking_attempts;

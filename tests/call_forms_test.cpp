@@ -149,9 +149,8 @@ TEST_CASE("messages name the address, also after the peer reset", "[forms][error
     CHECK(what.find("send_all") == 0);
     CHECK(what.find("127.0.0.1:") != std::string::npos);
 
-    Socket listener = listen_on(Address::loopback(Family::ipv4));
-    int port = listener.local_address().port();
-    listener.close();
+    Socket refusing = test::refusing_port();
+    int port = refusing.local_address().port();
     try {
         (void)connect_to("127.0.0.1", port);
         FAIL("connected to a closed port");

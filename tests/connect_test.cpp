@@ -163,10 +163,8 @@ TEST_CASE("all candidates black-holed: timed_out at the deadline, naming every a
 TEST_CASE("a zero timeout makes the first attempt only: the rest are not tried, timed_out", "[connect]") {
     // As the guide says (a review found the guide said otherwise): the deadline has passed, so
     // a refusal starts no other candidate.
-    Socket a = Socket::open(Family::ipv4, Type::stream);
-    a.bind(Address::loopback(Family::ipv4));
-    Socket b = Socket::open(Family::ipv4, Type::stream);
-    b.bind(Address::loopback(Family::ipv4));
+    Socket a = test::refusing_port();
+    Socket b = test::refusing_port();
     try {
         (void)connect_to({a.local_address(), b.local_address()}, Timeout::zero());
         FAIL("connected to a port nobody listens on");
@@ -269,9 +267,8 @@ TEST_CASE("connect_to host, port races the resolved addresses and never throws i
     Socket quick = connect_to("127.0.0.1", port, 0ms, ec);
     CHECK((quick.is_open() ? !ec : ec == std::errc::timed_out));
     CHECK(std::chrono::steady_clock::now() - start < 5s);
-    Socket closed_port = listen_on(Address::loopback(Family::ipv4));
+    Socket closed_port = test::refusing_port();
     int nobody = closed_port.local_address().port();
-    closed_port.close();
     try {
         (void)connect_to("127.0.0.1", nobody, 0ms);
         FAIL("no exception");

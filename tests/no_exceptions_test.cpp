@@ -184,7 +184,10 @@ void sockets_alone() {
     check(c2.send_all("some", 4, ec) == 4, "send_all", ec);
     std::string empty;
     check(s2.recv(empty, ec) == 0 && ec == errc::empty_buffer, "recv into an empty string");
-    check(s2.recv_some(16, std::chrono::seconds(30), ec) == "some" && !ec, "recv_some", ec);
+    std::string some = s2.recv_some(16, std::chrono::seconds(30), ec);
+    while (!ec && !some.empty() && some.size() < 4)  // the fault stage cuts reads short
+        some += s2.recv_some(4 - some.size(), std::chrono::seconds(30), ec);
+    check(some == "some" && !ec, "recv_some", ec);
     stop.interrupt();
     check(s2.recv_some(16, stop, ec).empty() && ec == errc::cancelled, "recv_some interrupted");
 }

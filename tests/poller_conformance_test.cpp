@@ -226,9 +226,8 @@ TEMPLATE_TEST_CASE("a socket closed without remove is reported once as error, no
 
 TEMPLATE_TEST_CASE("a refused non-blocking connect is writable with error", "[poller][model]", POLLER_BACKENDS) {
     TestType poller;
-    Socket closed_port = listen_on(Address::loopback(Family::ipv4), 1);
+    Socket closed_port = test::refusing_port();
     Address target = closed_port.local_address();
-    closed_port.close();  // nobody listens there now: the connect is refused
     Socket s = Socket::tcp();
     s.set_nonblocking(true);
     std::error_code ec;

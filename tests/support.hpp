@@ -28,6 +28,15 @@ inline TcpPair tcp_pair(sockets::Family family = sockets::Family::ipv4) {
     return p;
 }
 
+// A loopback port a TCP connect is refused on: bound, never listening, and held for as long as
+// the socket lives. (A listener closed to free its port is no such thing: a test running in
+// parallel may be given the port at once, and would accept the connection.)
+inline sockets::Socket refusing_port(sockets::Family family = sockets::Family::ipv4) {
+    sockets::Socket s = sockets::Socket::open(family, sockets::Type::stream);
+    s.bind(sockets::Address::loopback(family));
+    return s;
+}
+
 // Deterministic, non-repeating-looking bytes so a misplaced byte shows.
 inline std::vector<unsigned char> pattern(std::size_t size, std::uint32_t seed = 1) {
     std::vector<unsigned char> out(size);

@@ -173,7 +173,10 @@ SOCKETS_DECL bool SelectPoller::pending_error(native_handle_type h) noexcept {
 #else
     detail::pollfd_type p{};
     p.fd = h;
-    return detail::poll_handles(&p, 1, 0) > 0 && (p.revents & POLLERR) != 0;
+    int rc;
+    do rc = detail::poll_handles(&p, 1, 0);  // a signal here must not hide the error
+    while (rc < 0 && detail::is_interrupted(detail::last_error_code()));
+    return rc > 0 && (p.revents & POLLERR) != 0;
 #endif
 }
 
