@@ -212,7 +212,7 @@ TEST_CASE("a recv after one that drained the socket: waits for the report, yet l
         n = co_await loop.recv(p.client, buffer, sizeof buffer, Timeout::zero(), ec);
         CHECK(ec == std::errc::timed_out);  // nothing there: the one attempt would block
         p.server.send_all("ef", 2);
-        n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);  // waits first: reported
+        n = co_await loop.recv(p.client, buffer, sizeof buffer, guard);  // after a timed-out try
         n = co_await top_up(n, 2);
         CHECK(std::string(buffer, n) == "ef");
         p.server.send_all(std::string(16, 'x').data(), 16);

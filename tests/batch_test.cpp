@@ -361,11 +361,7 @@ TEST_CASE("connected to nobody: the refusal comes with the next send, counted ex
     for (Family family : families) {
         CAPTURE(family == Family::ipv6);
         Address nobody;
-        {
-            Socket gone = Socket::udp(family);
-            gone.bind(Address::loopback(family));
-            nobody = gone.local_address();
-        }
+        Socket held = test::unreachable_udp_port(family, nobody);
         Socket sender = Socket::udp(family);
         sender.connect(nobody);
         Batch b;

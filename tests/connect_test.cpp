@@ -333,9 +333,8 @@ TEST_CASE("a resolver that hangs: timed_out at the deadline, nothing leaked", "[
 TEST_CASE("a ConnectError from connect_to(host, port) lists every attempt with its address and error", "[connect]") {
     // Nothing listens on the port, on any loopback address "localhost" resolves to here (both
     // ::1 and 127.0.0.1 on most machines; one of them on some).
-    Socket probe = listen_on(Address::loopback(Family::ipv4));
-    const int port = probe.local_address().port();
-    probe.close();
+    test::RefusingLocalhost refusing = test::refusing_localhost_port();
+    const int port = refusing.port();
     std::vector<Address> resolved = resolve("localhost", port);
     REQUIRE_FALSE(resolved.empty());
     std::vector<Address> expected;  // each distinct address once

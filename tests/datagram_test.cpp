@@ -150,11 +150,7 @@ TEST_CASE("an unreachable peer does not break an unconnected UDP socket", "[udp]
     Socket server = Socket::udp();
     server.bind(Address::loopback(Family::ipv4));
     Address nobody;
-    {
-        Socket gone = Socket::udp();
-        gone.bind(Address::loopback(Family::ipv4));
-        nobody = gone.local_address();
-    }
+    Socket held = test::unreachable_udp_port(Family::ipv4, nobody);
     server.send_to(nobody, std::string("anyone?"));
     char buffer[16];
     std::error_code ec;

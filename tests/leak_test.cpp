@@ -24,8 +24,8 @@ TEST_CASE("10,000 connect/accept/close cycles leak no descriptor", "[leak]") {
 }
 
 TEST_CASE("errors thrown mid-operation leak no descriptor", "[leak]") {
-    Socket refusing = test::refusing_port();
-    Address nobody = refusing.local_address();
+    test::RefusingLocalhost refusing = test::refusing_localhost_port();
+    Address nobody = refusing.v4.local_address();
     int before = test::open_descriptors();
     if (before < 0) return;
     for (int i = 0; i < 100; ++i) {

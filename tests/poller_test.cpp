@@ -106,12 +106,8 @@ TEMPLATE_TEST_CASE("the peer closing shows as readable and recv 0, not as hang-u
 
 TEMPLATE_TEST_CASE("a refused non-blocking connect is reported and finish_connect says why", "[poller]",
                    POLLER_BACKENDS) {
-    Address nobody;
-    {
-        Socket s = Socket::tcp();
-        s.bind(Address::loopback(Family::ipv4));
-        nobody = s.local_address();
-    }
+    Socket refusing = test::refusing_port();
+    Address nobody = refusing.local_address();
     TestType poller;
     Socket s = Socket::tcp();
     s.set_nonblocking(true);

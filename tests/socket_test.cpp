@@ -17,12 +17,6 @@ using namespace sockets;
 static_assert(sizeof(Socket) <= 2 * sizeof(native_handle_type), "a Socket is its handle and a kind byte");
 static_assert(!std::is_copy_constructible_v<Socket> && std::is_nothrow_move_constructible_v<Socket>);
 
-// A port with nothing listening: bind port 0, learn the port, close.
-static Address unused_port(Family family = Family::ipv4) {
-    Socket s = Socket::tcp(family);
-    s.bind(Address::loopback(family, 0));
-    return s.local_address();
-}
 
 TEST_CASE("the README contract: listen, connect, accept, send_all, recv_exact, half-close", "[socket]") {
     Socket listener = listen_on(Address::parse("127.0.0.1:0"));
@@ -191,7 +185,8 @@ TEST_CASE("peer closing mid-recv_exact reports end_of_stream and the bytes that 
 }
 
 TEST_CASE("connect refused is an error naming the address, in both forms", "[socket]") {
-    Address nobody = unused_port();
+    test::RefusingLocalhost refusing = test::refusing_localhost_port();
+    Address nobody = refusing.v4.local_address();
     std::error_code ec;
     Socket s = connect_to(nobody, ec);
     CHECK(ec == std::errc::connection_refused);
@@ -290,7 +285,8 @@ TEST_CASE("moves transfer ownership: no double close, no descriptor leak", "[soc
     for (int i = 0; i < 200; ++i) {
         auto p = test::tcp_pair();
         std::error_code ec;
-        (void)connect_to(unused_port(), ec);
+        Socket refusing = test::refusing_port();
+        (void)connect_to(refusing.local_address(), ec);
         CHECK(ec);
     }
     CHECK(test::open_descriptors() == before);

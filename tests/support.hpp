@@ -24,7 +24,12 @@ inline TcpPair tcp_pair(sockets::Family family = sockets::Family::ipv4) {
     TcpPair p;
     p.listener = sockets::listen_on(sockets::Address::loopback(family, 0));
     p.client = sockets::connect_to(p.listener.local_address());
-    p.server = p.listener.accept();
+    // The client's own connection, not a stray one (a parallel test's connect to a port it
+    // believed free) that came first.
+    for (int strays = 0; strays < 16; ++strays) {
+        p.server = p.listener.accept();
+        if (p.server.peer_address() == p.client.local_address()) break;
+    }
     return p;
 }
 
@@ -34,6 +39,40 @@ inline TcpPair tcp_pair(sockets::Family family = sockets::Family::ipv4) {
 inline sockets::Socket refusing_port(sockets::Family family = sockets::Family::ipv4) {
     sockets::Socket s = sockets::Socket::open(family, sockets::Type::stream);
     s.bind(sockets::Address::loopback(family));
+    return s;
+}
+
+// The same on every loopback address "localhost" may name here: 127.0.0.1 and, where the
+// machine has it, ::1, both held on one port number.
+struct RefusingLocalhost {
+    sockets::Socket v4, v6;
+    int port() const { return v4.local_address().port(); }
+};
+inline RefusingLocalhost refusing_localhost_port() {
+    for (int attempt = 0;; ++attempt) {
+        RefusingLocalhost r;
+        r.v4 = refusing_port(sockets::Family::ipv4);
+        std::error_code ec;
+        r.v6 = sockets::Socket::open(sockets::Family::ipv6, sockets::Type::stream, ec);
+        if (!ec) r.v6.bind(sockets::Address::loopback(sockets::Family::ipv6, r.port()), ec);
+        // Taken on ::1 by someone else: another number. Any other failure: no ::1 here.
+        if (ec != std::errc::address_in_use || attempt == 50) return r;
+    }
+}
+
+// A UDP port whose datagrams nobody receives, for the socket's lifetime. POSIX: bound, held and
+// connected to itself, so the kernel matches no other sender to it and answers with "port
+// unreachable", and no parallel test can be given the port. Windows (not known to answer so): a
+// closed socket's port, which is only likely to stay free.
+inline sockets::Socket unreachable_udp_port(sockets::Family family, sockets::Address& where) {
+    sockets::Socket s = sockets::Socket::udp(family);
+    s.bind(sockets::Address::loopback(family));
+    where = s.local_address();
+#if defined(_WIN32)
+    s.close();
+#else
+    s.connect(where);
+#endif
     return s;
 }
 

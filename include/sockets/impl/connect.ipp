@@ -218,6 +218,9 @@ SOCKETS_DECL Socket race_connect(Race& race, const Deadline& deadline, Timeout a
             ec = last_error();
             return Socket();
         }
+        // Interrupted: look again, before the deadline below can end a race whose outcome
+        // (with a zero timeout, its only look) the signal kept from being read.
+        if (rc < 0) continue;
         const std::size_t failures = race.failed.size();
         if (rc > 0) {
             Socket winner = collect_ended(race, ended);
