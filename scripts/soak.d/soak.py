@@ -395,6 +395,15 @@ def abuse(server):
         never_reads_and_stays(server)
 
 
+def tcp_send_buffer_max():
+    """The most a TCP send buffer grows to here (Linux's tcp_wmem maximum; 4 MiB elsewhere)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
+
+
 def never_reads_and_stays(server):
     """A client that sends requests, never reads, never leaves: the blocked reply send must give
     up after --timeout (one log line), so the server closes its side while the client stays."""
@@ -409,13 +418,22 @@ def never_reads_and_stays(server):
     if server.kind == "tls":
         s = tls_client(s)
     s.setblocking(False)
+    # Requests whose replies cannot all fit in the server's send buffer and ours: only then must
+    # the server be stuck sending. (A stall alone does not show it: a server kept off the CPU
+    # for half a second stops reading too, and may then fit every reply and end by a read timeout.)
+    reply_size = 60000 if server.kind == "kv" else len(request)
+    enough = (tcp_send_buffer_max() + (1 << 20)) // reply_size + 1
+    sent = 0
     started = stalled = time.time()
-    while time.time() - stalled < 0.5 and time.time() - started < 5:
+    while time.time() - started < 30:
         try:
             s.send(request)
+            sent += 1
             stalled = time.time()
         except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            time.sleep(0.05)              # the server stopped reading: it is stuck sending to us
+            if sent >= enough and time.time() - stalled >= 0.5:
+                break                     # the server stopped reading: it is stuck sending to us
+            time.sleep(0.05)
         except OSError:
             break                         # it gave up on us already
     server.settle("never reads, stays connected")  # fds back to the baseline: it closed its side
